@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# End-to-end tests only, against a fresh local cluster (torn down afterwards): npm run test:e2e [FILES...]
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+export PORTICO_NETNS="${PORTICO_NETNS:-portico-e2e}"
+export PORTICO_CLUSTER_STATE="${PORTICO_CLUSTER_STATE:-$repo/.state/$PORTICO_NETNS}"
+trap 'bash e2e/cluster/cluster.sh down; bash e2e/cluster/leftovers.sh "$PORTICO_NETNS" "$PORTICO_CLUSTER_STATE"' EXIT
+bash e2e/cluster/cluster.sh up >/dev/null
+if (($#)); then files=("$@"); else mapfile -t files < <(ls e2e/tests/*.test.ts); fi
+bash e2e/cluster/cluster.sh exec -- node --test --test-timeout=600000 --test-reporter=spec "${files[@]}"

@@ -1,0 +1,85 @@
+/**
+ * Pure mapping from a pod's container to the local process that stands in for it.
+ * No I/O here: main.ts feeds it the parsed image map, the container and the pod's addresses.
+ */
+import type { V1Container } from "@kubernetes/client-node";
+
+/** One row of images.yaml. */
+export interface ImageRule {
+  match: string;
+  command: string[];
+  env?: Record<string, string>;
+}
+
+/** What to exec: a file, its argv (without argv0) and extra environment. */
+export interface ProcessSpec {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** Values available to templates in images.yaml. */
+export interface TemplateValues {
+  podIP: string;
+  port: string;
+  repo: string;
+}
+
+/** Glob match where `*` is any run of characters (images contain `/` and `:`, so no path semantics). */
+export function globMatch(pattern: string, text: string): boolean {
+  const re = new RegExp(`^${pattern.split("*").map(escapeRegExp).join(".*")}$`);
+  return re.test(text);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Fills `{podIP}`, `{port}` and `{repo}`; unknown placeholders are left as they are. */
+export function fillTemplate(s: string, v: TemplateValues): string {
+  return s.replace(/\{(podIP|port|repo)\}/g, (_, k: keyof TemplateValues) => v[k]);
+}
+
+/**
+ * Rewrites container paths to the local directories behind them, longest mount first, so that
+ * `/home/coder/project` under a `/home/coder` mount lands inside that mount's directory.
+ * Only whole path prefixes are rewritten: `/datafile` is not touched by a `/data` mount.
+ */
+export function translatePaths(s: string, mounts: ReadonlyMap<string, string>): string {
+  const ordered = [...mounts.entries()].sort((a, b) => b[0].length - a[0].length);
+  for (const [containerPath, localPath] of ordered) {
+    const prefix = containerPath.replace(/\/+$/, "");
+    if (prefix === "") continue;
+    const re = new RegExp(`(^|[\\s=:'"])${escapeRegExp(prefix)}(?=$|[/\\s'":])`, "g");
+    s = s.replace(re, (_m, lead: string) => `${lead}${localPath}`);
+  }
+  return s;
+}
+
+/**
+ * Works out the process for a container. An explicit container `command` wins (as it overrides an
+ * image's entrypoint in Kubernetes); otherwise the image rule's command is the entrypoint.
+ * Returns an error string when the image is not in the map, which the runner reports on the pod.
+ */
+export function processFor(
+  container: V1Container,
+  rules: readonly ImageRule[],
+  values: TemplateValues,
+  mounts: ReadonlyMap<string, string>,
+): ProcessSpec | { error: string } {
+  const image = container.image ?? "";
+  const rule = rules.find((r) => globMatch(r.match, image));
+  if (!rule)
+    return { error: `image ${JSON.stringify(image)} has no local executable in the runner's image map` };
+  const fill = (s: string) => translatePaths(fillTemplate(s, values), mounts);
+  const entry = container.command?.length ? container.command : rule.command.map(fill);
+  const [file, ...entryArgs] = entry;
+  if (!file) return { error: `image ${JSON.stringify(image)}: empty command` };
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(rule.env ?? {})) env[k] = fill(v);
+  return {
+    file: fill(file),
+    args: [...entryArgs.map(fill), ...(container.args ?? []).map(fill)],
+    env,
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * The harness itself: pods on the kwok node become real processes on their pod IP, and a claim's
+ * directory outlives the pod. Runs inside the cluster's network namespace (npm run test:e2e).
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import type * as k8s from "@kubernetes/client-node";
+import { clients, eventually, withNamespace, type Clients } from "../lib/kube.ts";
+
+let c: Clients;
+let ns: { name: string; drop: () => Promise<void> };
+
+before(async () => {
+  c = clients();
+  ns = await withNamespace(c, "harness");
+});
+after(async () => ns.drop());
+
+function echoPod(
+  name: string,
+  extra: Partial<k8s.V1PodSpec> = {},
+  container: Partial<k8s.V1Container> = {},
+): k8s.V1Pod {
+  return {
+    metadata: { name, namespace: ns.name, labels: { app: name } },
+    spec: {
+      containers: [
+        {
+          name: "web",
+          image: "portico.dev/test/http-echo:1",
+          args: ["--hello", name],
+          ports: [{ containerPort: 8080 }],
+          ...container,
+        },
+      ],
+      ...extra,
+    },
+  };
+}
+
+async function runningPod(name: string): Promise<k8s.V1Pod> {
+  return eventually(`pod ${name} Running with an IP`, async () => {
+    const p = await c.core.readNamespacedPod({ name, namespace: ns.name });
+    return p.status?.phase === "Running" && p.status.podIP ? p : undefined;
+  });
+}
+
+async function get(url: string, init?: RequestInit): Promise<Response> {
+  return eventually(`answer from ${url}`, async () => {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(2000) });
+    return res;
+  });
+}
+
+test("a pod becomes Running with a 198.18.0.0/16 IP and its real process answers there", async () => {
+  await c.core.createNamespacedPod({ namespace: ns.name, body: echoPod("echo") });
+  const pod = await runningPod("echo");
+  const ip = pod.status!.podIP!;
+  assert.match(ip, /^198\.18\.\d{1,3}\.\d{1,3}$/, `pod IP ${ip} is in 198.18.0.0/16`);
+
+  const res = await get(`http://${ip}:8080/hello?x=1`);
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as {
+    server: string;
+    pod: string;
+    bound: string;
+    url: string;
+    args: string[];
+    pid: number;
+  };
+  assert.equal(body.server, "http-echo");
+  assert.equal(body.pod, "echo", "the process knows which pod it is");
+  assert.equal(body.bound, `${ip}:8080`, "bound to the pod IP and the container port");
+  assert.equal(body.url, "/hello?x=1");
+  assert.deepEqual(body.args, ["--hello", "echo"], "container args are passed through");
+
+  // The pod goes → its process goes: the address stops answering.
+  await c.core.deleteNamespacedPod({ name: "echo", namespace: ns.name });
+  await eventually("process stopped after pod deletion", async () => {
+    try {
+      await fetch(`http://${ip}:8080/`, { signal: AbortSignal.timeout(1000) });
+      return undefined;
+    } catch {
+      return true;
+    }
+  });
+  assert.throws(() => process.kill(body.pid, 0), "the container's process is gone");
+});
+
+test("a claim gets a local volume that outlives the pod, and container paths point at it", async () => {
+  await c.core.createNamespacedPersistentVolumeClaim({
+    namespace: ns.name,
+    body: {
+      metadata: { name: "home" },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    },
+  });
+  await eventually("claim Bound", async () => {
+    const pvc = await c.core.readNamespacedPersistentVolumeClaim({ name: "home", namespace: ns.name });
+    return pvc.status?.phase === "Bound" ? pvc : undefined;
+  });
+  const withVolume = (name: string) =>
+    echoPod(
+      name,
+      { volumes: [{ name: "home", persistentVolumeClaim: { claimName: "home" } }] },
+      {
+        env: [{ name: "DATA_DIR", value: "/home/coder/data" }],
+        volumeMounts: [{ name: "home", mountPath: "/home/coder" }],
+      },
+    );
+
+  await c.core.createNamespacedPod({ namespace: ns.name, body: withVolume("writer") });
+  const first = await runningPod("writer");
+  const put = await get(`http://${first.status!.podIP}:8080/files/note.txt`, {
+    method: "PUT",
+    body: "kept across restarts",
+  });
+  assert.equal(put.status, 201);
+  await c.core.deleteNamespacedPod({ name: "writer", namespace: ns.name, gracePeriodSeconds: 0 });
+  await eventually("writer gone", async () =>
+    c.core.readNamespacedPod({ name: "writer", namespace: ns.name }).then(
+      () => undefined,
+      () => true,
+    ),
+  );
+
+  await c.core.createNamespacedPod({ namespace: ns.name, body: withVolume("reader") });
+  const second = await runningPod("reader");
+  const res = await get(`http://${second.status!.podIP}:8080/files/note.txt`);
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), "kept across restarts");
+});
+
+test("an image the runner cannot run is reported as a Warning event on the pod", async () => {
+  await c.core.createNamespacedPod({
+    namespace: ns.name,
+    body: {
+      metadata: { name: "unknown-image" },
+      spec: { containers: [{ name: "x", image: "example.invalid/nope:1" }] },
+    },
+  });
+  const ev = await eventually("a Failed event", async () => {
+    const list = await c.core.listNamespacedEvent({
+      namespace: ns.name,
+      fieldSelector: "involvedObject.name=unknown-image",
+    });
+    return list.items.find((e) => e.reason === "Failed" && e.type === "Warning");
+  });
+  assert.match(ev.message ?? "", /example\.invalid\/nope:1/);
+});

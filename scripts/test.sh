@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The one test command (README: `npm test`). On a fresh machine it installs what it needs, then:
+# typecheck, lint, and every test — unit and end-to-end — in one node:test run inside the network
+# namespace of a real local cluster it starts and always tears down. Finally it checks that nothing
+# was left behind (no process, no network namespace).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+export PORTICO_NETNS="${PORTICO_NETNS:-portico-test}"
+export PORTICO_CLUSTER_STATE="${PORTICO_CLUSTER_STATE:-$repo/.state/$PORTICO_NETNS}"
+
+bash scripts/deps.sh
+export PATH="$repo/node_modules/.bin:$PATH"
+echo "== typecheck"; tsc -p tsconfig.json --noEmit
+echo "== lint"; eslint . && prettier --check . >/dev/null
+
+cleanup() {
+  local rc=$?
+  [[ $rc -ne 0 && -d $PORTICO_CLUSTER_STATE/logs ]] && {
+    echo "== cluster logs (tail) after failure"
+    for l in "$PORTICO_CLUSTER_STATE"/logs/*.log; do echo "--- $l"; tail -n 20 "$l"; done
+  }
+  bash e2e/cluster/cluster.sh down || true
+  bash e2e/cluster/leftovers.sh "$PORTICO_NETNS" "$PORTICO_CLUSTER_STATE" || rc=1
+  exit $rc
+}
+trap cleanup EXIT
+echo "== cluster up ($PORTICO_NETNS)"
+bash e2e/cluster/cluster.sh up >/dev/null
+
+echo "== tests"
+mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.test.ts' | sort)
+bash e2e/cluster/cluster.sh exec -- node --test --test-timeout=600000 --test-reporter=spec "${files[@]}"
