@@ -12,7 +12,7 @@ export PORTICO_CLUSTER_STATE="${PORTICO_CLUSTER_STATE:-$repo/.state/$PORTICO_NET
 bash scripts/deps.sh
 export PATH="$repo/node_modules/.bin:$PATH"
 echo "== typecheck"; tsc -p tsconfig.json --noEmit
-echo "== lint"; eslint . && prettier --check . >/dev/null
+echo "== lint"; eslint . && prettier --check --log-level warn .
 
 cleanup() {
   local rc=$?
@@ -21,12 +21,13 @@ cleanup() {
     for l in "$PORTICO_CLUSTER_STATE"/logs/*.log; do echo "--- $l"; tail -n 20 "$l"; done
   }
   bash e2e/cluster/cluster.sh down || true
-  bash e2e/cluster/leftovers.sh "$PORTICO_NETNS" "$PORTICO_CLUSTER_STATE" || rc=1
+  bash e2e/cluster/leftovers.sh "$PORTICO_NETNS" "$PORTICO_CLUSTER_STATE" "${netns_inode:-}" || rc=1
   exit $rc
 }
 trap cleanup EXIT
 echo "== cluster up ($PORTICO_NETNS)"
 bash e2e/cluster/cluster.sh up >/dev/null
+netns_inode="$(stat -L -c %i "/run/netns/$PORTICO_NETNS")"
 
 echo "== tests"
 mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.test.ts' | sort)

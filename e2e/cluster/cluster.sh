@@ -25,6 +25,7 @@ ETCD_PORT=2379
 APISERVER_IP=198.18.0.1
 NODE_IP=198.18.0.10
 POD_CIDR=198.18.128.0/17
+POD_FIRST_IP=198.18.128.1  # kwok hands out addresses from here on (it would start at the network address)
 SERVICE_CIDR=198.19.0.0/16
 NODE_NAME="${PORTICO_NODE_NAME:-kwok-node-0}"
 NODE="$repo/node_modules/.bin/node"
@@ -185,7 +186,7 @@ up() {
     --authorization-kubeconfig "$STATE/kubeconfig.controller-manager" \
     --bind-address 127.0.0.1 --secure-port 10257 --leader-elect=false \
     --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-    --use-service-account-credentials=false --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller'
+    --use-service-account-credentials=true --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller'
   start kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$STATE/kubeconfig.scheduler" \
     --authentication-kubeconfig "$STATE/kubeconfig.scheduler" \
@@ -193,7 +194,7 @@ up() {
     --bind-address 127.0.0.1 --secure-port 10259 --leader-elect=false
   start kwok "$BIN/kwok" --kubeconfig "$STATE/kubeconfig.kwok" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr "$POD_CIDR" --node-ip "$NODE_IP" --server-address 127.0.0.1:10247
+    --cidr "$POD_FIRST_IP/${POD_CIDR#*/}" --node-ip "$NODE_IP" --server-address 127.0.0.1:10247
 
   # The default StorageClass, the kwok node and the API: CRDs plus a minimal Istio VirtualService CRD.
   wait_for "default namespace" 60 kubectl_ get namespace default
@@ -213,8 +214,6 @@ metadata:
   name: $NODE_NAME
   annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
   labels: {kubernetes.io/hostname: $NODE_NAME, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
-spec:
-  podCIDR: $POD_CIDR
 status:
   allocatable: {cpu: "64", memory: 256Gi, pods: "1000", ephemeral-storage: 1Ti}
   capacity: {cpu: "64", memory: 256Gi, pods: "1000", ephemeral-storage: 1Ti}
@@ -257,12 +256,16 @@ forward() {
   wait_for "forward 127.0.0.1:$host_port" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$host_port"
 }
 
+# True while a process group has a live member. Exited members are not counted: they stay zombies
+# until the machine's init reaps them, which here can take seconds.
+group_alive() { ps -o stat= -g "$1" 2>/dev/null | grep -qv '^Z'; }
+
 # Stops one component's whole process group: TERM, a grace period, then KILL.
 stop_group() {
   local f="$1" pid
   pid="$(cat "$f")"
   kill -TERM -- "-$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 50); do group_alive "$pid" || break; sleep 0.1; done
   kill -KILL -- "-$pid" 2>/dev/null || true
   rm -f "$f"
 }
