@@ -11,7 +11,7 @@
 #   cluster.sh env       print the environment exports for this cluster.
 #   cluster.sh status    say whether it is up.
 #
-# Addresses: pods get IPs in 198.18.128.0/17 (kwok), infrastructure uses 198.18.0.0/24, services
+# Addresses: pods get IPs in 198.18.128.0/17 (from the pod runner), infrastructure uses 198.18.0.0/24, services
 # 198.19.0.0/16. 198.18.0.0/16 is routed to the namespace's own loopback, so these addresses are
 # accepted by Endpoints/EndpointSlices (loopback IPs are not) and nothing ever leaves the machine.
 set -euo pipefail
@@ -24,8 +24,7 @@ API_PORT=6443
 ETCD_PORT=2379
 APISERVER_IP=198.18.0.1
 NODE_IP=198.18.0.10
-POD_CIDR=198.18.128.0/17
-POD_FIRST_IP=198.18.128.1  # kwok hands out addresses from here on (it would start at the network address)
+POD_IPS=198.18.128.1-198.18.255.254 # handed out by the pod runner, this node's kubelet
 SERVICE_CIDR=198.19.0.0/16
 NODE_NAME="${PORTICO_NODE_NAME:-kwok-node-0}"
 NODE="$repo/node_modules/.bin/node"
@@ -192,9 +191,10 @@ up() {
     --authentication-kubeconfig "$STATE/kubeconfig.scheduler" \
     --authorization-kubeconfig "$STATE/kubeconfig.scheduler" \
     --bind-address 127.0.0.1 --secure-port 10259 --leader-elect=false
-  start kwok "$BIN/kwok" --kubeconfig "$STATE/kubeconfig.kwok" \
+  # kwok keeps the node alive (heartbeats, Ready); pods are the runner's (see kwok-stages.yaml).
+  start kwok "$BIN/kwok" --kubeconfig "$STATE/kubeconfig.kwok" --config "$repo/e2e/runner/kwok-stages.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr "$POD_FIRST_IP/${POD_CIDR#*/}" --node-ip "$NODE_IP" --server-address 127.0.0.1:10247
+    --node-ip "$NODE_IP" --server-address 127.0.0.1:10247
 
   # The default StorageClass, the kwok node and the API: CRDs plus a minimal Istio VirtualService CRD.
   wait_for "default namespace" 60 kubectl_ get namespace default
@@ -226,7 +226,7 @@ EOF
 
   start runner "$NODE" "$repo/e2e/runner/main.ts" --kubeconfig "$STATE/kubeconfig.runner" \
     --node "$NODE_NAME" --images "${PORTICO_RUNNER_IMAGES:-$repo/e2e/runner/images.yaml}" \
-    --volumes "$STATE/volumes" --state "$STATE/runner"
+    --volumes "$STATE/volumes" --state "$STATE/runner" --node-ip "$NODE_IP" --pod-ips "$POD_IPS"
   wait_for "pod runner" 60 test -f "$STATE/runner/ready"
   log "up in $((SECONDS - t0))s (binaries: $BIN)"
   print_env

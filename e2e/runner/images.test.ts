@@ -63,3 +63,42 @@ test("processFor reports an image that is not in the map", () => {
   const p = processFor({ name: "c", image: "nope:1" }, rules, values, new Map());
   assert.ok("error" in p && /nope:1/.test(p.error));
 });
+
+test("a replaceCommand rule runs its own program and its argsAfter win over the container's", () => {
+  const jupyter: ImageRule = {
+    match: "quay.io/jupyter/*",
+    command: ["/usr/bin/jupyter-server"],
+    replaceCommand: true,
+    argsAfter: ["--ServerApp.ip={podIP}"],
+  };
+  const p = processFor(
+    {
+      name: "ide",
+      image: "quay.io/jupyter/minimal-notebook:1",
+      command: ["jupyter", "lab"],
+      args: ["--ServerApp.ip=0.0.0.0"],
+    },
+    [jupyter],
+    values,
+    new Map(),
+  );
+  assert.deepEqual(p, {
+    file: "/usr/bin/jupyter-server",
+    args: ["--ServerApp.ip=0.0.0.0", "--ServerApp.ip=198.18.128.5"],
+    env: {},
+  });
+});
+
+test("the rule's local command is never rewritten by a mount whose path prefixes it", () => {
+  const p = processFor(
+    { name: "c", image: "portico.dev/test/http-echo:1", args: ["/work/x"] },
+    rules,
+    { ...values, repo: "/work/main" },
+    new Map([["/work", "/v/w"]]),
+  );
+  assert.deepEqual(p, {
+    file: "/work/main/node",
+    args: ["/work/main/echo.ts", "/v/w/x"],
+    env: { HOST: "198.18.128.5", PORT: "8080" },
+  });
+});

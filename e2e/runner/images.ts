@@ -8,6 +8,10 @@ import type { V1Container } from "@kubernetes/client-node";
 export interface ImageRule {
   match: string;
   command: string[];
+  /** The local program is not what the image's own command names, so it replaces that too. */
+  replaceCommand?: boolean;
+  /** Appended after the container's args: what must win (binding to the pod IP, say). */
+  argsAfter?: string[];
   env?: Record<string, string>;
 }
 
@@ -58,7 +62,8 @@ export function translatePaths(s: string, mounts: ReadonlyMap<string, string>): 
 
 /**
  * Works out the process for a container. An explicit container `command` wins (as it overrides an
- * image's entrypoint in Kubernetes); otherwise the image rule's command is the entrypoint.
+ * image's entrypoint in Kubernetes) unless the rule says `replaceCommand`; otherwise the image
+ * rule's command is the entrypoint. Args: the container's, then the rule's `argsAfter`.
  * Returns an error string when the image is not in the map, which the runner reports on the pod.
  */
 export function processFor(
@@ -71,15 +76,21 @@ export function processFor(
   const rule = rules.find((r) => globMatch(r.match, image));
   if (!rule)
     return { error: `image ${JSON.stringify(image)} has no local executable in the runner's image map` };
-  const fill = (s: string) => translatePaths(fillTemplate(s, values), mounts);
-  const entry = container.command?.length ? container.command : rule.command.map(fill);
+  // The rule's command, argsAfter and env are local paths and values: templated, never rewritten.
+  // The container's own command and args are container paths: rewritten to the local mounts.
+  const local = (s: string) => fillTemplate(s, values);
+  const inContainer = (s: string) => translatePaths(fillTemplate(s, values), mounts);
+  const entry =
+    container.command?.length && !rule.replaceCommand
+      ? container.command.map(inContainer)
+      : rule.command.map(local);
   const [file, ...entryArgs] = entry;
   if (!file) return { error: `image ${JSON.stringify(image)}: empty command` };
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(rule.env ?? {})) env[k] = fill(v);
+  for (const [k, v] of Object.entries(rule.env ?? {})) env[k] = local(v);
   return {
-    file: fill(file),
-    args: [...entryArgs.map(fill), ...(container.args ?? []).map(fill)],
+    file,
+    args: [...entryArgs, ...(container.args ?? []).map(inContainer), ...(rule.argsAfter ?? []).map(local)],
     env,
   };
 }

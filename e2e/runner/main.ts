@@ -1,25 +1,39 @@
 /**
- * The pod runner: turns pods that kwok "runs" on a fake node into real local processes.
+ * The pod runner: the kubelet of the kwok node. kwok keeps the node alive; the runner runs its pods.
  *
- * kwok gives each pod on its node the phase Running and an IP from the pod CIDR. The runner then
- * starts, inside the cluster's network namespace, the local executable that images.yaml maps the
- * container image to, with the container's args and env, bound to the pod IP and port. Init
- * containers run first, to completion, in order. Volumes are local directories: a claim's volume
- * (from the local-dir provisioner in provisioner.ts) outlives the pod; emptyDir, Secret and
- * ConfigMap volumes live and die with it. When the pod goes, its processes' whole process groups
- * are stopped (TERM, then KILL after the grace period).
+ * For each pod scheduled to the node it allocates a pod IP (198.18.128.0/17), then starts, inside
+ * the cluster's network namespace, the local executable that images.yaml maps each container image
+ * to, with the container's args and env, bound to the pod IP and port. Init containers run first,
+ * to completion, in order. It reports pod status as a kubelet would, from the real processes:
+ * waiting reasons (ContainerCreating, PodInitializing, ErrImagePull/ImagePullBackOff for an image
+ * it cannot map, CreateContainerConfigError for a missing Secret or ConfigMap key), running,
+ * terminated with exit code, restarts with capped backoff (CrashLoopBackOff), and readiness from
+ * the container's readiness probe. Volumes are local directories: a claim's volume (from the
+ * local-dir provisioner in provisioner.ts) outlives the pod; emptyDir, Secret and ConfigMap volumes
+ * live and die with it. When a pod is deleted, its processes' whole process groups are stopped
+ * (TERM, then KILL after the grace period) and the deletion is confirmed.
  *
- * A fake only in one respect: there is no container runtime and no image, just a process per
- * container. Readiness and phase come from kwok, not from the process.
+ * Where it is a fake: there is no container runtime and no image, just a process per container,
+ * running as the runner's user, with no resource limits; exec probes pass.
  */
 import * as k8s from "@kubernetes/client-node";
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, open, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { readFileSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { processFor, translatePaths, type ImageRule } from "./images.ts";
+import { IpPool } from "./ipam.ts";
+import {
+  computePodStatus,
+  statusKey,
+  withTransitionTimes,
+  type ContainerRuntime,
+  type PodRuntime,
+} from "./podstatus.ts";
 import { buildVolume, shouldDelete, volumeNameFor, wantsVolume, PROVISIONER } from "./provisioner.ts";
 
 const { values: flags } = parseArgs({
@@ -29,15 +43,19 @@ const { values: flags } = parseArgs({
     images: { type: "string" },
     volumes: { type: "string" },
     state: { type: "string" },
+    "node-ip": { type: "string" },
+    "pod-ips": { type: "string" },
   },
 });
-for (const f of ["kubeconfig", "node", "images", "volumes", "state"] as const) {
+for (const f of ["kubeconfig", "node", "images", "volumes", "state", "node-ip", "pod-ips"] as const) {
   if (!flags[f]) {
     console.error(`runner: --${f} is required`);
     process.exit(2);
   }
 }
 const NODE_NAME = flags.node!;
+const NODE_IP = flags["node-ip"]!;
+const [POD_FIRST_IP, POD_LAST_IP] = flags["pod-ips"]!.split("-") as [string, string];
 const VOLUMES_DIR = resolve(flags.volumes!);
 const STATE_DIR = resolve(flags.state!);
 const REPO = resolve(import.meta.dirname, "../..");
@@ -107,15 +125,26 @@ async function reclaim(pv: k8s.V1PersistentVolume): Promise<void> {
   log("deleted released volume", { volume: pv.metadata?.name, dir });
 }
 
-// ---------------------------------------------------------------- pods → processes
+// ---------------------------------------------------------------- pods → processes (the kubelet part)
+
+interface ContainerRun extends ContainerRuntime {
+  spec: k8s.V1Container;
+  child?: ChildProcess;
+}
 
 interface PodRun {
   key: string;
+  uid: string;
+  pod: k8s.V1Pod;
   stopping: boolean;
-  children: Set<ChildProcess>;
   dir: string;
+  rt: PodRuntime & { init: ContainerRun[]; main: ContainerRun[] };
+  lastWritten?: string;
+  lastStatus?: k8s.V1PodStatus;
+  writing: Promise<void>;
 }
 const runs = new Map<string, PodRun>();
+const pool = new IpPool(POD_FIRST_IP, POD_LAST_IP);
 
 function isOurs(pod: k8s.V1Pod): boolean {
   return pod.spec?.nodeName === NODE_NAME;
@@ -143,7 +172,7 @@ async function event(
         reason,
         message,
         type,
-        source: { component: "portico-pod-runner", host: NODE_NAME },
+        source: { component: "kubelet", host: NODE_NAME },
         firstTimestamp: new Date(),
         lastTimestamp: new Date(),
         count: 1,
@@ -152,43 +181,67 @@ async function event(
     .catch((err) => log("could not record event", { error: String(err) }));
 }
 
-/** Local directories for the pod's volumes, or a reason to wait (a claim not bound yet). */
+/** Writes the pod's status when it differs from what was last written; one write at a time per pod. */
+function publish(run: PodRun): Promise<void> {
+  run.writing = run.writing.then(async () => {
+    if (run.stopping) return;
+    const next = withTransitionTimes(computePodStatus(run.pod, run.rt), run.lastStatus, new Date());
+    const key = statusKey(next);
+    if (key === run.lastWritten) return;
+    try {
+      await core.patchNamespacedPodStatus(
+        { name: run.pod.metadata!.name!, namespace: run.pod.metadata!.namespace!, body: { status: next } },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+      run.lastWritten = key;
+      run.lastStatus = next;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return;
+      log("status write failed", { pod: run.key, error: String(err) });
+      setTimeout(() => void publish(run), 1000);
+    }
+  });
+  return run.writing;
+}
+
+/** Local directories for the pod's volumes, or why not yet (a claim not bound, a missing secret). */
 async function podVolumes(pod: k8s.V1Pod, run: PodRun): Promise<Map<string, string> | string> {
   const byName = new Map<string, string>();
+  const ns = pod.metadata!.namespace!;
   for (const v of pod.spec?.volumes ?? []) {
     if (v.persistentVolumeClaim) {
-      const pvc = claims.get(v.persistentVolumeClaim.claimName, pod.metadata!.namespace);
+      const pvc = claims.get(v.persistentVolumeClaim.claimName, ns);
       const pv = pvc?.spec?.volumeName ? volumes.get(pvc.spec.volumeName) : undefined;
       const dir = pv?.spec?.hostPath?.path;
       if (!dir || pvc?.status?.phase !== "Bound")
-        return `claim ${v.persistentVolumeClaim.claimName} is not bound yet`;
+        return `persistentvolumeclaim "${v.persistentVolumeClaim.claimName}" is not bound`;
       byName.set(v.name, dir);
     } else if (v.secret || v.configMap) {
       const dir = join(run.dir, "volumes", v.name);
       await mkdir(dir, { recursive: true });
-      const data = v.secret
-        ? Object.fromEntries(
-            Object.entries(
-              (
-                await core.readNamespacedSecret({
-                  name: v.secret.secretName!,
-                  namespace: pod.metadata!.namespace!,
-                })
-              ).data ?? {},
-            ).map(([k, b64]) => [k, Buffer.from(b64, "base64")]),
-          )
-        : Object.fromEntries(
-            Object.entries(
-              (
-                await core.readNamespacedConfigMap({
-                  name: v.configMap!.name!,
-                  namespace: pod.metadata!.namespace!,
-                })
-              ).data ?? {},
-            ).map(([k, s]) => [k, Buffer.from(s)]),
-          );
-      for (const [k, buf] of Object.entries(data))
-        await writeFile(join(dir, k), buf, { mode: v.secret ? 0o600 : 0o644 });
+      let data: Record<string, Buffer>;
+      try {
+        data = v.secret
+          ? Object.fromEntries(
+              Object.entries(
+                (await core.readNamespacedSecret({ name: v.secret.secretName!, namespace: ns })).data ?? {},
+              ).map(([k, b64]) => [k, Buffer.from(b64, "base64")]),
+            )
+          : Object.fromEntries(
+              Object.entries(
+                (await core.readNamespacedConfigMap({ name: v.configMap!.name!, namespace: ns })).data ?? {},
+              ).map(([k, s]) => [k, Buffer.from(s)]),
+            );
+      } catch (err) {
+        if ((err as { code?: number }).code !== 404) throw err;
+        if (v.secret?.optional || v.configMap?.optional) data = {};
+        else
+          return v.secret
+            ? `secret "${v.secret.secretName}" not found`
+            : `configmap "${v.configMap!.name}" not found`;
+      }
+      const mode = v.secret?.defaultMode ?? v.configMap?.defaultMode ?? (v.secret ? 0o600 : 0o644);
+      for (const [k, buf] of Object.entries(data)) await writeFile(join(dir, k), buf, { mode });
       byName.set(v.name, dir);
     } else {
       // emptyDir and anything else: scratch space that goes with the pod.
@@ -199,6 +252,8 @@ async function podVolumes(pod: k8s.V1Pod, run: PodRun): Promise<Map<string, stri
   }
   return byName;
 }
+
+class ConfigError extends Error {}
 
 async function containerEnv(pod: k8s.V1Pod, c: k8s.V1Container): Promise<Record<string, string>> {
   const ns = pod.metadata!.namespace!;
@@ -214,54 +269,87 @@ async function containerEnv(pod: k8s.V1Pod, c: k8s.V1Container): Promise<Record<
     "spec.nodeName": pod.spec?.nodeName,
     "spec.serviceAccountName": pod.spec?.serviceAccountName,
   };
+  const read = async <T>(what: string, name: string, f: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await f();
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  };
   for (const e of c.env ?? []) {
     if (e.value !== undefined) env[e.name] = e.value;
     else if (e.valueFrom?.fieldRef) env[e.name] = fields[e.valueFrom.fieldRef.fieldPath] ?? "";
     else if (e.valueFrom?.secretKeyRef) {
       const ref = e.valueFrom.secretKeyRef;
-      const s = await core.readNamespacedSecret({ name: ref.name!, namespace: ns });
-      const b64 = s.data?.[ref.key];
-      if (b64 === undefined && !ref.optional) throw new Error(`secret ${ref.name} has no key ${ref.key}`);
+      const s = await read("secret", ref.name!, () =>
+        core.readNamespacedSecret({ name: ref.name!, namespace: ns }),
+      );
+      const b64 = s?.data?.[ref.key];
+      if (b64 === undefined && !ref.optional) {
+        throw new ConfigError(
+          s ? `couldn't find key ${ref.key} in Secret ${ns}/${ref.name}` : `secret "${ref.name}" not found`,
+        );
+      }
       if (b64 !== undefined) env[e.name] = Buffer.from(b64, "base64").toString();
     } else if (e.valueFrom?.configMapKeyRef) {
       const ref = e.valueFrom.configMapKeyRef;
-      const cm = await core.readNamespacedConfigMap({ name: ref.name!, namespace: ns });
-      const v = cm.data?.[ref.key];
-      if (v === undefined && !ref.optional) throw new Error(`configmap ${ref.name} has no key ${ref.key}`);
+      const cm = await read("configmap", ref.name!, () =>
+        core.readNamespacedConfigMap({ name: ref.name!, namespace: ns }),
+      );
+      const v = cm?.data?.[ref.key];
+      if (v === undefined && !ref.optional) {
+        throw new ConfigError(
+          cm
+            ? `couldn't find key ${ref.key} in ConfigMap ${ns}/${ref.name}`
+            : `configmap "${ref.name}" not found`,
+        );
+      }
       if (v !== undefined) env[e.name] = v;
     }
   }
   return env;
 }
 
-/** Starts one container's process in its own process group; resolves with it, or an error text. */
+/** Starts one container's process in its own process group; or sets its waiting reason and returns undefined. */
 async function spawnContainer(
-  pod: k8s.V1Pod,
   run: PodRun,
-  c: k8s.V1Container,
+  c: ContainerRun,
   vols: Map<string, string>,
-): Promise<ChildProcess | string> {
+): Promise<ChildProcess | undefined> {
+  const pod = run.pod;
   const mounts = new Map<string, string>();
-  for (const m of c.volumeMounts ?? []) {
+  for (const m of c.spec.volumeMounts ?? []) {
     const dir = vols.get(m.name);
     if (dir) mounts.set(m.mountPath, m.subPath ? join(dir, m.subPath) : dir);
   }
   for (const dir of mounts.values()) await mkdir(dir, { recursive: true });
-  const port = String(c.ports?.[0]?.containerPort ?? 8080);
-  const spec = processFor(c, rules, { podIP: pod.status!.podIP!, port, repo: REPO }, mounts);
-  if ("error" in spec) return spec.error;
+  const port = String(c.spec.ports?.[0]?.containerPort ?? 8080);
+  const spec = processFor(c.spec, rules, { podIP: run.rt.podIP, port, repo: REPO }, mounts);
+  if ("error" in spec) {
+    Object.assign(c, {
+      state: "waiting",
+      reason: c.reason === "ErrImagePull" ? "ImagePullBackOff" : "ErrImagePull",
+      message: spec.error,
+    });
+    await event(pod, "Warning", "Failed", `Failed to pull image "${c.image}": ${spec.error}`);
+    return undefined;
+  }
   let env: Record<string, string>;
   try {
-    env = await containerEnv(pod, c);
+    env = await containerEnv(pod, c.spec);
   } catch (err) {
-    return String((err as Error).message ?? err);
+    if (!(err instanceof ConfigError)) throw err;
+    Object.assign(c, { state: "waiting", reason: "CreateContainerConfigError", message: err.message });
+    await event(pod, "Warning", "Failed", `Error: ${err.message}`);
+    return undefined;
   }
   for (const k of Object.keys(env)) env[k] = translatePaths(env[k]!, mounts);
-  const logFile = await open(
-    join(STATE_DIR, "logs", `${pod.metadata!.namespace}_${pod.metadata!.name}_${c.name}.log`),
-    "a",
-  );
-  const cwd = c.workingDir ? translatePaths(c.workingDir, mounts) : ([...mounts.values()][0] ?? run.dir);
+  const logPath = join(STATE_DIR, "logs", `${pod.metadata!.namespace}_${pod.metadata!.name}_${c.name}.log`);
+  const logFile = await open(logPath, "a");
+  const cwd = c.spec.workingDir
+    ? translatePaths(c.spec.workingDir, mounts)
+    : ([...mounts.values()][0] ?? run.dir);
   await mkdir(cwd, { recursive: true });
   const child = spawn(spec.file, spec.args, {
     cwd,
@@ -274,9 +362,10 @@ async function spawnContainer(
     stdio: ["ignore", logFile.fd, logFile.fd],
     detached: true, // its own process group, so stopping the pod stops every child it forks
   });
-  child.on("exit", () => void logFile.close().catch(() => undefined));
-  child.on("error", () => void logFile.close().catch(() => undefined));
-  run.children.add(child);
+  const close = () => void logFile.close().catch(() => undefined);
+  child.once("exit", close);
+  child.once("error", close);
+  Object.assign(c, { state: "running", reason: undefined, message: undefined, startedAt: new Date(), child });
   log("started container", {
     pod: run.key,
     container: c.name,
@@ -294,88 +383,232 @@ const exited = (child: ChildProcess) =>
     child.once("error", () => res(127));
   });
 
+/** The last lines a container printed, as the message of its terminated state. */
+async function tail(run: PodRun, c: ContainerRun): Promise<string> {
+  const path = join(
+    STATE_DIR,
+    "logs",
+    `${run.pod.metadata!.namespace}_${run.pod.metadata!.name}_${c.name}.log`,
+  );
+  const text = await readFile(path, "utf8").catch(() => "");
+  return text.trim().split("\n").slice(-3).join("\n").slice(-1000);
+}
+
+const backoff = (attempt: number) => Math.min(30_000, 1000 * 2 ** attempt);
+
 async function startPod(pod: k8s.V1Pod): Promise<void> {
   const uid = pod.metadata!.uid!;
+  const fresh = (c: k8s.V1Container, reason: string): ContainerRun => ({
+    spec: c,
+    name: c.name,
+    image: c.image ?? "",
+    state: "waiting",
+    reason,
+    restartCount: 0,
+    ready: false,
+  });
   const run: PodRun = {
     key: keyOf(pod),
+    uid,
+    pod,
     stopping: false,
-    children: new Set(),
     dir: join(STATE_DIR, "pods", uid),
+    rt: {
+      podIP: pod.status?.podIP ?? pool.allocate(uid),
+      hostIP: NODE_IP,
+      startTime: pod.status?.startTime ?? new Date(),
+      init: (pod.spec?.initContainers ?? []).map((c) => fresh(c, "PodInitializing")),
+      main: (pod.spec?.containers ?? []).map((c) =>
+        fresh(c, pod.spec?.initContainers?.length ? "PodInitializing" : "ContainerCreating"),
+      ),
+    },
+    writing: Promise.resolve(),
   };
+  if (pod.status?.podIP) pool.reserve(uid, pod.status.podIP);
   runs.set(uid, run);
+  run.pod = { ...pod, status: { ...pod.status, podIP: run.rt.podIP } };
   await mkdir(run.dir, { recursive: true });
+  await publish(run);
 
   let vols: Map<string, string> | string;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     if (run.stopping) return;
-    vols = await podVolumes(pods.get(pod.metadata!.name!, pod.metadata!.namespace) ?? pod, run);
+    vols = await podVolumes(run.pod, run);
     if (typeof vols !== "string") break;
+    if (attempt === 0 || attempt % 20 === 0)
+      await event(pod, "Warning", "FailedMount", `MountVolume.SetUp failed: ${vols}`);
     await sleep(500);
   }
-  for (const c of pod.spec?.initContainers ?? []) {
+  for (const c of run.rt.init) {
     for (let attempt = 0; !run.stopping; attempt++) {
-      const child = await spawnContainer(pod, run, c, vols);
-      if (typeof child === "string") {
-        await event(pod, "Warning", "Failed", `init container ${c.name}: ${child}`);
-        await sleep(Math.min(30_000, 1000 * 2 ** attempt));
+      const child = await spawnContainer(run, c, vols);
+      await publish(run);
+      if (!child) {
+        await sleep(backoff(attempt));
         continue;
       }
       const code = await exited(child);
-      run.children.delete(child);
+      if (run.stopping) return;
+      Object.assign(c, {
+        state: "terminated",
+        exitCode: code,
+        finishedAt: new Date(),
+        child: undefined,
+        message: code ? await tail(run, c) : undefined,
+      });
       if (code === 0) break;
-      await event(pod, "Warning", "BackOff", `init container ${c.name} exited with code ${code}`);
-      await sleep(Math.min(30_000, 1000 * 2 ** attempt));
+      c.restartCount++;
+      await publish(run);
+      await event(
+        pod,
+        "Warning",
+        "BackOff",
+        `Back-off restarting failed container ${c.name} (exit code ${code})`,
+      );
+      await sleep(backoff(attempt));
     }
   }
-  for (const c of pod.spec?.containers ?? []) void superviseContainer(pod, run, c, vols);
+  for (const c of run.rt.main) void superviseContainer(run, c, vols);
 }
 
-/** Runs a main container and restarts it with capped backoff, as restartPolicy Always would. */
-async function superviseContainer(
-  pod: k8s.V1Pod,
-  run: PodRun,
-  c: k8s.V1Container,
-  vols: Map<string, string>,
-) {
-  const policy = pod.spec?.restartPolicy ?? "Always";
+/** Runs a main container, probes its readiness, and restarts it with capped backoff per restartPolicy. */
+async function superviseContainer(run: PodRun, c: ContainerRun, vols: Map<string, string>): Promise<void> {
+  const policy = run.pod.spec?.restartPolicy ?? "Always";
   for (let attempt = 0; !run.stopping; attempt++) {
-    const child = await spawnContainer(pod, run, c, vols);
-    if (typeof child === "string") {
-      await event(pod, "Warning", "Failed", `container ${c.name}: ${child}`);
-    } else {
-      if (attempt === 0)
-        await event(pod, "Normal", "Started", `started container ${c.name} as pid ${child.pid}`);
+    const child = await spawnContainer(run, c, vols);
+    await publish(run);
+    if (child) {
+      const stopProbe = probeReadiness(run, c);
       const code = await exited(child);
-      run.children.delete(child);
+      stopProbe();
       if (run.stopping) return;
       log("container exited", { pod: run.key, container: c.name, code });
+      Object.assign(c, {
+        state: "terminated",
+        exitCode: code,
+        finishedAt: new Date(),
+        ready: false,
+        child: undefined,
+        message: await tail(run, c),
+      });
+      await publish(run);
       if (policy === "Never" || (policy === "OnFailure" && code === 0)) return;
+      c.restartCount++;
+      Object.assign(c, {
+        state: "waiting",
+        reason: "CrashLoopBackOff",
+        message: `back-off restarting failed container ${c.name}`,
+      });
+      await publish(run);
     }
-    await sleep(Math.min(30_000, 500 * 2 ** attempt));
+    await sleep(backoff(attempt));
   }
 }
 
-async function stopPod(uid: string, graceSeconds = 5): Promise<void> {
-  const run = runs.get(uid);
-  if (!run || run.stopping) return;
-  run.stopping = true;
-  const groups = [...run.children].map((c) => c.pid).filter((p): p is number => p !== undefined);
-  const signal = (sig: NodeJS.Signals) => {
-    for (const pgid of groups) {
-      try {
-        process.kill(-pgid, sig);
-      } catch {
-        // already gone
+/**
+ * Runs the container's readiness probe (httpGet or tcpSocket; none: ready once running) and
+ * publishes changes. Probes at most every 2 s whatever periodSeconds says, to keep tests quick.
+ */
+function probeReadiness(run: PodRun, c: ContainerRun): () => void {
+  const probe = c.spec.readinessProbe;
+  if (!probe) {
+    c.ready = true;
+    void publish(run);
+    return () => undefined;
+  }
+  const portOf = (p: number | string | undefined) =>
+    typeof p === "number" ? p : (c.spec.ports?.find((x) => x.name === p)?.containerPort ?? Number(p));
+  const periodMs = Math.min(probe.periodSeconds ?? 10, 2) * 1000;
+  const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
+  const failureThreshold = probe.failureThreshold ?? 3;
+  let failures = 0;
+  let stopped = false;
+  const once = async (): Promise<boolean> => {
+    try {
+      if (probe.httpGet) {
+        const scheme = (probe.httpGet.scheme ?? "HTTP").toLowerCase();
+        const url = `${scheme}://${run.rt.podIP}:${portOf(probe.httpGet.port)}${probe.httpGet.path ?? "/"}`;
+        const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+        await res.body?.cancel();
+        return res.status >= 200 && res.status < 400;
       }
+      if (probe.tcpSocket) {
+        await new Promise<void>((ok, fail) => {
+          const s = connect(
+            { host: run.rt.podIP, port: portOf(probe.tcpSocket!.port), timeout: timeoutMs },
+            () => {
+              s.destroy();
+              ok();
+            },
+          );
+          s.once("error", fail);
+          s.once("timeout", () => fail(new Error("timeout")));
+        });
+        return true;
+      }
+      return true; // exec probes: no container to exec in; treated as passing
+    } catch {
+      return false;
     }
   };
-  signal("SIGTERM");
-  const deadline = Date.now() + Math.min(graceSeconds, 10) * 1000;
-  while (Date.now() < deadline && groups.some(groupAlive)) await sleep(100);
-  signal("SIGKILL");
-  await rm(run.dir, { recursive: true, force: true });
-  runs.delete(uid);
-  log("stopped pod", { pod: run.key, groups });
+  const loop = async () => {
+    await sleep((probe.initialDelaySeconds ?? 0) * 1000);
+    while (!stopped && !run.stopping) {
+      const ok = await once();
+      failures = ok ? 0 : failures + 1;
+      const ready = ok ? true : failures >= failureThreshold ? false : c.ready;
+      if (ready !== c.ready && !stopped) {
+        c.ready = ready;
+        await publish(run);
+      }
+      await sleep(periodMs);
+    }
+  };
+  void loop();
+  return () => {
+    stopped = true;
+  };
+}
+
+async function stopPod(uid: string, graceSeconds: number, confirm: k8s.V1Pod | undefined): Promise<void> {
+  const run = runs.get(uid);
+  if (run && !run.stopping) {
+    run.stopping = true;
+    const groups = [...run.rt.init, ...run.rt.main]
+      .map((c) => c.child?.pid)
+      .filter((p): p is number => p !== undefined);
+    const signal = (sig: NodeJS.Signals) => {
+      for (const pgid of groups) {
+        try {
+          process.kill(-pgid, sig);
+        } catch {
+          // already gone
+        }
+      }
+    };
+    signal("SIGTERM");
+    const deadline = Date.now() + Math.min(graceSeconds, 10) * 1000;
+    while (Date.now() < deadline && groups.some(groupAlive)) await sleep(100);
+    signal("SIGKILL");
+    await rm(run.dir, { recursive: true, force: true });
+    runs.delete(uid);
+    log("stopped pod", { pod: run.key, groups });
+  }
+  pool.release(uid);
+  // As the kubelet does: once the containers are gone, finish the deletion the API server began.
+  if (confirm) {
+    await core
+      .deleteNamespacedPod({
+        name: confirm.metadata!.name!,
+        namespace: confirm.metadata!.namespace!,
+        gracePeriodSeconds: 0,
+        body: { preconditions: { uid } },
+      })
+      .catch((err) => {
+        if ((err as { code?: number }).code !== 404 && (err as { code?: number }).code !== 409)
+          log("confirm delete failed", { error: String(err) });
+      });
+  }
 }
 
 function groupAlive(pgid: number): boolean {
@@ -390,11 +623,13 @@ function groupAlive(pgid: number): boolean {
 function onPod(pod: k8s.V1Pod): void {
   if (!isOurs(pod)) return;
   const uid = pod.metadata!.uid!;
+  const run = runs.get(uid);
+  if (run) run.pod = { ...pod, status: { ...pod.status, podIP: run.rt.podIP } };
   if (pod.metadata?.deletionTimestamp) {
-    void stopPod(uid, pod.metadata.deletionGracePeriodSeconds ?? 5);
+    void stopPod(uid, pod.metadata.deletionGracePeriodSeconds ?? 5, pod);
     return;
   }
-  if (runs.has(uid) || !pod.status?.podIP || pod.status.phase !== "Running") return;
+  if (run || pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") return;
   startPod(pod).catch((err) => log("pod start failed", { pod: keyOf(pod), error: String(err) }));
 }
 
@@ -405,7 +640,7 @@ async function main(): Promise<void> {
   await mkdir(VOLUMES_DIR, { recursive: true });
   pods.on("add", onPod);
   pods.on("update", onPod);
-  pods.on("delete", (pod) => void stopPod(pod.metadata!.uid!, 0));
+  pods.on("delete", (pod) => void stopPod(pod.metadata!.uid!, 0, undefined));
   const safely = (what: string, f: () => Promise<void>) =>
     f().catch((err) => log(`${what} failed`, { error: String((err as Error).message ?? err) }));
   claims.on("add", (c) => void safely("provision", () => provision(c)));
@@ -426,7 +661,7 @@ async function main(): Promise<void> {
 }
 
 async function shutdown(): Promise<void> {
-  await Promise.all([...runs.keys()].map((uid) => stopPod(uid, 2)));
+  await Promise.all([...runs.keys()].map((uid) => stopPod(uid, 2, undefined)));
   process.exit(0);
 }
 process.on("SIGTERM", () => void shutdown());

@@ -138,7 +138,7 @@ test("a claim gets a local volume that outlives the pod, and container paths poi
   assert.equal(await res.text(), "kept across restarts");
 });
 
-test("an image the runner cannot run is reported as a Warning event on the pod", async () => {
+test("an image the runner cannot run shows ErrImagePull in the pod status and a Warning event", async () => {
   await c.core.createNamespacedPod({
     namespace: ns.name,
     body: {
@@ -146,6 +146,13 @@ test("an image the runner cannot run is reported as a Warning event on the pod",
       spec: { containers: [{ name: "x", image: "example.invalid/nope:1" }] },
     },
   });
+  const waiting = await eventually("an image pull failure in the status", async () => {
+    const p = await c.core.readNamespacedPod({ name: "unknown-image", namespace: ns.name });
+    const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+    return w && /ImagePull/.test(w.reason ?? "") ? { phase: p.status?.phase, ...w } : undefined;
+  });
+  assert.equal(waiting.phase, "Pending");
+  assert.match(waiting.message ?? "", /example\.invalid\/nope:1/);
   const ev = await eventually("a Failed event", async () => {
     const list = await c.core.listNamespacedEvent({
       namespace: ns.name,
@@ -154,4 +161,67 @@ test("an image the runner cannot run is reported as a Warning event on the pod",
     return list.items.find((e) => e.reason === "Failed" && e.type === "Warning");
   });
   assert.match(ev.message ?? "", /example\.invalid\/nope:1/);
+});
+
+test("a missing secret key is CreateContainerConfigError, as a kubelet reports it", async () => {
+  await c.core.createNamespacedPod({
+    namespace: ns.name,
+    body: echoPod(
+      "no-secret",
+      {},
+      { env: [{ name: "TOKEN", valueFrom: { secretKeyRef: { name: "absent", key: "token" } } }] },
+    ),
+  });
+  const w = await eventually("CreateContainerConfigError", async () => {
+    const p = await c.core.readNamespacedPod({ name: "no-secret", namespace: ns.name });
+    const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+    return w?.reason === "CreateContainerConfigError" ? w : undefined;
+  });
+  assert.match(w.message ?? "", /secret "absent" not found/);
+});
+
+test("init containers run to completion first; Ready follows the real readiness probe", async () => {
+  await c.core.createNamespacedPod({
+    namespace: ns.name,
+    body: {
+      metadata: { name: "staged" },
+      spec: {
+        volumes: [{ name: "work", emptyDir: {} }],
+        initContainers: [
+          {
+            name: "prepare",
+            image: "busybox:1.36",
+            command: ["/bin/sh", "-c", "sleep 2; echo prepared > /work/marker"],
+            volumeMounts: [{ name: "work", mountPath: "/work" }],
+          },
+        ],
+        containers: [
+          {
+            name: "web",
+            image: "portico.dev/test/http-echo:1",
+            ports: [{ containerPort: 8080, name: "http" }],
+            env: [{ name: "DATA_DIR", value: "/work" }],
+            volumeMounts: [{ name: "work", mountPath: "/work" }],
+            readinessProbe: { httpGet: { path: "/files/marker", port: "http" }, periodSeconds: 1 },
+          },
+        ],
+      },
+    },
+  });
+  const initializing = await eventually("init container running", async () => {
+    const p = await c.core.readNamespacedPod({ name: "staged", namespace: ns.name });
+    return p.status?.initContainerStatuses?.[0]?.state?.running ? p : undefined;
+  });
+  assert.equal(initializing.status?.phase, "Pending");
+  assert.equal(initializing.status?.conditions?.find((x) => x.type === "Ready")?.status, "False");
+  assert.equal(initializing.status?.containerStatuses?.[0]?.state?.waiting?.reason, "PodInitializing");
+
+  const ready = await eventually("pod Ready", async () => {
+    const p = await c.core.readNamespacedPod({ name: "staged", namespace: ns.name });
+    return p.status?.conditions?.find((x) => x.type === "Ready")?.status === "True" ? p : undefined;
+  });
+  assert.equal(ready.status?.phase, "Running");
+  assert.equal(ready.status?.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 0);
+  const res = await get(`http://${ready.status!.podIP}:8080/files/marker`);
+  assert.equal((await res.text()).trim(), "prepared", "the init container's output is what the probe found");
 });
