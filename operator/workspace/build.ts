@@ -1,0 +1,682 @@
+/**
+ * Pure builders of a Workspace's children: its home claim, the Pod (with the git-clone init container),
+ * the Service, the NetworkPolicy and the optional Istio VirtualService. Input is the Workspace, its
+ * WorkspaceClass and the BuilderConfig; nothing here reads the environment, the clock or the network.
+ * Each builder returns a complete object (apiVersion, kind, metadata.namespace) the reconciler can
+ * create as it is, or compare field by field with what it observed.
+ */
+import { createHash } from "node:crypto";
+import type {
+  V1Affinity,
+  V1Container,
+  V1EnvVar,
+  V1NetworkPolicy,
+  V1ObjectMeta,
+  V1OwnerReference,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1ResourceRequirements,
+  V1SecurityContext,
+  V1Service,
+  V1Volume,
+  V1VolumeMount,
+} from "@kubernetes/client-node";
+import {
+  API_VERSION,
+  WORKSPACE,
+  type Quantity,
+  type ResourceRequirements,
+  type Workspace,
+  type WorkspaceClass,
+} from "../../crds/types.ts";
+import type { BuilderConfig } from "../config.ts";
+import {
+  CHILD_SELECTOR,
+  CLAIM_LABEL,
+  OWNER_ANNOTATION,
+  OWNER_LABEL,
+  WORKSPACE_LABEL,
+  childAnnotations,
+  childLabels,
+  childNames,
+  ownerSlug,
+  pvcName,
+  requiredName,
+  requiredNamespace,
+  workspaceLabelValue,
+} from "./names.ts";
+import { basePath, fillPrefix, readinessPath, workspaceHost } from "./template.ts";
+
+/** Annotation on the pod: hash of the spec it was built with (see `podSpecHash`). */
+export const POD_SPEC_HASH_ANNOTATION = "portico.dev/pod-spec-hash";
+/** Name of the IDE container. */
+export const IDE_CONTAINER = "ide";
+/** Name of the git clone init container. */
+export const GIT_CONTAINER = "git-clone";
+/** Name of the pod volume backed by the home claim. */
+export const HOME_VOLUME = "home";
+/** Name of the pod volume holding the ssh key (ssh repositories with a secretRef only). */
+export const GIT_SECRET_VOLUME = "git-secret";
+/** Where the ssh key volume is mounted in the git-clone container. */
+export const GIT_SECRET_MOUNT = "/etc/portico/git-secret";
+/** Mount path of the home volume when the class does not say. */
+export const DEFAULT_MOUNT_PATH = "/home/coder";
+/** User and group every workspace container runs as; the volume is group-owned by it. */
+export const WORKSPACE_UID = 1000;
+/** Port of the workspace Service (the proxy dials this; it forwards to the IDE's named port). */
+export const SERVICE_PORT = 80;
+/** The IDE container's port name, used by the Service's targetPort. */
+export const PORT_NAME = "http";
+/** Environment variables the operator sets on the IDE container; a class's entries with these names are dropped. */
+export const RESERVED_ENV = ["PORTICO_WORKSPACE", "PORTICO_OWNER", "PORTICO_BASE_PATH"] as const;
+
+/** Istio's VirtualService, as far as the operator writes it. */
+export interface VirtualService {
+  apiVersion: "networking.istio.io/v1";
+  kind: "VirtualService";
+  metadata: V1ObjectMeta;
+  spec: {
+    hosts: string[];
+    gateways?: string[];
+    http: {
+      name: string;
+      match?: { uri: { prefix: string } | { exact: string } }[];
+      route: { destination: { host: string; port: { number: number } } }[];
+      timeout: string;
+    }[];
+  };
+}
+
+/** All children of one workspace. */
+export interface WorkspaceChildObjects {
+  pvc: V1PersistentVolumeClaim;
+  pod: V1Pod;
+  service: V1Service;
+  networkPolicy: V1NetworkPolicy;
+  virtualService?: VirtualService;
+}
+
+/**
+ * Builds every child of `ws`. The pod is built even when `spec.running` is false: whether it should
+ * exist is the reconciler's decision. `opts.virtualService`: whether Istio routes are wanted.
+ */
+export function buildChildren(
+  ws: Workspace,
+  cls: WorkspaceClass,
+  config: BuilderConfig,
+  opts: { virtualService: boolean },
+): WorkspaceChildObjects {
+  const children: WorkspaceChildObjects = {
+    pvc: buildPvc(ws, cls, config),
+    pod: buildPod(ws, cls, config),
+    service: buildService(ws),
+    networkPolicy: buildNetworkPolicy(ws, cls, config),
+  };
+  if (opts.virtualService) children.virtualService = buildVirtualService(ws, config);
+  return children;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Owner references
+
+/** An owner reference to `ws`. `controller: false` for claims shared by several workspaces. */
+export function workspaceOwnerRef(ws: Workspace, controller = true): V1OwnerReference {
+  const uid = ws.metadata.uid;
+  if (!uid)
+    throw new Error(
+      `Workspace ${requiredName(ws)} has no metadata.uid (build from an object read back from the API)`,
+    );
+  return {
+    apiVersion: API_VERSION,
+    kind: WORKSPACE.kind,
+    name: requiredName(ws),
+    uid,
+    controller,
+    blockOwnerDeletion: true,
+  };
+}
+
+/**
+ * `existing` plus the references in `ours` whose uid is not there yet, in order. For claims shared by a
+ * user's workspaces: each one adds itself, and garbage collection deletes the claim once all are gone.
+ */
+export function mergeOwnerRefs(
+  existing: readonly V1OwnerReference[] | undefined,
+  ours: readonly V1OwnerReference[] | undefined,
+): V1OwnerReference[] {
+  const out = [...(existing ?? [])];
+  for (const ref of ours ?? []) if (!out.some((r) => r.uid === ref.uid)) out.push(ref);
+  return out;
+}
+
+/**
+ * The claim's owner references: with `reclaimPolicy: Delete`, the workspace (controller for its own
+ * claim, a plain owner of a user's shared claim); with `Retain` (the default), none, so the claim
+ * outlives the workspace.
+ */
+export function pvcOwnerRefs(ws: Workspace): V1OwnerReference[] {
+  if (ws.spec.storage?.reclaimPolicy !== "Delete") return [];
+  return [workspaceOwnerRef(ws, ws.spec.storage?.scope !== "user")];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// PersistentVolumeClaim
+
+/**
+ * The home claim. Scope `workspace`: `ws-{name}-home` with the workspace's labels. Scope `user`:
+ * `home-{owner}`, shared by all of the owner's workspaces in the namespace, so it carries the owner
+ * label but no workspace label (it belongs to no single workspace and must not flap between them).
+ */
+export function buildPvc(ws: Workspace, cls: WorkspaceClass, config: BuilderConfig): V1PersistentVolumeClaim {
+  const name = pvcName(ws);
+  const shared = ws.spec.storage?.scope === "user";
+  const size = ws.spec.storage?.size ?? cls.spec.storage?.size ?? config.defaultStorageSize;
+  const storageClassName = ws.spec.storage?.storageClassName ?? cls.spec.storage?.storageClassName;
+  const refs = pvcOwnerRefs(ws);
+  const metadata: V1ObjectMeta = {
+    name,
+    namespace: requiredNamespace(ws),
+    labels: shared
+      ? { ...CHILD_SELECTOR, [OWNER_LABEL]: ownerSlug(ws.spec.owner), [CLAIM_LABEL]: name }
+      : { ...childLabels(ws), [CLAIM_LABEL]: name },
+    annotations: shared ? { [OWNER_ANNOTATION]: ws.spec.owner } : childAnnotations(ws),
+  };
+  if (refs.length) metadata.ownerReferences = refs;
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata,
+    spec: {
+      accessModes: ["ReadWriteOnce"],
+      resources: { requests: { storage: String(size) } },
+      ...(storageClassName ? { storageClassName } : {}),
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pod
+
+/** Mount path of the home volume: the class's, default `/home/coder`. */
+export function mountPath(cls: WorkspaceClass): string {
+  return cls.spec.storage?.mountPath ?? DEFAULT_MOUNT_PATH;
+}
+
+/** The container security context: non-root, no privilege escalation, no capabilities, default seccomp. */
+export function containerSecurityContext(): V1SecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: WORKSPACE_UID,
+    runAsGroup: WORKSPACE_UID,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+/**
+ * The workspace pod, annotated with the hash of its spec. Scope `user`: a required pod affinity to
+ * the other pods mounting the same claim, so they share a node (the claim is ReadWriteOnce).
+ */
+export function buildPod(ws: Workspace, cls: WorkspaceClass, config: BuilderConfig): V1Pod {
+  const names = childNames(ws);
+  const home: V1VolumeMount = { name: HOME_VOLUME, mountPath: mountPath(cls) };
+  const volumes: V1Volume[] = [{ name: HOME_VOLUME, persistentVolumeClaim: { claimName: names.pvc } }];
+  const resources = mergeResources(cls.spec.resources, ws.spec.resources);
+  const init = buildGitCloneContainer(ws, cls, config, resources);
+  if (init?.volumeMounts?.some((m) => m.name === GIT_SECRET_VOLUME)) {
+    volumes.push({
+      name: GIT_SECRET_VOLUME,
+      secret: {
+        secretName: ws.spec.repository!.secretRef!.name,
+        // Optional: a missing Secret shows as SecretNotFound in status rather than a pod stuck mounting.
+        optional: true,
+        defaultMode: 0o400,
+        items: [
+          { key: "ssh-privatekey", path: "ssh-privatekey" },
+          { key: "known_hosts", path: "known_hosts" },
+        ],
+      },
+    });
+  }
+  const pod: V1Pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: names.pod,
+      namespace: requiredNamespace(ws),
+      labels: { ...childLabels(ws), [CLAIM_LABEL]: names.pvc },
+      annotations: { ...childAnnotations(ws) },
+      ownerReferences: [workspaceOwnerRef(ws)],
+    },
+    spec: {
+      restartPolicy: "Always",
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: WORKSPACE_UID,
+        runAsGroup: WORKSPACE_UID,
+        fsGroup: WORKSPACE_UID,
+        // Large homes start fast: the volume is re-owned only when its root is not ours yet.
+        fsGroupChangePolicy: "OnRootMismatch",
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      ...(init ? { initContainers: [init] } : {}),
+      containers: [buildIdeContainer(ws, cls, config, resources, home)],
+      volumes,
+      ...(ws.spec.storage?.scope === "user" ? { affinity: sharedClaimAffinity(names.pvc) } : {}),
+    },
+  };
+  pod.metadata!.annotations![POD_SPEC_HASH_ANNOTATION] = podSpecHash(pod);
+  return pod;
+}
+
+/** Pods mounting the same claim on one node; the first such pod matches itself, so it can schedule. */
+export function sharedClaimAffinity(claim: string): V1Affinity {
+  return {
+    podAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        { labelSelector: { matchLabels: { [CLAIM_LABEL]: claim } }, topologyKey: "kubernetes.io/hostname" },
+      ],
+    },
+  };
+}
+
+function buildIdeContainer(
+  ws: Workspace,
+  cls: WorkspaceClass,
+  config: BuilderConfig,
+  resources: V1ResourceRequirements | undefined,
+  home: V1VolumeMount,
+): V1Container {
+  const prefix = basePath(ws, config);
+  const reserved = new Set<string>(RESERVED_ENV);
+  const env: V1EnvVar[] = (cls.spec.env ?? [])
+    .filter((e) => !reserved.has(e.name))
+    .map((e) =>
+      e.value === undefined ? { name: e.name } : { name: e.name, value: fillPrefix(e.value, prefix) },
+    );
+  env.push(
+    { name: "PORTICO_WORKSPACE", value: requiredName(ws) },
+    { name: "PORTICO_OWNER", value: ws.spec.owner },
+    { name: "PORTICO_BASE_PATH", value: prefix },
+  );
+  return {
+    name: IDE_CONTAINER,
+    image: ws.spec.image ?? cls.spec.image,
+    ...(cls.spec.imagePullPolicy ? { imagePullPolicy: cls.spec.imagePullPolicy } : {}),
+    ...(cls.spec.command ? { command: [...cls.spec.command] } : {}),
+    ...(cls.spec.args ? { args: cls.spec.args.map((a) => fillPrefix(a, prefix)) } : {}),
+    env,
+    ports: [{ name: PORT_NAME, containerPort: cls.spec.port, protocol: "TCP" }],
+    ...(resources ? { resources } : {}),
+    readinessProbe: {
+      httpGet: { path: readinessPath(cls, prefix), port: cls.spec.port },
+      initialDelaySeconds: 1,
+      periodSeconds: 2,
+      timeoutSeconds: 2,
+      successThreshold: 1,
+      failureThreshold: 3,
+    },
+    securityContext: containerSecurityContext(),
+    // A crash's last log lines become the termination message, which status shows.
+    terminationMessagePolicy: "FallbackToLogsOnError",
+    volumeMounts: [home],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Git clone init container
+
+/**
+ * Reads the credentials from the environment when git asks for them, so they never appear in argv,
+ * logs, or the clone's config. Git runs it with `sh -c '<helper> "$@"' <helper> get|store|erase`.
+ */
+export const GIT_CREDENTIAL_HELPER =
+  '!f() { test "$1" = get || return 0; echo "username=${GIT_USERNAME:-}"; echo "password=${GIT_PASSWORD:-}"; }; f';
+
+/**
+ * The git-clone init container's script (POSIX sh, dash-compatible). Its inputs come only from the
+ * environment (`GIT_URL`, `GIT_REF`, `GIT_TARGET`, and `GIT_USERNAME`/`GIT_PASSWORD` or
+ * `GIT_SSH_COMMAND`/`GIT_KNOWN_HOSTS`), never from text spliced into it.
+ *
+ * First run (no `$GIT_TARGET/.git`): clone into a temporary directory beside the target (the branch or
+ * tag `GIT_REF`, or the default branch and then the commit `GIT_REF`) and move it into place, so a
+ * failed clone leaves nothing half-made. Later runs: fetch, then fast-forward the checked-out branch to
+ * its upstream; when that is not possible (local commits, local changes in the way, a detached HEAD,
+ * no network) print a warning and start anyway: local work is never reset, cleaned or deleted.
+ */
+export const GIT_CLONE_SCRIPT = `set -eu
+target="$GIT_TARGET"
+ref="\${GIT_REF:-}"
+log() { printf 'portico git-clone: %s\\n' "$*"; }
+warn() { printf 'portico git-clone: warning: %s\\n' "$*" >&2; }
+helper='${GIT_CREDENTIAL_HELPER.replace(/'/g, `'\\''`)}'
+# The empty credential.helper drops helpers from the user's own config first: a "store" helper there
+# would write the password into the home volume.
+g() {
+  if [ -n "\${GIT_PASSWORD:-}" ]; then
+    git -c safe.directory="$target" -c credential.helper= -c credential.helper="$helper" "$@"
+  else
+    git -c safe.directory="$target" "$@"
+  fi
+}
+if [ -n "\${GIT_KNOWN_HOSTS:-}" ]; then mkdir -p "\${GIT_KNOWN_HOSTS%/*}"; fi
+
+if [ ! -e "$target/.git" ]; then
+  if [ -d "$target" ] && [ -n "$(ls -A "$target")" ]; then
+    warn "$target exists and is not a git repository; leaving it as it is"
+    exit 0
+  fi
+  parent="\${target%/*}"
+  tmp="$parent/.portico-clone-\${target##*/}"
+  rm -rf "$tmp"
+  trap 'rm -rf "$tmp"' EXIT
+  mkdir -p "$parent"
+  log "cloning $GIT_URL into $target"
+  if [ -z "$ref" ]; then
+    g clone --quiet -- "$GIT_URL" "$tmp"
+  elif ! g clone --quiet --branch "$ref" -- "$GIT_URL" "$tmp" 2>/dev/null; then
+    log "$ref is not a branch or tag of $GIT_URL; checking it out as a commit"
+    rm -rf "$tmp"
+    g clone --quiet --no-checkout -- "$GIT_URL" "$tmp"
+    if ! g -C "$tmp" checkout --quiet --detach "$ref" 2>/dev/null; then
+      g -C "$tmp" fetch --quiet origin "$ref"
+      g -C "$tmp" checkout --quiet --detach FETCH_HEAD
+    fi
+  fi
+  if [ -d "$target" ]; then rmdir "$target"; fi
+  mv "$tmp" "$target"
+  log "cloned $GIT_URL into $target"
+  exit 0
+fi
+
+cd "$target"
+if ! g fetch --quiet origin; then
+  warn "could not fetch from $GIT_URL; starting with the files as they are"
+  exit 0
+fi
+if ! upstream="$(g rev-parse --abbrev-ref --symbolic-full-name '@{upstream}' 2>/dev/null)"; then
+  log "the checkout has no upstream branch (a tag, a commit or a local branch); nothing to update"
+  exit 0
+fi
+if g merge --ff-only --quiet "$upstream"; then
+  log "up to date with $upstream"
+else
+  warn "cannot fast-forward to $upstream (local commits or local changes in the way); leaving everything as it is"
+fi
+exit 0
+`;
+
+/** Directory the repository is cloned into, below the mount path: `analysis` for `.../analysis.git`. */
+export function repoDirName(url: string): string {
+  const last = url
+    .replace(/[?#].*$/, "")
+    .replace(/[/\\]+$/, "")
+    .split(/[/:]/)
+    .pop()!
+    .replace(/\.git$/, "")
+    .replace(/[^A-Za-z0-9._-]+/g, "-");
+  return last === "" || /^\.+$/.test(last) ? "repo" : last;
+}
+
+/** Whether git reaches `url` over ssh (`ssh://` or scp-like `user@host:path`). */
+export function isSshUrl(url: string): boolean {
+  return /^ssh:\/\//.test(url) || /^[^/:@]+@[^/:]+:/.test(url);
+}
+
+/** Single-quotes `s` for a POSIX shell. */
+function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The git-clone init container, or undefined without `spec.repository`. It gets the IDE's resources:
+ * the pod's effective request is the larger of an init container's and the app containers' sum, so
+ * this costs nothing and satisfies quotas that require requests.
+ */
+export function buildGitCloneContainer(
+  ws: Workspace,
+  cls: WorkspaceClass,
+  config: BuilderConfig,
+  resources = mergeResources(cls.spec.resources, ws.spec.resources),
+): V1Container | undefined {
+  const repo = ws.spec.repository;
+  if (!repo) return undefined;
+  const home = mountPath(cls);
+  const env: V1EnvVar[] = [
+    { name: "GIT_URL", value: repo.url },
+    ...(repo.ref ? [{ name: "GIT_REF", value: repo.ref }] : []),
+    { name: "GIT_TARGET", value: `${home.replace(/\/+$/, "")}/${repoDirName(repo.url)}` },
+    { name: "HOME", value: home },
+    { name: "GIT_TERMINAL_PROMPT", value: "0" },
+  ];
+  const mounts: V1VolumeMount[] = [{ name: HOME_VOLUME, mountPath: home }];
+  const secret = repo.secretRef?.name;
+  if (secret && isSshUrl(repo.url)) {
+    const knownHosts = `${home.replace(/\/+$/, "")}/.ssh/known_hosts`;
+    env.push(
+      {
+        name: "GIT_SSH_COMMAND",
+        value: [
+          "ssh",
+          `-i ${shQuote(`${GIT_SECRET_MOUNT}/ssh-privatekey`)}`,
+          "-o IdentitiesOnly=yes",
+          "-o StrictHostKeyChecking=accept-new",
+          `-o UserKnownHostsFile=${shQuote(knownHosts)}`,
+          `-o GlobalKnownHostsFile=${shQuote(`${GIT_SECRET_MOUNT}/known_hosts`)}`,
+        ].join(" "),
+      },
+      { name: "GIT_KNOWN_HOSTS", value: knownHosts },
+    );
+    mounts.push({ name: GIT_SECRET_VOLUME, mountPath: GIT_SECRET_MOUNT, readOnly: true });
+  } else if (secret) {
+    env.push(
+      {
+        name: "GIT_USERNAME",
+        valueFrom: { secretKeyRef: { name: secret, key: "username", optional: true } },
+      },
+      {
+        name: "GIT_PASSWORD",
+        valueFrom: { secretKeyRef: { name: secret, key: "password", optional: true } },
+      },
+    );
+  }
+  return {
+    name: GIT_CONTAINER,
+    image: config.gitImage,
+    command: ["/bin/sh", "-c", GIT_CLONE_SCRIPT],
+    env,
+    ...(resources ? { resources } : {}),
+    securityContext: containerSecurityContext(),
+    terminationMessagePolicy: "FallbackToLogsOnError",
+    volumeMounts: mounts,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Service, NetworkPolicy, VirtualService
+
+function childMeta(ws: Workspace, name: string): V1ObjectMeta {
+  return {
+    name,
+    namespace: requiredNamespace(ws),
+    labels: childLabels(ws),
+    annotations: childAnnotations(ws),
+    ownerReferences: [workspaceOwnerRef(ws)],
+  };
+}
+
+/** ClusterIP Service: port 80 to the IDE's `http` port, selecting the workspace's pod. */
+export function buildService(ws: Workspace): V1Service {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: childMeta(ws, childNames(ws).service),
+    spec: {
+      type: "ClusterIP",
+      selector: { [WORKSPACE_LABEL]: workspaceLabelValue(requiredName(ws)) },
+      ports: [{ name: PORT_NAME, port: SERVICE_PORT, targetPort: PORT_NAME, protocol: "TCP" }],
+    },
+  };
+}
+
+/**
+ * Admits only the proxy's pods (in the proxy's namespace) to the IDE port; nothing else gets in.
+ * The ingress rule's peers are in `_from`, client-node's spelling: send the object through the typed
+ * client (its serializer writes `from`), never as raw JSON, or the API server sees a rule without peers,
+ * which admits everyone.
+ */
+export function buildNetworkPolicy(
+  ws: Workspace,
+  cls: WorkspaceClass,
+  config: BuilderConfig,
+): V1NetworkPolicy {
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: childMeta(ws, childNames(ws).networkPolicy),
+    spec: {
+      podSelector: { matchLabels: { [WORKSPACE_LABEL]: workspaceLabelValue(requiredName(ws)) } },
+      policyTypes: ["Ingress"],
+      ingress: [
+        {
+          // client-node's name for `from` (a reserved word); its serializer writes `from` on the wire.
+          _from: [
+            {
+              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": config.proxyNamespace } },
+              podSelector: { matchLabels: { ...config.proxyPodLabels } },
+            },
+          ],
+          ports: [{ protocol: "TCP", port: cls.spec.port }],
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * Routes the workspace's host (host routing) or its path under the base domain (path routing) to the
+ * Portico proxy, with no route timeout so WebSockets stay open.
+ */
+export function buildVirtualService(ws: Workspace, config: BuilderConfig): VirtualService {
+  const prefix = basePath(ws, config);
+  return {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: childMeta(ws, childNames(ws).virtualService),
+    spec: {
+      hosts: [workspaceHost(ws, config)],
+      ...(config.istioGateways.length ? { gateways: [...config.istioGateways] } : {}),
+      http: [
+        {
+          name: "portico-proxy",
+          // In path routing every workspace shares the host; the match keeps their routes apart.
+          ...(prefix ? { match: [{ uri: { prefix: `${prefix}/` } }, { uri: { exact: prefix } }] } : {}),
+          route: [
+            {
+              destination: {
+                host: `${config.proxyServiceName}.${config.proxyNamespace}.svc.cluster.local`,
+                port: { number: config.proxyServicePort },
+              },
+            },
+          ],
+          timeout: "0s",
+        },
+      ],
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Hashing and resources
+
+/** JSON with object keys sorted and undefined members left out: equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      const sorted: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+      return sorted;
+    }
+    return v;
+  });
+}
+
+/**
+ * 16 hex characters of sha256 over the canonical JSON of `pod.spec`. The reconciler compares the
+ * desired pod's hash with the running pod's `portico.dev/pod-spec-hash` annotation: pods are mostly
+ * immutable, so a different hash means the pod must be replaced.
+ */
+export function podSpecHash(pod: V1Pod): string {
+  return createHash("sha256")
+    .update(canonicalJson(pod.spec ?? {}))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+const QUANTITY =
+  /^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$/;
+const SUFFIX: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** A Kubernetes quantity as a number (`"1Gi"` → 1073741824, `"500m"` → 0.5); undefined when malformed. */
+export function parseQuantity(q: Quantity): number | undefined {
+  if (typeof q === "number") return Number.isFinite(q) ? q : undefined;
+  const m = QUANTITY.exec(q.trim().replace(/^\+/, ""));
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  if (m[2]) return n * 10 ** Number(m[2].slice(1));
+  return m[3] ? n * SUFFIX[m[3]]! : n;
+}
+
+/** -1, 0 or 1 as quantity `a` is smaller, equal or larger than `b`; undefined when either is malformed. */
+export function compareQuantities(a: Quantity, b: Quantity): -1 | 0 | 1 | undefined {
+  const x = parseQuantity(a);
+  const y = parseQuantity(b);
+  if (x === undefined || y === undefined) return undefined;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * The IDE's resources: the class's, with the workspace's winning key by key (as both CRDs document).
+ * Where that mixes a workspace request with a smaller class limit, the limit is raised to the request;
+ * where it mixes a workspace limit with a larger class request, the request is lowered to the limit,
+ * so the pod is always valid.
+ */
+export function mergeResources(
+  cls: ResourceRequirements | undefined,
+  ws: ResourceRequirements | undefined,
+): V1ResourceRequirements | undefined {
+  const requests: Record<string, string> = {};
+  const limits: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...cls?.requests, ...ws?.requests })) requests[k] = String(v);
+  for (const [k, v] of Object.entries({ ...cls?.limits, ...ws?.limits })) limits[k] = String(v);
+  for (const k of Object.keys(requests)) {
+    if (limits[k] === undefined || compareQuantities(limits[k], requests[k]!) !== -1) continue;
+    const wsRequest = ws?.requests?.[k] !== undefined;
+    const wsLimit = ws?.limits?.[k] !== undefined;
+    if (wsRequest && !wsLimit) limits[k] = requests[k]!;
+    else if (wsLimit && !wsRequest) requests[k] = limits[k];
+  }
+  const out: V1ResourceRequirements = {};
+  if (Object.keys(requests).length) out.requests = requests;
+  if (Object.keys(limits).length) out.limits = limits;
+  return out.requests || out.limits ? out : undefined;
+}
