@@ -80,8 +80,9 @@ export interface ObjectMeta {
   uid?: string;
   resourceVersion?: string;
   generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
+  // Strings in JSON as the API server sends them; Dates where client-node's typed deserializer ran.
+  creationTimestamp?: string | Date;
+  deletionTimestamp?: string | Date;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   finalizers?: string[];

@@ -8,8 +8,9 @@ cd "$repo"
 log() { echo "[deps] $*" >&2; }
 
 # Debian packages: iproute2 (network namespaces), openssl (cluster PKI), curl (health checks),
-# git (workspace repositories), socat (demo port forwarding), procps (process checks).
-debs=(iproute2 openssl curl git socat procps ca-certificates)
+# git (workspace repositories), socat (demo port forwarding), procps (process checks),
+# jupyter-server + python3-ipykernel (the real IDE behind the jupyterlab class in tests).
+debs=(iproute2 openssl curl git socat procps ca-certificates jupyter-server python3-ipykernel)
 missing=()
 for p in "${debs[@]}"; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then

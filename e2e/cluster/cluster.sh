@@ -84,7 +84,7 @@ make_pki() {
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
     # Static bearer tokens: an admin (system:masters) and one per control-plane component.
-    for who in admin controller-manager scheduler kwok runner; do
+    for who in admin controller-manager scheduler kwok runner operator proxy; do
       openssl rand -hex 24 >"token.$who"
     done
     {
@@ -93,6 +93,9 @@ make_pki() {
       echo "$(cat token.scheduler),system:kube-scheduler,system:kube-scheduler"
       echo "$(cat token.kwok),portico-kwok,portico-kwok,\"system:masters\""
       echo "$(cat token.runner),portico-runner,portico-runner,\"system:masters\""
+      # Portico's own components get their own names, so the audit log tells their writes apart.
+      echo "$(cat token.operator),portico-operator,portico-operator,\"system:masters\""
+      echo "$(cat token.proxy),portico-proxy,portico-proxy,\"system:masters\""
     } >tokens.csv
     chmod 600 ./*.key token.* tokens.csv
   )
@@ -134,6 +137,35 @@ rules:
 EOF
 }
 
+start_etcd() {
+  start etcd "$BIN/etcd" --name local --data-dir "$STATE/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster local=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
+  wait_for etcd 60 in_ns curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+}
+
+start_apiserver() {
+  local pki="$STATE/pki"
+  start kube-apiserver "$BIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address 0.0.0.0 --secure-port "$API_PORT" --advertise-address "$APISERVER_IP" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" --token-auth-file "$pki/tokens.csv" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --service-cluster-ip-range "$SERVICE_CIDR" --authorization-mode RBAC \
+    --audit-policy-file "$STATE/audit-policy.yaml" --audit-log-path "$STATE/audit.log" \
+    --audit-log-format json --audit-log-mode blocking \
+    --storage-media-type application/json --v 1
+}
+
+wait_apiserver() {
+  local pki="$STATE/pki"
+  wait_for kube-apiserver 120 in_ns curl -fsS --cacert "$pki/ca.crt" \
+    -H "Authorization: Bearer $(cat "$pki/token.admin")" "https://127.0.0.1:$API_PORT/readyz"
+}
+
 up() {
   need_root
   if status >/dev/null 2>&1; then log "already up"; print_env; return; fi
@@ -158,26 +190,13 @@ up() {
   write_kubeconfig "$STATE/kubeconfig.scheduler" "$(cat "$pki/token.scheduler")"
   write_kubeconfig "$STATE/kubeconfig.kwok" "$(cat "$pki/token.kwok")"
   write_kubeconfig "$STATE/kubeconfig.runner" "$(cat "$pki/token.runner")"
+  write_kubeconfig "$STATE/kubeconfig.operator" "$(cat "$pki/token.operator")"
+  write_kubeconfig "$STATE/kubeconfig.proxy" "$(cat "$pki/token.proxy")"
 
-  start etcd "$BIN/etcd" --name local --data-dir "$STATE/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster local=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
-  wait_for etcd 60 in_ns curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+  start_etcd
 
-  start kube-apiserver "$BIN/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-    --bind-address 0.0.0.0 --secure-port "$API_PORT" --advertise-address "$APISERVER_IP" \
-    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-    --client-ca-file "$pki/ca.crt" --token-auth-file "$pki/tokens.csv" \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --service-cluster-ip-range "$SERVICE_CIDR" --authorization-mode RBAC \
-    --audit-policy-file "$STATE/audit-policy.yaml" --audit-log-path "$STATE/audit.log" \
-    --audit-log-format json --audit-log-mode blocking \
-    --storage-media-type application/json --v 1
-  wait_for kube-apiserver 120 in_ns curl -fsS --cacert "$pki/ca.crt" \
-    -H "Authorization: Bearer $(cat "$pki/token.admin")" "https://127.0.0.1:$API_PORT/readyz"
+  start_apiserver
+  wait_apiserver
 
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$STATE/kubeconfig.controller-manager" \
@@ -301,12 +320,41 @@ exec_in() {
   exec ip netns exec "$NS" "$@"
 }
 
+# restart COMPONENT... — stop and start components of a running cluster (etcd, kube-apiserver),
+# keeping their data: for tests of what survives a control-plane restart.
+restart() {
+  BIN="$(cat "$STATE/bin-dir")"
+  for c in "$@"; do [[ -f $STATE/pids/$c.pid ]] && stop_group "$STATE/pids/$c.pid"; done
+  for c in "$@"; do
+    case "$c" in
+      etcd) start_etcd ;;
+      kube-apiserver) start_apiserver; wait_apiserver ;;
+      *) die "restart supports etcd and kube-apiserver, not $c" ;;
+    esac
+  done
+  log "restarted $*"
+}
+
+# run NAME -- CMD... — start CMD in the namespace as a registered process group (logs in
+# $STATE/logs/NAME.log), stopped by `down` like the control plane.
+run_component() {
+  local name="$1"; shift
+  [[ ${1:-} == "--" ]] && shift
+  [[ -e /run/netns/$NS ]] || die "cluster $NS is not up: run $0 up"
+  [[ -f $STATE/pids/$name.pid ]] && stop_group "$STATE/pids/$name.pid"
+  export PORTICO_NETNS="$NS" PORTICO_CLUSTER_STATE="$STATE"
+  export PATH="$(cat "$STATE/bin-dir"):$repo/node_modules/.bin:$PATH"
+  start "$name" "$@"
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   exec) shift; exec_in "$@" ;;
+  restart) shift; restart "$@" ;;
+  run) shift; run_component "$@" ;;
   forward) shift; BIN="$(cat "$STATE/bin-dir")"; forward "$@" ;;
   env) print_env ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status|env|exec -- CMD...|forward HOST_PORT IP:PORT" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|exec -- CMD...|forward HOST_PORT IP:PORT|restart COMPONENT...|run NAME -- CMD..." >&2; exit 2 ;;
 esac

@@ -64,12 +64,13 @@ test("processFor reports an image that is not in the map", () => {
   assert.ok("error" in p && /nope:1/.test(p.error));
 });
 
-test("a replaceCommand rule runs its own program and its argsAfter win over the container's", () => {
+test("a replaceCommand rule runs its own program; its argsAfter replace the container's dropped args", () => {
   const jupyter: ImageRule = {
     match: "quay.io/jupyter/*",
     command: ["/usr/bin/jupyter-server"],
     replaceCommand: true,
     argsAfter: ["--ServerApp.ip={podIP}"],
+    dropArgs: ["^--ServerApp\\.ip="],
   };
   const p = processFor(
     {
@@ -84,7 +85,7 @@ test("a replaceCommand rule runs its own program and its argsAfter win over the 
   );
   assert.deepEqual(p, {
     file: "/usr/bin/jupyter-server",
-    args: ["--ServerApp.ip=0.0.0.0", "--ServerApp.ip=198.18.128.5"],
+    args: ["--ServerApp.ip=198.18.128.5"],
     env: {},
   });
 });

@@ -12,6 +12,8 @@ export interface ImageRule {
   replaceCommand?: boolean;
   /** Appended after the container's args: what must win (binding to the pod IP, say). */
   argsAfter?: string[];
+  /** Container args dropped (regular expressions), for programs that refuse an option twice. */
+  dropArgs?: string[];
   env?: Record<string, string>;
 }
 
@@ -88,9 +90,14 @@ export function processFor(
   if (!file) return { error: `image ${JSON.stringify(image)}: empty command` };
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(rule.env ?? {})) env[k] = local(v);
+  const drop = (rule.dropArgs ?? []).map((r) => new RegExp(r));
   return {
     file,
-    args: [...entryArgs, ...(container.args ?? []).map(inContainer), ...(rule.argsAfter ?? []).map(local)],
+    args: [
+      ...entryArgs,
+      ...(container.args ?? []).filter((a) => !drop.some((re) => re.test(a))).map(inContainer),
+      ...(rule.argsAfter ?? []).map(local),
+    ],
     env,
   };
 }

@@ -601,8 +601,8 @@ async function stopPod(uid: string, graceSeconds: number, confirm: k8s.V1Pod | u
       .deleteNamespacedPod({
         name: confirm.metadata!.name!,
         namespace: confirm.metadata!.namespace!,
-        gracePeriodSeconds: 0,
-        body: { preconditions: { uid } },
+        // In the body: when a body is sent, the API server takes the options from it, not the query.
+        body: { gracePeriodSeconds: 0, preconditions: { uid } },
       })
       .catch((err) => {
         if ((err as { code?: number }).code !== 404 && (err as { code?: number }).code !== 409)

@@ -1,0 +1,69 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig, parseDurationMs, parseFlags } from "./config.ts";
+
+test("defaults are complete, valid and frozen", () => {
+  const c = loadConfig([], {});
+  assert.equal(c.builder.routing, "host");
+  assert.equal(c.builder.baseDomain, "portico.test");
+  assert.equal(c.leaderElection.enabled, true);
+  assert.ok(c.leaderElection.renewDeadlineMs < c.leaderElection.leaseDurationMs);
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.builder) && Object.isFrozen(c.builder.proxyPodLabels));
+});
+
+test("flags win over environment variables", () => {
+  const c = loadConfig(["--base-domain=flag.example.com", "--workers", "8"], {
+    PORTICO_BASE_DOMAIN: "env.example.com",
+    PORTICO_QPS: "20",
+  });
+  assert.equal(c.builder.baseDomain, "flag.example.com");
+  assert.equal(c.workers, 8);
+  assert.equal(c.qps, 20);
+});
+
+test("every problem is reported at once, naming the flag and the variable to set", () => {
+  assert.throws(
+    () =>
+      loadConfig(["--workers=0", "--lease-duration=soon", "--routing=dns", "--bogus=1"], {
+        PORTICO_BASE_DOMAIN: "Not A Domain",
+        PORTICO_PROXY_POD_LABELS: "=",
+      }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      for (const want of [
+        "--workers (or PORTICO_WORKERS)",
+        "--lease-duration (or PORTICO_LEASE_DURATION)",
+        "--routing (or PORTICO_ROUTING)",
+        "unknown flag --bogus",
+        "--base-domain (or PORTICO_BASE_DOMAIN)",
+        "--proxy-pod-labels (or PORTICO_PROXY_POD_LABELS)",
+      ]) {
+        assert.ok(err.message.includes(want), `message names ${want}: ${err.message}`);
+      }
+      return true;
+    },
+  );
+});
+
+test("lease timings must nest: retry < renew deadline < lease duration", () => {
+  assert.throws(
+    () => loadConfig(["--lease-duration=5s", "--renew-deadline=10s"], {}),
+    /renew-deadline must be shorter/,
+  );
+  assert.throws(
+    () => loadConfig(["--renew-deadline=2s", "--retry-period=3s"], {}),
+    /retry-period must be shorter/,
+  );
+});
+
+test("flag parsing accepts --a=b, --a b and bare --flag, and rejects stray words", () => {
+  assert.deepEqual(parseFlags(["--a=1", "--b", "2", "--c"]), { a: "1", b: "2", c: "true" });
+  assert.throws(() => parseFlags(["stray"]), /unexpected argument "stray"/);
+});
+
+test("durations", () => {
+  assert.equal(parseDurationMs("1h30m"), 5_400_000);
+  assert.equal(parseDurationMs("500ms"), 500);
+  assert.equal(parseDurationMs("-1s"), undefined);
+  assert.equal(parseDurationMs("10"), undefined);
+});

@@ -1,0 +1,268 @@
+/**
+ * The operator's configuration: the only module that reads flags and the environment. It
+ * validates everything once, refuses to start with a message that says what to set, and returns
+ * a frozen object that the rest of the operator is handed.
+ *
+ * Every setting is a flag `--name=value` or an environment variable `PORTICO_NAME` (flags win).
+ */
+import { hostname } from "node:os";
+
+/** How the operator names, routes and builds a workspace's children. Passed to the pure builders. */
+export interface BuilderConfig {
+  /**
+   * `host`: each workspace at `{scheme}://{name}--{namespace}.{baseDomain}/` (its own origin, the
+   * default) and the IDE's base path is empty. `path`: at `{scheme}://{baseDomain}/w/{namespace}/{name}/`
+   * and the IDE's base path `{prefix}` is `/w/{namespace}/{name}`.
+   */
+  routing: "host" | "path";
+  baseDomain: string;
+  urlScheme: "http" | "https";
+  /** Where the proxy runs: the NetworkPolicy admits only its pods; the VirtualService routes to it. */
+  proxyNamespace: string;
+  proxyServiceName: string;
+  proxyServicePort: number;
+  proxyPodLabels: Readonly<Record<string, string>>;
+  /** Image of the git-clone init container (needs `git` and `/bin/sh`). */
+  gitImage: string;
+  /** Used when neither the Workspace nor its class sets a storage size. */
+  defaultStorageSize: string;
+  /** Istio gateways the VirtualService binds to (empty: the mesh only). */
+  istioGateways: readonly string[];
+}
+
+export interface LeaderElectionConfig {
+  enabled: boolean;
+  leaseName: string;
+  leaseNamespace: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+export interface OperatorConfig {
+  kubeconfig?: string;
+  builder: BuilderConfig;
+  /** `auto`: create VirtualServices only when Istio's CRD is installed. */
+  virtualServices: "auto" | "enabled" | "disabled";
+  leaderElection: LeaderElectionConfig;
+  /** Port for /healthz, /readyz and /metrics (never the data path). */
+  healthPort: number;
+  healthHost: string;
+  /** How many reconciles run at once (each key is still one at a time). */
+  workers: number;
+  /** Every object is reconciled again this often even without events. */
+  resyncPeriodMs: number;
+  /** A watch with no event for this long is restarted (relist). */
+  watchSilenceMs: number;
+  /** Capped exponential backoff for failed reconciles. */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Client-side rate limit of API requests. */
+  qps: number;
+  burst: number;
+  logLevel: "error" | "warn" | "info" | "debug";
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Source = Readonly<Record<string, string | undefined>>;
+
+/** Parses `--name=value` / `--name value` / `--flag` into a map; rejects anything else. */
+export function parseFlags(argv: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}: flags look like --name=value`);
+    const [, name, value] = m;
+    if (value !== undefined) out[name!] = value;
+    else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith("--")) out[name!] = argv[++i]!;
+    else out[name!] = "true";
+  }
+  return out;
+}
+
+const KNOWN = [
+  "kubeconfig",
+  "routing",
+  "base-domain",
+  "url-scheme",
+  "proxy-namespace",
+  "proxy-service",
+  "proxy-port",
+  "proxy-pod-labels",
+  "git-image",
+  "default-storage-size",
+  "istio-gateways",
+  "virtual-services",
+  "leader-elect",
+  "lease-name",
+  "lease-namespace",
+  "identity",
+  "lease-duration",
+  "renew-deadline",
+  "retry-period",
+  "health-port",
+  "health-host",
+  "workers",
+  "resync-period",
+  "watch-silence",
+  "backoff-base",
+  "backoff-max",
+  "qps",
+  "burst",
+  "log-level",
+] as const;
+type Key = (typeof KNOWN)[number];
+
+/**
+ * Builds the configuration from flags and environment. Throws ConfigError naming the flag and
+ * the environment variable to set, for every problem found (not just the first).
+ */
+export function loadConfig(argv: readonly string[], env: Source): Readonly<OperatorConfig> {
+  const flags = parseFlags(argv);
+  const problems: string[] = [];
+  for (const k of Object.keys(flags)) {
+    if (!(KNOWN as readonly string[]).includes(k)) problems.push(`unknown flag --${k}`);
+  }
+  const envName = (k: Key) => `PORTICO_${k.toUpperCase().replace(/-/g, "_")}`;
+  const raw = (k: Key): string | undefined => flags[k] ?? env[envName(k)];
+  const where = (k: Key) => `--${k} (or ${envName(k)})`;
+
+  const str = (k: Key, def: string, re?: RegExp, what?: string): string => {
+    const v = raw(k) ?? def;
+    if (re && !re.test(v)) problems.push(`${where(k)}: ${JSON.stringify(v)} is not ${what}`);
+    return v;
+  };
+  const int = (k: Key, def: number, min: number, max: number): number => {
+    const v = raw(k);
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max)
+      problems.push(`${where(k)}: ${JSON.stringify(v)} is not a whole number from ${min} to ${max}`);
+    return n;
+  };
+  const num = (k: Key, def: number, min: number): number => {
+    const v = raw(k);
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min)
+      problems.push(`${where(k)}: ${JSON.stringify(v)} is not a number ≥ ${min}`);
+    return n;
+  };
+  const dur = (k: Key, defMs: number): number => {
+    const v = raw(k);
+    if (v === undefined) return defMs;
+    const ms = parseDurationMs(v);
+    if (ms === undefined || ms <= 0)
+      problems.push(`${where(k)}: ${JSON.stringify(v)} is not a positive duration like 500ms, 15s or 1m`);
+    return ms ?? defMs;
+  };
+  const bool = (k: Key, def: boolean): boolean => {
+    const v = raw(k);
+    if (v === undefined) return def;
+    if (v === "true" || v === "false") return v === "true";
+    problems.push(`${where(k)}: ${JSON.stringify(v)} is not true or false`);
+    return def;
+  };
+  const oneOf = <T extends string>(k: Key, def: T, allowed: readonly T[]): T => {
+    const v = raw(k) ?? def;
+    if (!(allowed as readonly string[]).includes(v))
+      problems.push(`${where(k)}: ${JSON.stringify(v)} is not one of ${allowed.join(", ")}`);
+    return v as T;
+  };
+  const labels = (k: Key, def: string): Record<string, string> => {
+    const v = raw(k) ?? def;
+    const out: Record<string, string> = {};
+    for (const pair of v.split(",").filter(Boolean)) {
+      const m = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(pair.trim());
+      if (!m) problems.push(`${where(k)}: ${JSON.stringify(pair)} is not key=value`);
+      else out[m[1]!] = m[2]!;
+    }
+    if (Object.keys(out).length === 0)
+      problems.push(`${where(k)}: at least one label is needed to select the proxy pods`);
+    return out;
+  };
+
+  const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+  const DOMAIN = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+  const leaseDurationMs = dur("lease-duration", 15_000);
+  const renewDeadlineMs = dur("renew-deadline", 10_000);
+  const retryPeriodMs = dur("retry-period", 2_000);
+  if (renewDeadlineMs >= leaseDurationMs)
+    problems.push(`--renew-deadline must be shorter than --lease-duration`);
+  if (retryPeriodMs >= renewDeadlineMs) problems.push(`--retry-period must be shorter than --renew-deadline`);
+  const backoffBaseMs = dur("backoff-base", 500);
+  const backoffMaxMs = dur("backoff-max", 5 * 60_000);
+  if (backoffBaseMs > backoffMaxMs) problems.push(`--backoff-base must not exceed --backoff-max`);
+
+  const config: OperatorConfig = {
+    kubeconfig: raw("kubeconfig") ?? env.KUBECONFIG,
+    builder: {
+      routing: oneOf("routing", "host", ["host", "path"] as const),
+      baseDomain: str("base-domain", "portico.test", DOMAIN, "a DNS domain like portico.example.com"),
+      urlScheme: oneOf("url-scheme", "http", ["http", "https"] as const),
+      proxyNamespace: str("proxy-namespace", "portico-system", DNS_LABEL, "a namespace name"),
+      proxyServiceName: str("proxy-service", "portico-proxy", DNS_LABEL, "a Service name"),
+      proxyServicePort: int("proxy-port", 80, 1, 65535),
+      proxyPodLabels: Object.freeze(labels("proxy-pod-labels", "app.kubernetes.io/name=portico-proxy")),
+      gitImage: str("git-image", "docker.io/alpine/git:2.47.2", /^\S+$/, "an image reference"),
+      defaultStorageSize: str(
+        "default-storage-size",
+        "10Gi",
+        /^[0-9]+(\.[0-9]+)?([KMGTPE]i?|[mk])?$/,
+        "a quantity like 10Gi",
+      ),
+      istioGateways: Object.freeze(
+        (raw("istio-gateways") ?? "")
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
+    },
+    virtualServices: oneOf("virtual-services", "auto", ["auto", "enabled", "disabled"] as const),
+    leaderElection: {
+      enabled: bool("leader-elect", true),
+      leaseName: str("lease-name", "portico-operator", DNS_LABEL, "a Lease name"),
+      leaseNamespace: str("lease-namespace", env.POD_NAMESPACE ?? "default", DNS_LABEL, "a namespace name"),
+      identity: str("identity", `${hostname()}-${process.pid}`, /^\S+$/, "an identity without spaces"),
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs,
+    },
+    healthPort: int("health-port", 8081, 0, 65535),
+    healthHost: str("health-host", "0.0.0.0", /^\S+$/, "an address"),
+    workers: int("workers", 4, 1, 64),
+    resyncPeriodMs: dur("resync-period", 10 * 60_000),
+    watchSilenceMs: dur("watch-silence", 5 * 60_000),
+    backoffBaseMs,
+    backoffMaxMs,
+    qps: num("qps", 50, 1),
+    burst: int("burst", 100, 1, 10_000),
+    logLevel: oneOf("log-level", "info", ["error", "warn", "info", "debug"] as const),
+  };
+  if (problems.length) {
+    throw new ConfigError(`portico-operator cannot start:\n  - ${problems.join("\n  - ")}`);
+  }
+  return deepFreeze(config);
+}
+
+/** Parses Go-style durations: "1h30m", "15s", "500ms". Undefined when malformed. */
+export function parseDurationMs(s: string): number | undefined {
+  if (!/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/.test(s)) return undefined;
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const m of s.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(m[1]) * unit[m[2]!]!;
+  return total;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object") {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,88 @@
+/**
+ * The operator's Prometheus metrics, on their own registry (served on the health port).
+ * Made once in main.ts and passed to whoever records; nothing here reads the cluster.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface OperatorMetrics {
+  registry: Registry;
+  reconciles: Counter<"kind" | "outcome">;
+  reconcileDuration: Histogram<"kind">;
+  reconcileErrors: Counter<"kind">;
+  timeToReady: Histogram;
+  queueDepth: Gauge;
+  apiWrites: Counter<"verb" | "resource">;
+  workspaces: Gauge<"phase">;
+  leader: Gauge;
+}
+
+/**
+ * @param phaseCounts called at scrape time: the number of workspaces per phase, from the cache,
+ *   so the gauge is always true without bookkeeping on every change.
+ * @param depth called at scrape time: waiting work items.
+ */
+export function createMetrics(
+  phaseCounts: () => Record<string, number>,
+  depth: () => number,
+): OperatorMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "portico_operator_" });
+  const m: OperatorMetrics = {
+    registry,
+    reconciles: new Counter({
+      name: "portico_operator_reconciles_total",
+      help: "Reconciles by object kind and outcome (success, error, requeue).",
+      labelNames: ["kind", "outcome"],
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: "portico_operator_reconcile_duration_seconds",
+      help: "Time one reconcile took.",
+      labelNames: ["kind"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    reconcileErrors: new Counter({
+      name: "portico_operator_reconcile_errors_total",
+      help: "Reconciles that failed and were retried with backoff.",
+      labelNames: ["kind"],
+      registers: [registry],
+    }),
+    timeToReady: new Histogram({
+      name: "portico_operator_workspace_time_to_ready_seconds",
+      help: "From a Workspace's creation to the operator first seeing it Ready.",
+      buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: "portico_operator_workqueue_depth",
+      help: "Work items waiting.",
+      registers: [registry],
+      collect() {
+        this.set(depth());
+      },
+    }),
+    apiWrites: new Counter({
+      name: "portico_operator_api_writes_total",
+      help: "Writes the operator sent to the API server, by verb and resource.",
+      labelNames: ["verb", "resource"],
+      registers: [registry],
+    }),
+    workspaces: new Gauge({
+      name: "portico_operator_workspaces",
+      help: "Workspaces by phase (from the operator's cache).",
+      labelNames: ["phase"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [phase, n] of Object.entries(phaseCounts())) this.set({ phase }, n);
+      },
+    }),
+    leader: new Gauge({
+      name: "portico_operator_leader",
+      help: "1 while this replica holds the leader lease.",
+      registers: [registry],
+    }),
+  };
+  return m;
+}

@@ -1,0 +1,355 @@
+/**
+ * Reconcile one Workspace: observe (from the caches) → build the desired children (pure) → ensure
+ * each child exists and carries what the operator owns (one code path for all kinds; no write when
+ * nothing changed) → compute status (pure) → write /status only when it changed.
+ *
+ * Idempotent by construction: child names are deterministic, creates are server-side applies, and
+ * every decision is taken from what is observed now, so a crash at any point converges on restart
+ * without duplicates. Never edits the Workspace's spec. Never deletes a PVC itself: claims go only
+ * through garbage collection, and only those the reclaim policy gave an owner reference.
+ */
+import type {
+  KubernetesObject,
+  V1OwnerReference,
+  V1PersistentVolumeClaim,
+  V1Pod,
+} from "@kubernetes/client-node";
+import type { Workspace, WorkspaceClass, WorkspaceStatus } from "../../crds/types.ts";
+import type { BuilderConfig } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { buildChildren, podSpecHash, POD_SPEC_HASH_ANNOTATION } from "./build.ts";
+import { childNames } from "./names.ts";
+import { computeStatus, statusEqual } from "./status.ts";
+
+/** Read access to the watched caches. */
+export interface Cache<T> {
+  get(name: string, namespace?: string): T | undefined;
+  list(namespace?: string): T[];
+}
+
+export interface WorkspaceCaches {
+  workspaces: Cache<Workspace>;
+  classes: Cache<WorkspaceClass>;
+  pods: Cache<V1Pod>;
+  pvcs: Cache<V1PersistentVolumeClaim>;
+  services: Cache<KubernetesObject>;
+  networkPolicies: Cache<KubernetesObject>;
+  virtualServices?: Cache<KubernetesObject>;
+}
+
+/** The side effects a reconcile may have: each one a write the operator owns (or a single read). */
+export interface WorkspaceApi {
+  /** Server-side apply of the fields in `obj` (creates when absent). */
+  apply(obj: KubernetesObject): Promise<void>;
+  /** JSON merge patch of an existing object. */
+  patch(obj: KubernetesObject, patch: object): Promise<void>;
+  /** Deletes an object, only if it still has this uid. */
+  delete(obj: KubernetesObject): Promise<void>;
+  writeStatus(ws: Workspace, status: WorkspaceStatus): Promise<void>;
+  secretExists(namespace: string, name: string): Promise<boolean>;
+  event(ws: Workspace, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
+}
+
+export interface ReconcileDeps {
+  caches: WorkspaceCaches;
+  api: WorkspaceApi;
+  config: BuilderConfig;
+  virtualServices: boolean;
+  log: Logger;
+  now(): Date;
+  /** Called once when a workspace is first seen Ready, with seconds since its creation. */
+  onReady?(seconds: number): void;
+}
+
+export type ReconcileResult = void | { requeueAfterMs: number };
+
+/** How often to look again at a workspace waiting on something nobody watches (a Secret). */
+const RECHECK_MS = 10_000;
+
+export async function reconcileWorkspace(
+  namespace: string,
+  name: string,
+  d: ReconcileDeps,
+): Promise<ReconcileResult> {
+  const ws = d.caches.workspaces.get(name, namespace);
+  if (!ws || ws.metadata.deletionTimestamp) return; // gone or going: garbage collection does the rest
+  const log = d.log.child({ workspace: `${namespace}/${name}` });
+
+  // observe
+  const className = ws.spec.className ?? ws.spec.ide ?? "";
+  const cls = d.caches.classes.get(className);
+  const names = childNames(ws);
+  const observed = {
+    pvc: d.caches.pvcs.get(names.pvc, namespace),
+    pod: d.caches.pods.get(names.pod, namespace),
+    service: d.caches.services.get(names.service, namespace),
+    networkPolicy: d.caches.networkPolicies.get(names.networkPolicy, namespace),
+    virtualService: d.virtualServices
+      ? d.caches.virtualServices?.get(names.virtualService, namespace)
+      : undefined,
+  };
+  const secretName = ws.spec.repository?.secretRef?.name;
+  const missingSecret =
+    cls && secretName && !(await d.api.secretExists(namespace, secretName)) ? secretName : undefined;
+
+  // build + ensure
+  let rolling = false;
+  let pod = observed.pod;
+  if (cls) {
+    const desired = buildChildren(ws, cls, d.config, { virtualService: d.virtualServices });
+    await ensureClaim(ws, desired.pvc, observed.pvc, d, log);
+    await ensureObject(desired.service, observed.service, d, log);
+    await ensureObject(desired.networkPolicy, observed.networkPolicy, d, log);
+    if (desired.virtualService) await ensureObject(desired.virtualService, observed.virtualService, d, log);
+
+    const wantPod = ws.spec.running !== false && !missingSecret;
+    const terminating = !!pod?.metadata?.deletionTimestamp;
+    if (!wantPod) {
+      if (pod && !terminating) {
+        await d.api.delete(pod);
+        await d.api.event(
+          ws,
+          "Normal",
+          "Stopping",
+          `deleting pod ${names.pod}; the volume ${names.pvc} is kept`,
+        );
+      }
+    } else if (!pod) {
+      await d.api.apply(desired.pod);
+      log.info("created pod", { pod: names.pod });
+      await d.api.event(ws, "Normal", "Starting", `created pod ${names.pod}`);
+      pod = desired.pod;
+    } else if (terminating) {
+      rolling = ws.status?.conditions?.some((c) => c.reason === "Rolling") ?? false;
+    } else if (pod.metadata?.annotations?.[POD_SPEC_HASH_ANNOTATION] !== podSpecHash(desired.pod)) {
+      // Pods are immutable where it matters: a class or spec change means a new pod, same volume.
+      rolling = true;
+      await d.api.delete(pod);
+      log.info("replacing pod to apply a spec or class change", { pod: names.pod });
+      await d.api.event(
+        ws,
+        "Normal",
+        "Rolling",
+        `replacing pod ${names.pod} to apply a WorkspaceClass or spec change`,
+      );
+    }
+  }
+
+  // status
+  const status = computeStatus(
+    {
+      ws,
+      cls,
+      pvc: observed.pvc,
+      pod: observed.pod,
+      service: observed.service,
+      virtualServiceWanted: d.virtualServices,
+      virtualService: observed.virtualService,
+      networkPolicy: observed.networkPolicy,
+      missingSecret,
+      rolling,
+      config: d.config,
+    },
+    d.now(),
+  );
+  if (!statusEqual(ws.status ?? {}, status)) {
+    await d.api.writeStatus(ws, status);
+    await announce(ws, ws.status, status, d);
+  }
+  if (missingSecret) return { requeueAfterMs: RECHECK_MS };
+}
+
+/** Events and the time-to-Ready metric, on transitions only (so a steady state writes nothing). */
+async function announce(
+  ws: Workspace,
+  before: WorkspaceStatus | undefined,
+  after: WorkspaceStatus,
+  d: ReconcileDeps,
+) {
+  const ready = (s?: WorkspaceStatus) => s?.conditions?.find((c) => c.type === "Ready");
+  const was = ready(before);
+  const now = ready(after);
+  if (now?.status === "True" && was?.status !== "True") {
+    await d.api.event(ws, "Normal", "Ready", `workspace is ready at ${after.url ?? "its URL"}`);
+    const created = ws.metadata.creationTimestamp
+      ? new Date(ws.metadata.creationTimestamp).getTime()
+      : undefined;
+    if (created && !before?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) {
+      d.onReady?.((d.now().getTime() - created) / 1000);
+    }
+  } else if (now?.status !== "True" && now?.reason && now.reason !== was?.reason) {
+    const warning = after.phase === "Failed";
+    await d.api.event(
+      ws,
+      warning ? "Warning" : "Normal",
+      now.reason,
+      now.message ?? after.message ?? now.reason,
+    );
+  }
+}
+
+/** Creates the child when absent; otherwise re-applies it only when a field the operator sets drifted. */
+async function ensureObject(
+  desired: KubernetesObject,
+  observed: KubernetesObject | undefined,
+  d: ReconcileDeps,
+  log: Logger,
+) {
+  const drift = observed ? driftOf(desired, observed) : "absent";
+  if (!drift) return;
+  await d.api.apply(desired);
+  log.info(observed ? "updated drifted child" : "created child", {
+    kind: desired.kind,
+    name: desired.metadata?.name,
+    drift,
+  });
+}
+
+/** Where a child differs from what the operator wants of it: its labels, spec and owners. */
+function driftOf(desired: KubernetesObject, observed: KubernetesObject): string | undefined {
+  const d = desired as KubernetesObject & { spec?: unknown };
+  const o = observed as KubernetesObject & { spec?: unknown };
+  return (
+    firstDifference(desired.metadata?.labels, observed.metadata?.labels, "metadata.labels") ??
+    firstDifference(d.spec, o.spec, "spec") ??
+    (sameOwners(desired.metadata?.ownerReferences, observed.metadata?.ownerReferences)
+      ? undefined
+      : "metadata.ownerReferences")
+  );
+}
+
+/**
+ * The claim: created when absent; afterwards only its owner references (which decide whether
+ * garbage collection may ever delete it) and growth of its size are the operator's business.
+ */
+async function ensureClaim(
+  ws: Workspace,
+  desired: V1PersistentVolumeClaim,
+  observed: V1PersistentVolumeClaim | undefined,
+  d: ReconcileDeps,
+  log: Logger,
+) {
+  const owners = claimOwners(ws, desired, d.caches.workspaces);
+  if (!observed) {
+    await d.api.apply({ ...desired, metadata: { ...desired.metadata, ownerReferences: owners } });
+    log.info("created claim", { pvc: desired.metadata?.name });
+    return;
+  }
+  const patch: { metadata?: object; spec?: object } = {};
+  if (!sameOwners(owners, observed.metadata?.ownerReferences)) {
+    // Keep owners that are not workspaces (someone else's business), replace ours.
+    const foreign = (observed.metadata?.ownerReferences ?? []).filter((r) => r.kind !== "Workspace");
+    patch.metadata = { ownerReferences: [...foreign, ...owners] };
+  }
+  const want = desired.spec?.resources?.requests?.storage;
+  const have = observed.spec?.resources?.requests?.storage;
+  if (want && have && quantityBytes(String(want)) > quantityBytes(String(have))) {
+    patch.spec = { resources: { requests: { storage: want } } }; // volumes only grow
+  }
+  if (patch.metadata || patch.spec) {
+    await d.api.patch(observed, patch);
+    log.info("updated claim", { pvc: observed.metadata?.name, patch });
+  }
+}
+
+/**
+ * Owner references a claim should carry. Scope `workspace`: the builder's (one owner with Delete,
+ * none with Retain). Scope `user`: every live workspace of that owner sharing the claim, when all
+ * of them say Delete; none as soon as one says Retain (keeping data wins).
+ */
+export function claimOwners(
+  ws: Workspace,
+  desired: V1PersistentVolumeClaim,
+  workspaces: Cache<Workspace>,
+): V1OwnerReference[] {
+  if ((ws.spec.storage?.scope ?? "workspace") !== "user") return desired.metadata?.ownerReferences ?? [];
+  const claim = desired.metadata?.name;
+  const sharers = workspaces
+    .list(ws.metadata.namespace)
+    .filter(
+      (w) => !w.metadata.deletionTimestamp && w.spec.storage?.scope === "user" && childNames(w).pvc === claim,
+    );
+  if (sharers.some((w) => (w.spec.storage?.reclaimPolicy ?? "Retain") !== "Delete")) return [];
+  return sharers
+    .map((w) => ({
+      apiVersion: w.apiVersion,
+      kind: "Workspace",
+      name: w.metadata.name!,
+      uid: w.metadata.uid!,
+      controller: false,
+      blockOwnerDeletion: true,
+    }))
+    .sort((a, b) => a.uid.localeCompare(b.uid));
+}
+
+function sameOwners(a: V1OwnerReference[] | undefined, b: V1OwnerReference[] | undefined): boolean {
+  const ours = (refs?: V1OwnerReference[]) =>
+    (refs ?? [])
+      .filter((r) => r.kind === "Workspace")
+      .map((r) => `${r.uid}:${r.controller ? 1 : 0}`)
+      .sort()
+      .join(",");
+  return ours(a) === ours(b);
+}
+
+/**
+ * client-node's TypeScript models rename JSON fields that are reserved words (NetworkPolicy's
+ * `from` is `_from`); its serializer maps them back on the wire, and the caches hold wire JSON.
+ */
+const WIRE_NAMES: Readonly<Record<string, string>> = { _from: "from" };
+
+/**
+ * True when every field set in `want` has the same value in `have` (extra fields in `have`, such
+ * as server defaults, are fine). Arrays must have the same length, compared element by element.
+ */
+export function isSubset(want: unknown, have: unknown): boolean {
+  return firstDifference(want, have) === undefined;
+}
+
+/** The path of the first field where `have` does not carry `want`'s value (undefined: none). */
+export function firstDifference(want: unknown, have: unknown, path = ""): string | undefined {
+  if (want === undefined) return undefined;
+  if (want === null || typeof want !== "object") {
+    return want === have || (have !== undefined && have !== null && String(want) === String(have))
+      ? undefined
+      : path || ".";
+  }
+  if (have === null || typeof have !== "object") return path || ".";
+  if (Array.isArray(want)) {
+    if (!Array.isArray(have) || want.length !== have.length) return `${path}.length`;
+    for (let i = 0; i < want.length; i++) {
+      const d = firstDifference(want[i], have[i], `${path}[${i}]`);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  for (const [k, v] of Object.entries(want as Record<string, unknown>)) {
+    const wire = WIRE_NAMES[k] ?? k;
+    const d = firstDifference(v, (have as Record<string, unknown>)[wire], `${path}.${wire}`);
+    if (d) return d;
+  }
+  return undefined;
+}
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** Bytes in a storage quantity such as "20Gi" or "1.5G"; NaN when it is not one. */
+export function quantityBytes(q: string): number {
+  const m = /^([0-9.]+)([kMGTPE]i?|Ki)?$/.exec(q.trim());
+  if (!m) return Number.NaN;
+  return Number(m[1]) * (UNITS[m[2] ?? ""] ?? Number.NaN);
+}
