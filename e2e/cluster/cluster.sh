@@ -210,10 +210,13 @@ up() {
     --authentication-kubeconfig "$STATE/kubeconfig.scheduler" \
     --authorization-kubeconfig "$STATE/kubeconfig.scheduler" \
     --bind-address 127.0.0.1 --secure-port 10259 --leader-elect=false
-  # kwok keeps the node alive (heartbeats, Ready); pods are the runner's (see kwok-stages.yaml).
+  # kwok keeps the node alive (heartbeats through a node Lease, as kubelets do: its status-only
+  # heartbeat comes about once a minute, past the node controller's grace period, and the node
+  # would flap NotReady); pods are the runner's (see kwok-stages.yaml).
   start kwok "$BIN/kwok" --kubeconfig "$STATE/kubeconfig.kwok" --config "$repo/e2e/runner/kwok-stages.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --node-ip "$NODE_IP" --server-address 127.0.0.1:10247
+    --node-ip "$NODE_IP" --server-address 127.0.0.1:10247 \
+    --node-lease-duration-seconds 40
 
   # The default StorageClass, the kwok node and the API: CRDs plus a minimal Istio VirtualService CRD.
   wait_for "default namespace" 60 kubectl_ get namespace default

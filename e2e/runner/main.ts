@@ -624,7 +624,16 @@ function onPod(pod: k8s.V1Pod): void {
   if (!isOurs(pod)) return;
   const uid = pod.metadata!.uid!;
   const run = runs.get(uid);
-  if (run) run.pod = { ...pod, status: { ...pod.status, podIP: run.rt.podIP } };
+  if (run) {
+    run.pod = { ...pod, status: { ...pod.status, podIP: run.rt.podIP } };
+    // Someone else changed the status (the node controller marking pods not ready, say): as a
+    // kubelet does, put back what the processes say.
+    const seen = statusKey(pod.status ?? {});
+    if (run.lastWritten && seen !== run.lastWritten && !run.stopping) {
+      run.lastWritten = seen;
+      void publish(run);
+    }
+  }
   if (pod.metadata?.deletionTimestamp) {
     void stopPod(uid, pod.metadata.deletionGracePeriodSeconds ?? 5, pod);
     return;
