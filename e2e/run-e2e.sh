@@ -9,4 +9,4 @@ trap 'bash e2e/cluster/cluster.sh down; bash e2e/cluster/leftovers.sh "$PORTICO_
 bash e2e/cluster/cluster.sh up >/dev/null
 netns_inode="$(stat -L -c %i "/run/netns/$PORTICO_NETNS")"
 if (($#)); then files=("$@"); else mapfile -t files < <(ls e2e/tests/*.test.ts); fi
-bash e2e/cluster/cluster.sh exec -- node --test --test-timeout=600000 --test-reporter=spec "${files[@]}"
+bash e2e/cluster/cluster.sh exec -- node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec "${files[@]}"

@@ -31,4 +31,4 @@ netns_inode="$(stat -L -c %i "/run/netns/$PORTICO_NETNS")"
 
 echo "== tests"
 mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.test.ts' | sort)
-bash e2e/cluster/cluster.sh exec -- node --test --test-timeout=600000 --test-reporter=spec "${files[@]}"
+bash e2e/cluster/cluster.sh exec -- node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec "${files[@]}"

@@ -1,0 +1,189 @@
+/**
+ * Benchmark (not a test): N Workspaces applied at once → all Ready, against the direct path —
+ * the same N claims, pods and services applied straight with kubectl, no operator — in one run on
+ * one cluster. Reports times and their ratio, the operator's API writes (from the API server's
+ * audit log) and its peak RSS, and writes them into docs/benchmarks.md.
+ *
+ *   npm run bench:operator            (N = 500)
+ *   npm run bench:operator -- 100     (another N)
+ */
+import { execFileSync } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { stringify } from "yaml";
+import { GROUP, VERSION, WORKSPACE } from "../../crds/types.ts";
+import { clients, withNamespace } from "../lib/kube.ts";
+import { auditWrites, startOperator } from "../lib/operator.ts";
+import { createClass, isReady, tinyClass } from "../lib/workspaces.ts";
+import type { Workspace } from "../../crds/types.ts";
+
+const N = Number(process.argv[2] ?? 500);
+const REPO = resolve(import.meta.dirname, "../..");
+const c = clients();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function kubectlApply(docs: object[]): void {
+  execFileSync("kubectl", ["apply", "--server-side", "-f", "-"], {
+    input: docs.map((d) => stringify(d)).join("---\n"),
+    stdio: ["pipe", "ignore", "inherit"],
+    maxBuffer: 64 << 20,
+  });
+}
+
+async function waitAll(what: string, count: () => Promise<number>): Promise<number> {
+  const t0 = Date.now();
+  let last = -1;
+  for (;;) {
+    const n = await count();
+    if (n !== last)
+      process.stderr.write(`\r${what}: ${n}/${N} after ${((Date.now() - t0) / 1000).toFixed(0)} s   `);
+    last = n;
+    if (n >= N) break;
+    if (Date.now() - t0 > 30 * 60_000) throw new Error(`${what}: only ${n}/${N} after 30 min`);
+    await sleep(1000);
+  }
+  process.stderr.write("\n");
+  return (Date.now() - t0) / 1000;
+}
+
+function peakRssMiB(pid: number): number {
+  const status = execFileSync("cat", [`/proc/${pid}/status`]).toString();
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+const cls = "bench-tiny";
+await createClass(c, tinyClass(cls)).catch(() => undefined);
+
+// ---- direct path: what the operator makes, applied directly.
+const direct = await withNamespace(c, "bench-direct");
+const directDocs = Array.from({ length: N }, (_, i) => [
+  {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: { name: `d-${i}-home`, namespace: direct.name },
+    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+  },
+  {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: `d-${i}`, namespace: direct.name, labels: { app: `d-${i}` } },
+    spec: {
+      volumes: [{ name: "home", persistentVolumeClaim: { claimName: `d-${i}-home` } }],
+      containers: [
+        {
+          name: "ide",
+          image: "portico.dev/test/tiny-http:1",
+          ports: [{ containerPort: 8000, name: "http" }],
+          volumeMounts: [{ name: "home", mountPath: "/home/coder" }],
+          readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 2 },
+        },
+      ],
+    },
+  },
+  {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: `d-${i}`, namespace: direct.name },
+    spec: { selector: { app: `d-${i}` }, ports: [{ port: 80, targetPort: "http" }] },
+  },
+]).flat();
+const directStart = Date.now();
+kubectlApply(directDocs);
+const directApplied = (Date.now() - directStart) / 1000;
+const directReady =
+  (await waitAll("direct pods Ready", async () => {
+    const pods = await c.core.listNamespacedPod({ namespace: direct.name });
+    return pods.items.filter((p) =>
+      p.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True"),
+    ).length;
+  })) + directApplied;
+await direct.drop();
+await waitAll(
+  "direct pods gone",
+  async () => N - (await c.core.listNamespacedPod({ namespace: direct.name })).items.length,
+);
+
+// ---- Portico: N Workspaces at once, the operator does the rest.
+const op = await startOperator(["--lease-name=bench"], "bench");
+const ns = await withNamespace(c, "bench-portico");
+const wsDocs = Array.from({ length: N }, (_, i) => ({
+  apiVersion: `${GROUP}/${VERSION}`,
+  kind: "Workspace",
+  metadata: { name: `w-${i}`, namespace: ns.name },
+  spec: { owner: `user-${i % 50}`, className: cls, storage: { size: "1Gi", reclaimPolicy: "Delete" } },
+}));
+const from = new Date();
+const wsStart = Date.now();
+kubectlApply(wsDocs);
+const wsApplied = (Date.now() - wsStart) / 1000;
+const porticoReady =
+  (await waitAll("workspaces Ready", async () => {
+    const list = (await c.custom.listNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: WORKSPACE.plural,
+      namespace: ns.name,
+    })) as {
+      items: Workspace[];
+    };
+    return list.items.filter(isReady).length;
+  })) + wsApplied;
+const writes = await auditWrites("portico-operator", from);
+const byKind: Record<string, number> = {};
+for (const w of writes) {
+  const k = `${w.verb} ${w.objectRef?.resource}${w.objectRef?.subresource ? "/" + w.objectRef.subresource : ""}`;
+  byKind[k] = (byKind[k] ?? 0) + 1;
+}
+const rss = peakRssMiB(op.proc.pid!);
+const reconciles = await op.metric("portico_operator_reconciles_total");
+await op.stop();
+await ns.drop();
+
+const nonLease = writes.filter((w) => w.objectRef?.resource !== "leases").length;
+const result = {
+  n: N,
+  directReadySeconds: directReady,
+  porticoReadySeconds: porticoReady,
+  ratio: porticoReady / directReady,
+  operatorWrites: nonLease,
+  writesPerWorkspace: nonLease / N,
+  writesByKind: byKind,
+  operatorPeakRssMiB: rss,
+  reconciles,
+};
+console.log(JSON.stringify(result, null, 2));
+
+// ---- docs/benchmarks.md: replace this benchmark's section.
+const date = new Date().toISOString().slice(0, 10);
+const rows = Object.entries(byKind)
+  .sort((a, b) => b[1] - a[1])
+  .map(([k, v]) => `| ${k} | ${v} |`)
+  .join("\n");
+const section = `<!-- operator-scale:start -->
+## Operator: ${N} Workspaces applied at once
+
+Command: \`npm run bench:operator${N === 500 ? "" : ` -- ${N}`}\` (${date}; 2 cores, 24 GiB; real API server, pods as
+real processes — Python's http.server — behind a real HTTP readiness probe).
+
+| path | all Ready after | ratio |
+| --- | --- | --- |
+| direct: ${N} × (PVC, Pod, Service) applied with \`kubectl apply --server-side\` | ${directReady.toFixed(1)} s | 1.00 |
+| Portico: ${N} Workspaces applied with \`kubectl apply --server-side\`; the operator makes the rest | ${porticoReady.toFixed(1)} s | ${result.ratio.toFixed(2)} |
+
+Operator: **${nonLease} API writes** (${result.writesPerWorkspace.toFixed(1)} per workspace, Lease renewals left
+out), peak RSS **${rss.toFixed(0)} MiB**, ${reconciles} reconciles.
+
+| operator write (audit log) | count |
+| --- | --- |
+${rows}
+<!-- operator-scale:end -->`;
+const path = resolve(REPO, "docs/benchmarks.md");
+let doc = await readFile(path, "utf8").catch(
+  () =>
+    "# Benchmarks\n\nResults with the command that produced them. Absolute times on these shared 2-core machines are noise; ratios within one run are what to compare.\n",
+);
+doc = /<!-- operator-scale:start -->[\s\S]*<!-- operator-scale:end -->/.test(doc)
+  ? doc.replace(/<!-- operator-scale:start -->[\s\S]*<!-- operator-scale:end -->/, section)
+  : `${doc.trimEnd()}\n\n${section}\n`;
+await writeFile(path, doc);
+console.error(`wrote ${path}`);
