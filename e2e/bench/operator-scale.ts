@@ -98,10 +98,13 @@ const directReady =
     ).length;
   })) + directApplied;
 await direct.drop();
+// A fair second phase starts on a quiet cluster: the direct path's pods and volumes all gone
+// (reclaiming 500 volumes keeps the PV controller busy for minutes otherwise).
 await waitAll(
   "direct pods gone",
   async () => N - (await c.core.listNamespacedPod({ namespace: direct.name })).items.length,
 );
+await waitAll("direct volumes reclaimed", async () => N - (await c.core.listPersistentVolume()).items.length);
 
 // ---- Portico: N Workspaces at once, the operator does the rest.
 const op = await startOperator(["--lease-name=bench"], "bench");

@@ -413,3 +413,40 @@ test("unknown class, missing secret and unpullable image: a condition says what 
     await deleteClass(c, "does-not-exist");
   }
 });
+
+test("two workspaces of one user with scope user share one claim, co-located by pod affinity", async () => {
+  const spec = { className: tiny, storage: { scope: "user" as const } };
+  await createWorkspace(c, {
+    ...workspace(ns.name, "home-a", spec),
+    spec: { ...workspace(ns.name, "home-a", spec).spec, owner: "carol" },
+  });
+  await createWorkspace(c, {
+    ...workspace(ns.name, "home-b", spec),
+    spec: { ...workspace(ns.name, "home-b", spec).spec, owner: "carol" },
+  });
+  const a = await waitWorkspace(c, ns.name, "home-a", "Ready", isReady);
+  const b = await waitWorkspace(c, ns.name, "home-b", "Ready", isReady);
+  assert.equal(a.status?.children?.pvc, b.status?.children?.pvc, "one claim for both");
+  const claims = (await c.core.listNamespacedPersistentVolumeClaim({ namespace: ns.name })).items.filter(
+    (p) => p.metadata?.name === a.status?.children?.pvc,
+  );
+  assert.equal(claims.length, 1);
+  assert.equal(
+    claims[0]!.metadata?.ownerReferences?.length ?? 0,
+    0,
+    "Retain (default): the shared claim has no owner",
+  );
+  const pods = await Promise.all(
+    [a, b].map((w) => c.core.readNamespacedPod({ name: w.status!.children!.pod!, namespace: ns.name })),
+  );
+  for (const p of pods) {
+    const term = p.spec?.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0];
+    assert.equal(
+      term?.topologyKey,
+      "kubernetes.io/hostname",
+      "required affinity to the claim's other pods, per node",
+    );
+    assert.ok(Object.values(term?.labelSelector?.matchLabels ?? {}).includes(a.status!.children!.pvc!));
+  }
+  assert.equal(pods[0]!.spec?.nodeName, pods[1]!.spec?.nodeName, "on one node");
+});
