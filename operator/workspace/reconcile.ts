@@ -17,7 +17,13 @@ import type {
 import type { Workspace, WorkspaceClass, WorkspaceStatus } from "../../crds/types.ts";
 import type { BuilderConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { buildChildren, podSpecHash, POD_SPEC_HASH_ANNOTATION } from "./build.ts";
+import {
+  buildChildren,
+  compareQuantities,
+  podSpecHash,
+  POD_SPEC_HASH_ANNOTATION,
+  workspaceOwnerRef,
+} from "./build.ts";
 import { childNames } from "./names.ts";
 import { computeStatus, statusEqual } from "./status.ts";
 
@@ -243,7 +249,7 @@ async function ensureClaim(
   }
   const want = desired.spec?.resources?.requests?.storage;
   const have = observed.spec?.resources?.requests?.storage;
-  if (want && have && quantityBytes(String(want)) > quantityBytes(String(have))) {
+  if (want && have && compareQuantities(String(want), String(have)) === 1) {
     patch.spec = { resources: { requests: { storage: want } } }; // volumes only grow
   }
   if (patch.metadata || patch.spec) {
@@ -270,16 +276,7 @@ export function claimOwners(
       (w) => !w.metadata.deletionTimestamp && w.spec.storage?.scope === "user" && childNames(w).pvc === claim,
     );
   if (sharers.some((w) => (w.spec.storage?.reclaimPolicy ?? "Retain") !== "Delete")) return [];
-  return sharers
-    .map((w) => ({
-      apiVersion: w.apiVersion,
-      kind: "Workspace",
-      name: w.metadata.name!,
-      uid: w.metadata.uid!,
-      controller: false,
-      blockOwnerDeletion: true,
-    }))
-    .sort((a, b) => a.uid.localeCompare(b.uid));
+  return sharers.map((w) => workspaceOwnerRef(w, false)).sort((a, b) => a.uid.localeCompare(b.uid));
 }
 
 function sameOwners(a: V1OwnerReference[] | undefined, b: V1OwnerReference[] | undefined): boolean {
@@ -329,27 +326,4 @@ export function firstDifference(want: unknown, have: unknown, path = ""): string
     if (d) return d;
   }
   return undefined;
-}
-
-const UNITS: Record<string, number> = {
-  "": 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
-/** Bytes in a storage quantity such as "20Gi" or "1.5G"; NaN when it is not one. */
-export function quantityBytes(q: string): number {
-  const m = /^([0-9.]+)([kMGTPE]i?|Ki)?$/.exec(q.trim());
-  if (!m) return Number.NaN;
-  return Number(m[1]) * (UNITS[m[2] ?? ""] ?? Number.NaN);
 }
