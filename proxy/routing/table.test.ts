@@ -1,0 +1,77 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseTarget } from "./path.ts";
+import { RouteTable, type Route } from "./table.ts";
+
+const route = (over: Partial<Route> = {}): Route => ({
+  namespace: "ns",
+  name: "a",
+  owner: "alice",
+  className: "jupyterlab",
+  created: "2026-01-01T00:00:00Z",
+  state: "ready",
+  message: "",
+  upstream: { host: "198.18.128.5", port: 8888 },
+  idePrefix: "",
+  stripPrefix: false,
+  requestHeaders: [],
+  rewriteLocation: false,
+  rewriteCookiePath: false,
+  ...over,
+});
+const m = (t: RouteTable, host: string, url: string) => t.match(host, parseTarget(url));
+
+test("host mode: {name}--{namespace}.{baseDomain}, any path, port and case ignored", () => {
+  const t = new RouteTable({ routing: "host", baseDomain: "portico.test" });
+  t.upsert(route());
+  const r = m(t, "a--ns.portico.test", "/api/kernels?x=1");
+  assert.equal(r?.kind, "route");
+  assert.equal(r.kind === "route" && r.upstreamPath, "/api/kernels?x=1");
+  assert.equal(m(t, "b--ns.portico.test", "/"), undefined);
+  assert.equal(m(t, "portico.test", "/w/ns/a/"), undefined, "path routes are off in host mode");
+  assert.ok(t.isWorkspaceHost("b--ns.portico.test"));
+  assert.ok(!t.isWorkspaceHost("portico.test"));
+});
+
+test("path mode: /w/{ns}/{name}/ keeps or strips the prefix as the class says; bare prefix redirects", () => {
+  const t = new RouteTable({ routing: "path", baseDomain: "portico.test" });
+  t.upsert(route({ idePrefix: "/w/ns/a" }));
+  t.upsert(route({ name: "b", idePrefix: "/w/ns/b", stripPrefix: true }));
+  const a = m(t, "198.18.0.2", "/w/ns/a/api/kernels/k1/channels?session_id=s");
+  assert.deepEqual(a?.kind === "route" && [a.publicPrefix, a.upstreamPath, a.rest], [
+    "/w/ns/a",
+    "/w/ns/a/api/kernels/k1/channels?session_id=s",
+    "/api/kernels/k1/channels",
+  ]);
+  const b = m(t, "portico.test", "/w/ns/b/static/x%20y.js");
+  assert.equal(b?.kind === "route" && b.upstreamPath, "/static/x%20y.js");
+  assert.deepEqual(m(t, "portico.test", "/w/ns/a?q=1"), { kind: "redirect", location: "/w/ns/a/?q=1" });
+  assert.equal(m(t, "portico.test", "/w/ns/zzz/"), undefined);
+  assert.equal(m(t, "portico.test", "/w/ns/"), undefined);
+});
+
+test("compatible path: the oldest workspace of that owner and class maps onto the IDE's base path", () => {
+  const t = new RouteTable({ routing: "path", baseDomain: "portico.test" });
+  t.upsert(route({ name: "new", idePrefix: "/w/ns/new", created: "2026-02-01T00:00:00Z" }));
+  t.upsert(route({ name: "old", idePrefix: "/w/ns/old" }));
+  const r = m(t, "portico.test", "/api/v1/connect/ns/alice/jupyterlab/api");
+  assert.equal(r?.kind === "route" && r.route.name, "old");
+  assert.equal(r?.kind === "route" && r.upstreamPath, "/w/ns/old/api");
+  assert.equal(r?.kind === "route" && r.publicPrefix, "/api/v1/connect/ns/alice/jupyterlab");
+  t.remove("ns", "old");
+  const r2 = m(t, "portico.test", "/api/v1/connect/ns/alice/jupyterlab/");
+  assert.equal(r2?.kind === "route" && r2.route.name, "new");
+  assert.equal(m(t, "portico.test", "/api/v1/connect/ns/bob/jupyterlab/"), undefined);
+});
+
+test("upsert replaces, remove forgets every index", () => {
+  const t = new RouteTable({ routing: "host", baseDomain: "portico.test" });
+  t.upsert(route({ state: "starting" }));
+  t.upsert(route({ state: "ready" }));
+  assert.equal(t.size, 1);
+  assert.equal(t.get("ns", "a")?.state, "ready");
+  assert.ok(t.remove("ns", "a"));
+  assert.ok(!t.remove("ns", "a"));
+  assert.equal(m(t, "a--ns.portico.test", "/"), undefined);
+  assert.equal(m(t, "x", "/api/v1/connect/ns/alice/jupyterlab/"), undefined);
+});

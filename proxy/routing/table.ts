@@ -1,0 +1,187 @@
+/**
+ * The route table: pure data, no I/O and no Kubernetes types. The cluster adapter
+ * (`from-cluster.ts`) turns objects into `Route`s; the server asks `match(host, target)`.
+ *
+ * A workspace is reachable three ways:
+ * - host mode: `{name}--{namespace}.{baseDomain}` (any port in Host is ignored for matching);
+ * - path mode: `/w/{namespace}/{name}/`;
+ * - always, the seed-compatible `/api/v1/connect/{namespace}/{owner}/{ide}/`: the workspace of that
+ *   owner running that class in that namespace (the oldest, should there be several).
+ * Host mode and path mode are exclusive, as for the operator (`--routing`): the IDE's own base path
+ * follows from the mode, so the other mode's URLs would not work.
+ */
+import type { Target } from "./path.ts";
+
+/** Where a workspace is in its life, as far as routing cares. */
+export type RouteState = "ready" | "starting" | "stopped" | "failed";
+
+export interface Upstream {
+  host: string;
+  port: number;
+}
+
+export interface RouteHeader {
+  name: string;
+  /** May contain `{prefix}`: the public prefix the request came in on. */
+  value: string;
+}
+
+/** One workspace's route. */
+export interface Route {
+  namespace: string;
+  name: string;
+  owner: string;
+  className: string;
+  /** Creation time (RFC 3339) or "": the oldest wins a compatible path shared by several. */
+  created: string;
+  state: RouteState;
+  /** Why it is not ready, in a sentence (the workspace's status message). */
+  message: string;
+  /** Only when `state` is ready. */
+  upstream?: Upstream;
+  /** The IDE's own base path: "" (host mode) or `/w/{namespace}/{name}` (path mode). */
+  idePrefix: string;
+  /** Forward without the base path (the IDE serves at `/`). */
+  stripPrefix: boolean;
+  requestHeaders: readonly RouteHeader[];
+  rewriteLocation: boolean;
+  rewriteCookiePath: boolean;
+}
+
+export interface TableOptions {
+  routing: "host" | "path";
+  baseDomain: string;
+}
+
+/** A matched request: the route, the prefix the browser used, and where to send it. */
+export interface RouteMatch {
+  kind: "route";
+  route: Route;
+  /** The prefix in front of the IDE as the browser sees it ("" in host mode). */
+  publicPrefix: string;
+  /** Path (and query) to request from the IDE. */
+  upstreamPath: string;
+  /** The remainder after the public prefix, starting with `/`, without the query. */
+  rest: string;
+}
+
+/** A base path without its trailing slash: redirect to add it (IDEs resolve relative URLs from it). */
+export interface RedirectMatch {
+  kind: "redirect";
+  location: string;
+}
+
+export type MatchResult = RouteMatch | RedirectMatch | undefined;
+
+export const keyOf = (namespace: string, name: string): string => `${namespace}/${name}`;
+const compatKey = (namespace: string, owner: string, ide: string) => `${namespace}/${owner}/${ide}`;
+
+/** The host of a workspace in host mode. */
+export const routeHost = (namespace: string, name: string, baseDomain: string): string =>
+  `${name}--${namespace}.${baseDomain}`.toLowerCase();
+
+/** The workspace routes, indexed for matching by host, path and compatible path. */
+export class RouteTable {
+  private readonly routes = new Map<string, Route>();
+  private readonly byHost = new Map<string, string>();
+  private readonly byCompat = new Map<string, Set<string>>();
+  private readonly opts: TableOptions;
+
+  constructor(opts: TableOptions) {
+    this.opts = opts;
+  }
+
+  /** Adds or replaces the route of `route.namespace/route.name`. */
+  upsert(route: Route): void {
+    const key = keyOf(route.namespace, route.name);
+    this.remove(route.namespace, route.name);
+    this.routes.set(key, route);
+    const host = routeHost(route.namespace, route.name, this.opts.baseDomain);
+    // `a--b` in `c` and `a` in `b--c` share a host: the first one keeps it.
+    if (!this.byHost.has(host)) this.byHost.set(host, key);
+    const ck = compatKey(route.namespace, route.owner, route.className);
+    let set = this.byCompat.get(ck);
+    if (!set) this.byCompat.set(ck, (set = new Set()));
+    set.add(key);
+  }
+
+  /** Removes a workspace's route; true when there was one. */
+  remove(namespace: string, name: string): boolean {
+    const key = keyOf(namespace, name);
+    const old = this.routes.get(key);
+    if (!old) return false;
+    this.routes.delete(key);
+    const host = routeHost(namespace, name, this.opts.baseDomain);
+    if (this.byHost.get(host) === key) this.byHost.delete(host);
+    const ck = compatKey(namespace, old.owner, old.className);
+    const set = this.byCompat.get(ck);
+    set?.delete(key);
+    if (set?.size === 0) this.byCompat.delete(ck);
+    return true;
+  }
+
+  get(namespace: string, name: string): Route | undefined {
+    return this.routes.get(keyOf(namespace, name));
+  }
+
+  list(): Route[] {
+    return [...this.routes.values()];
+  }
+
+  get size(): number {
+    return this.routes.size;
+  }
+
+  /** True when `hostname` (lowercase, no port) is a workspace host (host mode). */
+  isWorkspaceHost(hostname: string): boolean {
+    return this.opts.routing === "host" && hostname.endsWith(`.${this.opts.baseDomain}`);
+  }
+
+  /**
+   * The route for a request. `hostname` is the Host without its port, lowercased; `target` a checked
+   * request target (path.ts). Undefined: no route (404).
+   */
+  match(hostname: string, target: Target): MatchResult {
+    const seg = target.segments;
+    if (this.isWorkspaceHost(hostname)) {
+      const key = this.byHost.get(hostname);
+      const route = key === undefined ? undefined : this.routes.get(key);
+      return route && this.result(route, "", target, 0);
+    }
+    if (seg[0] === "api" && seg[1] === "v1" && seg[2] === "connect" && seg.length >= 6) {
+      const [ns, owner, ide] = [seg[3]!, seg[4]!, seg[5]!];
+      const route = this.compat(ns, owner, ide);
+      const prefix = `/api/v1/connect/${ns}/${owner}/${ide}`;
+      return route && this.result(route, prefix, target, 6);
+    }
+    if (this.opts.routing === "path" && seg[0] === "w" && seg.length >= 3) {
+      const route = this.routes.get(keyOf(seg[1]!, seg[2]!));
+      return route && this.result(route, `/w/${seg[1]}/${seg[2]}`, target, 3);
+    }
+    return undefined;
+  }
+
+  private compat(namespace: string, owner: string, ide: string): Route | undefined {
+    const keys = this.byCompat.get(compatKey(namespace, owner, ide));
+    let best: Route | undefined;
+    for (const k of keys ?? []) {
+      const r = this.routes.get(k)!;
+      if (!best || r.created < best.created || (r.created === best.created && r.name < best.name)) best = r;
+    }
+    return best;
+  }
+
+  private result(route: Route, publicPrefix: string, target: Target, skip: number): MatchResult {
+    if (skip > 0 && target.segments.length === skip)
+      return { kind: "redirect", location: `${publicPrefix}/${target.query}` };
+    // The remainder keeps the client's own encoding: the segments were checked, not rewritten.
+    const rest =
+      "/" +
+      target.path
+        .split("/")
+        .slice(1 + skip)
+        .join("/");
+    const base = route.stripPrefix ? "" : route.idePrefix;
+    return { kind: "route", route, publicPrefix, rest, upstreamPath: `${base}${rest}${target.query}` };
+  }
+}

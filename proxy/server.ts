@@ -1,0 +1,423 @@
+/**
+ * The data path: a raw Node `http` server and `http-proxy` with keep-alive agents. Every request runs
+ * through ordered passes (proxy/http/*.ts):
+ *
+ *   method allow-list → Host and target checks → body limit → status streams → match route →
+ *   workspace state (waiting page / stopped) → authenticate → authorize → strip gateway credentials →
+ *   forwarded and class headers → stream (response passes: Location/Set-Cookie, frame headers)
+ *
+ * Upgrades take the same passes, then the WebSocket relay. Header size, header and request
+ * timeouts are the Node server's own limits; what it refuses is answered in `clientError`.
+ */
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import httpProxy from "http-proxy";
+import type { Logger } from "../operator/log.ts";
+import type { ProxyConfig } from "./config.ts";
+import type { EventHub } from "./events.ts";
+import { classifyUpstreamError, errorCode, rejectSocket, sendJson, type ErrorBody } from "./http/errors.ts";
+import {
+  bodyTooLarge,
+  checkDeclaredBody,
+  checkHandshake,
+  checkMethod,
+  forwardedHeaders,
+  routeHeaders,
+  stripCredentials,
+  wantsHtml,
+  type Refusal,
+} from "./http/request.ts";
+import { rewriteCookiePath, rewriteLocation, securityHeaders } from "./http/response.ts";
+import { EVENTS_SUFFIX, waitingPage } from "./http/waiting.ts";
+import { WsRelay, upstreamHeaders } from "./http/websocket.ts";
+import type { ProxyMetrics } from "./metrics.ts";
+import { BadPath, hostName, parseTarget, type Target } from "./routing/path.ts";
+import type { Route, RouteMatch, RouteTable } from "./routing/table.ts";
+
+export interface ServerDeps {
+  config: ProxyConfig;
+  table: RouteTable;
+  events: EventHub;
+  metrics: ProxyMetrics;
+  log: Logger;
+}
+
+export interface ProxyServer {
+  server: Server;
+  /** Open WebSocket relays. */
+  websockets(): number;
+  /** Stops accepting, closes relays and idle connections; resolves when the server closed. */
+  close(): Promise<void>;
+}
+
+/** What the request passes found out, for the response passes and the access log. */
+interface Ctx {
+  route: string;
+  /** The path as the client asked for it (req.url is rewritten for the upstream). */
+  path: string;
+  match?: RouteMatch;
+  started: bigint;
+}
+
+/** Who is asking. With `--auth=none` everyone is anonymous and may open everything. */
+interface Identity {
+  user: string;
+}
+/** Placeholder until the identity issue: `none` authenticates everyone as anonymous. */
+const authenticate = (_req: IncomingMessage): Identity => ({ user: "anonymous" });
+/** Placeholder until the identity issue: owner, sharedWith or admin will be checked here. */
+const authorize = (_who: Identity, _route: Route): boolean => true;
+
+const EVENTS_RE = /^\/api\/v1\/workspaces\/([^/]+)\/([^/]+)\/events$/;
+const COMPAT_EVENTS_RE = /^\/api\/v1\/analysis\/events\/([^/]+)$/;
+
+export function createProxyServer(deps: ServerDeps): ProxyServer {
+  const { config, table, events, metrics, log } = deps;
+  const { limits } = config;
+  const agent = new Agent({ keepAlive: true, maxFreeSockets: 256, timeout: limits.idleTimeoutMs });
+  const proxy = httpProxy.createProxyServer({
+    agent,
+    xfwd: false,
+    changeOrigin: false,
+    ws: false,
+    proxyTimeout: limits.idleTimeoutMs,
+  });
+  const ctxOf = new WeakMap<IncomingMessage, Ctx>();
+  const relay = new WsRelay({
+    pingIntervalMs: limits.wsPingIntervalMs,
+    // Messages are bounded like bodies (at least 1 MiB); with no body limit, 256 MiB.
+    maxPayload: limits.maxBodyBytes > 0 ? Math.max(limits.maxBodyBytes, 1 << 20) : 256 * 1024 * 1024,
+    handshakeTimeoutMs: 10_000,
+    onOpen: () => metrics.websocketOpened(),
+    onClose: () => metrics.websocketClosed(),
+    onUpstreamError: (err) => metrics.upstreamError(errorCode(err)),
+  });
+
+  // Response passes: the IDE's headers, before http-proxy copies them to the client.
+  proxy.on("proxyRes", (proxyRes, req, res) => {
+    // An IDE that dies half-way through its answer: the client is cut off too (a truncated body must
+    // not look complete, nor hang), and the stream error is not left unhandled.
+    proxyRes.on("error", () => res.destroy());
+    proxyRes.once("close", () => {
+      if (!proxyRes.complete) res.destroy();
+    });
+    const ctx = ctxOf.get(req);
+    const m = ctx?.match;
+    if (m) {
+      const from = m.route.stripPrefix ? "" : m.route.idePrefix;
+      const up = m.route.upstream;
+      if (m.route.rewriteLocation && proxyRes.headers.location) {
+        const own = [req.headers.host ?? "", up ? `${up.host}:${up.port}` : ""].filter(Boolean);
+        proxyRes.headers.location = rewriteLocation(proxyRes.headers.location, from, m.publicPrefix, own);
+      }
+      if (m.route.rewriteCookiePath && proxyRes.headers["set-cookie"])
+        proxyRes.headers["set-cookie"] = rewriteCookiePath(
+          proxyRes.headers["set-cookie"],
+          from,
+          m.publicPrefix,
+        );
+    }
+    securityHeaders(proxyRes.headers, config.frameAncestors);
+  });
+  // A client that goes away releases the upstream request and its socket at once.
+  // So does one that goes away in the middle of its request body, even after its answer went out.
+  proxy.on("proxyReq", (proxyReq, req, res) => {
+    res.once("close", () => {
+      if (!res.writableFinished || !req.complete) proxyReq.destroy();
+    });
+  });
+  // http-proxy reports a reset whose client already left here; nothing is left to answer.
+  proxy.on("econnreset", () => undefined);
+
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often Node checks the two timeouts above; its 30 s default would let slowloris linger.
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      requireHostHeader: true,
+    },
+    (req, res) => handle(req, res),
+  );
+  server.timeout = limits.idleTimeoutMs;
+  server.on("timeout", (socket: Duplex) => socket.destroy());
+
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const code = err.code ?? "";
+    if (code === "ECONNRESET" || !socket.writable) return void socket.destroy();
+    const [status, body]: [number, ErrorBody] =
+      code === "HPE_HEADER_OVERFLOW"
+        ? [
+            431,
+            {
+              error: "headers_too_large",
+              message: `request headers are limited to ${limits.maxHeaderBytes} bytes`,
+            },
+          ]
+        : code === "ERR_HTTP_REQUEST_TIMEOUT" || code === "HPE_HEADERS_TIMEOUT"
+          ? [408, { error: "request_timeout", message: "the request was not received in time" }]
+          : [400, { error: "bad_request", message: `malformed request (${code || err.message})` }];
+    metrics.request("invalid", status, 0);
+    rejectSocket(socket, status, body);
+  });
+
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+    socket.on("error", () => socket.destroy());
+    metrics.request("invalid", 405, 0);
+    rejectSocket(socket, 405, {
+      error: "method_not_allowed",
+      message: "CONNECT is not allowed through Portico",
+    });
+  });
+
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy()); // first, so nothing below can crash the process
+    upgrade(req, socket, head);
+  });
+
+  function finish(req: IncomingMessage, res: ServerResponse, ctx: Ctx): void {
+    res.once("close", () => {
+      const seconds = Number(process.hrtime.bigint() - ctx.started) / 1e9;
+      const status = res.writableFinished ? res.statusCode : 499;
+      metrics.request(ctx.route, status, seconds);
+      log.info("request", {
+        method: req.method,
+        host: req.headers.host,
+        path: ctx.path,
+        status,
+        route: ctx.route,
+        ms: Math.round(seconds * 1e4) / 10,
+        remote: req.socket.remoteAddress,
+      });
+    });
+  }
+
+  function refuse(res: ServerResponse, r: Refusal): void {
+    sendJson(res, r.status, r.body, r.headers);
+  }
+
+  /** Host and target, or the refusal. */
+  function checkRequest(req: IncomingMessage): { host: string; target: Target } | Refusal {
+    const host = hostName(req.headers.host);
+    if (!host)
+      return { status: 400, body: { error: "bad_host", message: "missing or malformed Host header" } };
+    try {
+      return { host, target: parseTarget(req.url ?? "") };
+    } catch (err) {
+      if (err instanceof BadPath) return { status: 400, body: { error: "bad_path", message: err.message } };
+      throw err;
+    }
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const ctx: Ctx = {
+      route: "invalid",
+      path: (req.url ?? "").split("?")[0]!,
+      started: process.hrtime.bigint(),
+    };
+    ctxOf.set(req, ctx);
+    finish(req, res, ctx);
+    const method = checkMethod(req.method, config.allowedMethods);
+    if (method) return refuse(res, method);
+    const checked = checkRequest(req);
+    if ("status" in checked) return refuse(res, checked);
+    const tooLarge = checkDeclaredBody(req.headers, limits.maxBodyBytes);
+    if (tooLarge) return refuse(res, tooLarge);
+    const { host, target } = checked;
+
+    if (!table.isWorkspaceHost(host)) {
+      const ev = EVENTS_RE.exec(target.path);
+      const compat = COMPAT_EVENTS_RE.exec(target.path);
+      if (ev || compat) {
+        ctx.route = "api";
+        if (req.method !== "GET") return refuse(res, checkMethod(req.method, ["GET"])!);
+        if (ev) return events.serve(req, res, target.segments[3]!, target.segments[4]!);
+        const owner = new URLSearchParams(target.query.slice(1)).get("owner") ?? undefined;
+        const r = compatRoute(target.segments[4]!, owner);
+        if (!r)
+          return sendJson(res, 404, {
+            error: "not_found",
+            message: `no ${target.segments[4]} workspace in namespace ${config.compatNamespace}${owner ? ` owned by ${owner}` : ""}`,
+          });
+        return events.serve(req, res, r.namespace, r.name);
+      }
+    }
+
+    const m = table.match(host, target);
+    if (!m) {
+      ctx.route = "none";
+      return sendJson(res, 404, {
+        error: "not_found",
+        message: `no workspace is routed at ${host}${target.path}`,
+      });
+    }
+    if (m.kind === "redirect") {
+      ctx.route = "none";
+      res.writeHead(308, { location: m.location, "content-length": 0 }).end();
+      return;
+    }
+    const route = m.route;
+    ctx.route = `${route.namespace}/${route.name}`;
+    ctx.match = m;
+    if (m.rest === EVENTS_SUFFIX && req.method === "GET")
+      return events.serve(req, res, route.namespace, route.name);
+
+    const who = authenticate(req);
+    if (!authorize(who, route))
+      return sendJson(res, 403, { error: "forbidden", message: "you may not open this workspace" });
+
+    if (route.state !== "ready" || !route.upstream) return notReady(req, res, m);
+
+    stripCredentials(req.headers, config.sessionCookie);
+    forwardedHeaders(req.headers, {
+      remoteAddress: req.socket.remoteAddress,
+      proto: "http",
+      host: req.headers.host!,
+      prefix: m.publicPrefix,
+      trust: config.trustForwarded,
+    });
+    routeHeaders(req.headers, route.requestHeaders, m.publicPrefix);
+    if (limits.maxBodyBytes > 0 && req.headers["content-length"] === undefined) limitBody(req, res);
+
+    req.url = m.upstreamPath;
+    const { host: uh, port } = route.upstream;
+    proxy.web(req, res, { target: { protocol: "http:", host: uh, port } }, (err) => {
+      metrics.upstreamError(errorCode(err));
+      const fault = classifyUpstreamError(err, ctx.route);
+      if (fault.expected)
+        log.warn("upstream error", { route: ctx.route, code: errorCode(err), status: fault.status });
+      else log.error("upstream error", { route: ctx.route, err: (err as Error).stack ?? String(err) });
+      sendJson(
+        res,
+        fault.status,
+        fault.body,
+        fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {},
+      );
+    });
+  }
+
+  /** Chunked bodies are counted as they stream: past the limit, 413 and the upstream is dropped. */
+  function limitBody(req: IncomingMessage, res: ServerResponse): void {
+    let seen = 0;
+    req.on("data", (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen <= limits.maxBodyBytes) return;
+      req.removeAllListeners("data");
+      req.unpipe();
+      const r = bodyTooLarge(limits.maxBodyBytes);
+      sendJson(res, r.status, r.body, { connection: "close" });
+      res.once("finish", () => req.socket.destroy());
+    });
+  }
+
+  function notReady(req: IncomingMessage, res: ServerResponse, m: RouteMatch): void {
+    const r = m.route;
+    const ws = `${r.namespace}/${r.name}`;
+    if (r.state === "stopped")
+      return sendJson(res, 404, {
+        error: "workspace_stopped",
+        message: `workspace ${ws} is stopped; set spec.running to true to start it`,
+      });
+    if (r.state === "failed")
+      return sendJson(res, 503, {
+        error: "workspace_failed",
+        message: `workspace ${ws} failed: ${r.message}`,
+      });
+    if (wantsHtml(req.headers) && (req.method === "GET" || req.method === "HEAD")) {
+      const html = waitingPage(r.namespace, r.name, r.message, `${m.publicPrefix}${EVENTS_SUFFIX}`);
+      if (res.writableEnded) return;
+      res.writeHead(503, {
+        "content-type": "text/html; charset=utf-8",
+        "content-length": Buffer.byteLength(html),
+        "cache-control": "no-store",
+        "retry-after": "2",
+        "content-security-policy": `frame-ancestors ${config.frameAncestors}`,
+      });
+      res.end(req.method === "HEAD" ? undefined : html);
+      return;
+    }
+    sendJson(
+      res,
+      503,
+      {
+        error: "workspace_starting",
+        message: `workspace ${ws} is starting${r.message ? `: ${r.message}` : ""}`,
+      },
+      { "retry-after": "2" },
+    );
+  }
+
+  function compatRoute(ide: string, owner: string | undefined): Route | undefined {
+    let best: Route | undefined;
+    for (const r of table.list()) {
+      if (r.namespace !== config.compatNamespace || r.className !== ide) continue;
+      if (owner !== undefined && r.owner !== owner) continue;
+      if (!best || r.created < best.created || (r.created === best.created && r.name < best.name)) best = r;
+    }
+    return best;
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const started = process.hrtime.bigint();
+    const done = (route: string, status: number) =>
+      metrics.request(route, status, Number(process.hrtime.bigint() - started) / 1e9);
+    const reject = (route: string, r: Refusal) => {
+      done(route, r.status);
+      rejectSocket(socket, r.status, r.body, r.headers);
+    };
+    const handshake = checkHandshake(req.method, req.headers);
+    if (handshake) return reject("invalid", handshake);
+    const checked = checkRequest(req);
+    if ("status" in checked) return reject("invalid", checked);
+    const m = checked && table.match(checked.host, checked.target);
+    if (!m || m.kind !== "route")
+      return reject("none", {
+        status: 404,
+        body: {
+          error: "not_found",
+          message: `no workspace is routed at ${checked.host}${checked.target.path}`,
+        },
+      });
+    const route = m.route;
+    const name = `${route.namespace}/${route.name}`;
+    if (!authorize(authenticate(req), route))
+      return reject(name, {
+        status: 403,
+        body: { error: "forbidden", message: "you may not open this workspace" },
+      });
+    if (route.state !== "ready" || !route.upstream)
+      return reject(name, {
+        status: 503,
+        body: { error: "workspace_not_ready", message: `workspace ${name} is ${route.state}` },
+        headers: { "retry-after": "2" },
+      });
+    stripCredentials(req.headers, config.sessionCookie);
+    forwardedHeaders(req.headers, {
+      remoteAddress: req.socket.remoteAddress,
+      proto: "http",
+      host: req.headers.host!,
+      prefix: m.publicPrefix,
+      trust: config.trustForwarded,
+    });
+    routeHeaders(req.headers, route.requestHeaders, m.publicPrefix);
+    done(name, 101);
+    const { host, port } = route.upstream;
+    const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}${m.upstreamPath}`;
+    relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name);
+  }
+
+  return {
+    server,
+    websockets: () => relay.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        relay.close();
+        events.close();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        agent.destroy();
+      }),
+  };
+}
