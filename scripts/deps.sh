@@ -9,8 +9,14 @@ log() { echo "[deps] $*" >&2; }
 
 # Debian packages: iproute2 (network namespaces), openssl (cluster PKI), curl (health checks),
 # git (workspace repositories), socat (demo port forwarding), procps (process checks),
-# jupyter-server + python3-ipykernel (the real IDE behind the jupyterlab class in tests).
-debs=(iproute2 openssl curl git socat procps ca-certificates jupyter-server python3-ipykernel)
+# jupyter-server + python3-ipykernel (the real IDE behind the jupyterlab class in tests),
+# python3-nbclassic (the notebook UI the browser tests drive), chromium (the browser tests' browser),
+# nodejs build-essential pkg-config libkrb5-dev libx11-dev libxkbfile-dev libsecret-1-dev (code-server's
+# native modules built from source) and ripgrep (code-server's search binary) for e2e/ide/.
+# nginx-light and wrk: the proxy benchmark's peer and load generator (npm run bench:proxy).
+debs=(iproute2 openssl curl git socat procps ca-certificates jupyter-server python3-ipykernel
+  python3-nbclassic chromium nodejs build-essential pkg-config libkrb5-dev libx11-dev libxkbfile-dev
+  libsecret-1-dev ripgrep nginx-light wrk)
 missing=()
 for p in "${debs[@]}"; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -36,3 +42,4 @@ node_modules/.bin/node --version | grep -q '^v24\.' || { log "node_modules/.bin/
 
 log "local cluster binaries (built once, cached in ${PORTICO_CACHE:-$HOME/.cache/portico})"
 bash e2e/cluster/build.sh >/dev/null
+log "code-server for the vscode class in tests (installed once, cached there too)" && bash e2e/ide/install-code-server.sh >/dev/null

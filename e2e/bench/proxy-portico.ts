@@ -1,0 +1,218 @@
+/**
+ * Portico's proxy in the proxy benchmark: the real `proxy/main.ts`, under its own API identity
+ * (`kubeconfig.proxy`), in host mode, in front of the benchmark's one workspace; and the loading of
+ * many more routes into it the way the cluster would feed them.
+ *
+ * Loading 10,000 routes honestly without 10,000 processes: each extra route is a real Workspace
+ * whose status (a copy of the real workspace's Ready status) is written through the `/status`
+ * subresource, with the operator stopped, plus the EndpointSlice that the Service's controller
+ * would make (label `kubernetes.io/service-name`, one ready endpoint: the benchmark backend). The
+ * proxy reads them through its informers exactly as it reads real ones (proxy/routing/from-cluster.ts).
+ */
+import { spawn } from "node:child_process";
+import { createWriteStream, existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import { GROUP, VERSION, WORKSPACE, type Workspace } from "../../crds/types.ts";
+import { childNames, WORKSPACE_LABEL, workspaceLabelValue } from "../../operator/workspace/names.ts";
+import { SERVICE_NAME_LABEL } from "../../proxy/routing/from-cluster.ts";
+import type { Clients } from "../lib/kube.ts";
+import { stateDir } from "../lib/operator.ts";
+import { track, type Peer } from "./proxy-peers.ts";
+
+const REPO = resolve(import.meta.dirname, "../..");
+const MAIN = join(REPO, "proxy/main.ts");
+const BASE_DOMAIN = "portico.test";
+const PER_NAMESPACE = 10;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface Portico {
+  peer: Peer;
+  /**
+   * Adds routes until `total` are loaded (the benchmark's workspace is the first) and waits until the
+   * proxy serves them; returns the path of a wrk script that spreads requests over all of them.
+   */
+  loadRoutes(c: Clients, namespace: string, total: number): Promise<string>;
+}
+
+/** Whether Portico's proxy exists in this tree yet. */
+export const porticoPresent = (): boolean => existsSync(MAIN);
+
+/** The Host a browser sends for a workspace in host mode (port included, as browsers do). */
+const hostOf = (name: string, namespace: string, port: number) =>
+  `${name}--${namespace}.${BASE_DOMAIN}:${port}`;
+
+async function answers(url: string, host: string): Promise<boolean> {
+  // fetch() will not send a Host header of our choosing; a raw request via node:http does.
+  const { request } = await import("node:http");
+  return new Promise((resolveOk) => {
+    const req = request(url, { headers: { host }, timeout: 2000 }, (res) => {
+      let n = 0;
+      res.on("data", (d: Buffer) => (n += d.length));
+      res.on("end", () => resolveOk(res.statusCode === 200 && n === 1024));
+    });
+    req.on("error", () => resolveOk(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+/** Starts proxy/main.ts on ip:port and waits until it routes to `ready` (the benchmark's workspace). */
+export async function startPortico(
+  ready: Workspace,
+  ip: string,
+  port: number,
+  logDir: string,
+): Promise<Portico> {
+  const healthPort = 18290;
+  const log = join(logDir, "portico-proxy-bench.log");
+  const out = createWriteStream(log, { flags: "a" });
+  const proc = spawn(
+    process.execPath,
+    [
+      MAIN,
+      `--kubeconfig=${join(stateDir(), "kubeconfig.proxy")}`,
+      "--auth=none",
+      "--routing=host",
+      `--base-domain=${BASE_DOMAIN}`,
+      `--host=${ip}`,
+      `--port=${port}`,
+      "--health-host=127.0.0.1",
+      `--health-port=${healthPort}`,
+      "--log-level=warn",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  track(proc);
+  proc.stdout!.pipe(out);
+  proc.stderr!.pipe(out);
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  const namespace = ready.metadata.namespace!;
+  const url = `http://${ip}:${port}/`;
+  const host = hostOf(ready.metadata.name!, namespace, port);
+  await until(`Portico's proxy to route ${host} (log: ${log})`, 60_000, async () => {
+    if (proc.exitCode !== null) throw new Error(`Portico's proxy exited with ${proc.exitCode}: see ${log}`);
+    return answers(url, host);
+  });
+  const peer: Peer = {
+    name: "portico",
+    url,
+    host,
+    pids: () => [proc.pid!],
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+      await Promise.race([exited, sleep(5000)]);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    },
+  };
+  return {
+    peer,
+    loadRoutes: async (c, ns, total) => {
+      const discovery = c.kc.makeApiClient(k8s.DiscoveryV1Api);
+      const slice = (await discovery.listNamespacedEndpointSlice({ namespace: ns })).items.find(
+        (s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === childNames(ready).service,
+      );
+      if (!slice) throw new Error(`no EndpointSlice for ${childNames(ready).service} in ${ns}`);
+      // Ten workspaces per namespace, as users with a few workspaces each in their own namespace.
+      const routes = Array.from({ length: total - 1 }, (_, i) => ({
+        namespace: `${ns}-${Math.floor(i / PER_NAMESPACE)}`,
+        name: `r${i % PER_NAMESPACE}`,
+      }));
+      for (const n of new Set(routes.map((r) => r.namespace)))
+        await c.core.createNamespace({ body: { metadata: { name: n } } });
+      let next = 0;
+      let done = 0;
+      const t0 = Date.now();
+      const one = async ({ namespace, name }: { namespace: string; name: string }) => {
+        const body: Workspace = {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: "Workspace",
+          metadata: { name, namespace },
+          spec: ready.spec,
+        };
+        const created = (await c.custom.createNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: WORKSPACE.plural,
+          namespace,
+          body,
+        })) as Workspace;
+        const gen = created.metadata.generation;
+        const child = childNames(created);
+        const status = {
+          ...ready.status,
+          observedGeneration: gen,
+          conditions: ready.status!.conditions!.map((x) => ({ ...x, observedGeneration: gen })),
+          children: { ...ready.status!.children, pod: child.pod, service: child.service, pvc: child.pvc },
+          url: `http://${hostOf(name, namespace, port)}/`,
+        };
+        await c.custom.replaceNamespacedCustomObjectStatus({
+          group: GROUP,
+          version: VERSION,
+          plural: WORKSPACE.plural,
+          namespace,
+          name,
+          body: { ...created, status },
+        });
+        // The real slice's labels (the Service's, which the proxy's watch selects on), renamed; not
+        // marked as the EndpointSlice controller's, so it leaves these Service-less slices alone.
+        await discovery.createNamespacedEndpointSlice({
+          namespace,
+          body: {
+            metadata: {
+              name: `${child.service}-bench`,
+              labels: {
+                ...slice.metadata!.labels,
+                [SERVICE_NAME_LABEL]: child.service,
+                [WORKSPACE_LABEL]: workspaceLabelValue(name),
+                "endpointslice.kubernetes.io/managed-by": "bench.portico.dev",
+              },
+            },
+            addressType: slice.addressType,
+            endpoints: (slice.endpoints ?? []).map((e) => ({
+              addresses: e.addresses,
+              conditions: { ready: true },
+            })),
+            ports: slice.ports ?? [],
+          },
+        });
+        if (++done % 1000 === 0)
+          process.stderr.write(
+            `[bench:proxy] ${done}/${total - 1} routes written in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
+          );
+      };
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < routes.length) await one(routes[next++]!);
+        }),
+      );
+      // Served once the last one and a sample across the range answer through the proxy.
+      const sample = [
+        routes[routes.length - 1]!,
+        ...routes.filter((_, i) => i % Math.ceil(routes.length / 20) === 0),
+      ];
+      await until(`Portico's proxy to serve ${total} routes`, 300_000, async () =>
+        (await Promise.all(sample.map((r) => answers(url, hostOf(r.name, r.namespace, port))))).every(
+          Boolean,
+        ),
+      );
+      const hosts = [host, ...routes.map((r) => hostOf(r.name, r.namespace, port))];
+      const script = join(stateDir(), "bench-proxy-spread.lua");
+      await writeFile(
+        script,
+        `local hosts = {\n${hosts.map((h) => `"${h}",`).join("\n")}\n}\nlocal i = 0\n` +
+          `request = function()\n  i = i % #hosts + 1\n  wrk.headers["Host"] = hosts[i]\n  return wrk.format(nil, "/")\nend\n`,
+      );
+      return script;
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Real IDEs in a real browser, directly at the pod: the operator turns a vscode Workspace (the class
+ * from crds/examples) into a running code-server and a jupyter Workspace into a running Jupyter
+ * Server (the pod runner maps their images to the local programs), and Debian's Chromium opens them
+ * at the pod's address: the VS Code workbench loads with its server WebSocket connected and opens a
+ * file from the workspace volume; a notebook runs `1+1` on a real kernel and shows 2. The same checks
+ * through the proxy are in ide-proxy-host.test.ts and ide-proxy-path.test.ts.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { checkJupyter, checkVSCode, INSTALL_CODE_SERVER, vscodeClass, writeToVolume } from "../ide/checks.ts";
+import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
+import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
+import { startOperator, stateDir, type OperatorProcess } from "../lib/operator.ts";
+import {
+  createClass,
+  createWorkspace,
+  deleteClass,
+  isReady,
+  jupyterClass,
+  waitWorkspace,
+  workspace,
+} from "../lib/workspaces.ts";
+
+let c: Clients;
+let ns: { name: string; drop: () => Promise<void> };
+let op: OperatorProcess;
+let browser: TestBrowser;
+const vscode = uniqueName("vscode");
+const jupyter = uniqueName("jupyter");
+
+before(async () => {
+  await promisify(execFile)("bash", [INSTALL_CODE_SERVER], { timeout: 20 * 60_000 });
+  c = clients();
+  ns = await withNamespace(c, "ide");
+  await createClass(c, await vscodeClass(vscode));
+  await createClass(c, jupyterClass(jupyter));
+  op = await startOperator(["--lease-name=ide-browser"], "ide-browser");
+  browser = await launchBrowser({ parentDir: stateDir() });
+});
+
+after(async () => {
+  await browser?.close();
+  await op?.stop();
+  await ns?.drop();
+  await deleteClass(c, vscode);
+  await deleteClass(c, jupyter);
+});
+
+/** Waits for the workspace to be Ready and returns its pod's IP. */
+async function readyPodIP(name: string): Promise<string> {
+  const ws = await waitWorkspace(c, ns.name, name, "Ready", isReady, 180_000);
+  const pod = await c.core.readNamespacedPod({ name: ws.status!.children!.pod!, namespace: ns.name });
+  assert.match(pod.status?.podIP ?? "", /^198\.18\./);
+  return pod.status!.podIP!;
+}
+
+test("a vscode Workspace: Chromium opens code-server at the pod, the workbench loads, its WebSocket is connected", async () => {
+  await createWorkspace(c, workspace(ns.name, "code", { className: vscode }));
+  const ip = await readyPodIP("code");
+  const file = await writeToVolume(c, ns.name, "code", "hello-portico.txt", "written into the volume\n");
+  await checkVSCode(browser, `http://${ip}:8080/`, file, "ide-vscode-direct");
+});
+
+test("a jupyter Workspace: Chromium opens Jupyter at the pod, starts a kernel, runs 1+1 and gets 2", async () => {
+  await createWorkspace(c, workspace(ns.name, "nb", { className: jupyter }));
+  const ip = await readyPodIP("nb");
+  await checkJupyter(browser, `http://${ip}:8888/`, "ide-jupyter-direct");
+});
