@@ -55,7 +55,7 @@ cat <<MSG
 
 Portico is up on a local cluster (network namespace $PORTICO_NETNS, Kubernetes $("$bin/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -1)).
 
-  JupyterLab workspace 'demo', reconciled by the operator:  http://127.0.0.1:$JUPYTER_HOST_PORT/
+  JupyterLab workspace 'demo', reconciled by the operator:  http://127.0.0.1:$JUPYTER_HOST_PORT/tree
   (forwarded to its pod at $ws_ip:8888; the proxy and its workspace URLs come with the proxy issue)
 
   export KUBECONFIG=$PORTICO_CLUSTER_STATE/kubeconfig.host PATH=$bin:\$PATH
