@@ -11,15 +11,11 @@
  * `--auth=none` is passed unless `flags` has an `--auth`. The data port listens on `address:port`
  * (default 127.0.0.1 and a fresh port); health and metrics on 127.0.0.1 and another fresh port.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
 import { request } from "node:http";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { WebSocket } from "ws";
-import { eventually } from "./kube.ts";
-import { stateDir, sumSamples } from "./operator.ts";
+import { startComponent, stateDir, type Component } from "./component.ts";
 
-const REPO = resolve(import.meta.dirname, "../..");
 let nextPort = 18280;
 
 export interface ProxyOptions {
@@ -35,23 +31,13 @@ export interface ProxyOptions {
   name?: string;
 }
 
-export interface ProxyProcess {
-  proc: ChildProcess;
+export interface ProxyProcess extends Component {
   /** `http://{address}:{port}` — the data path. */
   url: string;
   address: string;
   port: number;
-  healthUrl: string;
-  logFile: string;
   /** `{name}--{namespace}.{baseDomain}:{port}`: the Host header (and browser host) of a workspace in host mode. */
   hostFor(namespace: string, name: string): string;
-  /** SIGTERM and wait for the exit (graceful shutdown). */
-  stop(): Promise<void>;
-  /** SIGKILL: a crash. */
-  kill(): Promise<void>;
-  metrics(): Promise<string>;
-  /** The value of one sample in the metrics text (summed over matching labels), 0 when absent. */
-  metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
 /** Starts `proxy/main.ts` and waits for /readyz (every cache synced, routes built). */
@@ -62,12 +48,11 @@ export async function startProxy(opts: ProxyOptions = {}): Promise<ProxyProcess>
   const name = opts.name ?? "proxy";
   const baseDomain = opts.baseDomain ?? "portico.test";
   const flags = opts.flags ?? [];
-  const logFile = join(stateDir(), "logs", `${name}-${healthPort}.log`);
-  const out = createWriteStream(logFile, { flags: "a" });
-  const proc = spawn(
-    process.execPath,
-    [
-      join(REPO, "proxy/main.ts"),
+  const component = await startComponent({
+    script: "proxy/main.ts",
+    name,
+    healthPort,
+    args: [
       `--kubeconfig=${join(stateDir(), "kubeconfig.proxy")}`,
       `--host=${address}`,
       `--port=${port}`,
@@ -77,46 +62,14 @@ export async function startProxy(opts: ProxyOptions = {}): Promise<ProxyProcess>
       ...(flags.some((f) => f.startsWith("--auth")) ? [] : ["--auth=none"]),
       ...flags,
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  proc.stdout!.pipe(out);
-  proc.stderr!.pipe(out);
-  const healthUrl = `http://127.0.0.1:${healthPort}`;
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  });
   const px: ProxyProcess = {
-    proc,
+    ...component,
     url: `http://${address}:${port}`,
     address,
     port,
-    healthUrl,
-    logFile,
     hostFor: (namespace, wsName) => `${wsName}--${namespace}.${baseDomain}:${port}`,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-      await exited;
-    },
-    async kill() {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-      await exited;
-    },
-    async metrics() {
-      const res = await fetch(`${healthUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-      return res.text();
-    },
-    async metric(metricName, labels = {}) {
-      return sumSamples(await px.metrics(), metricName, labels);
-    },
   };
-  await eventually(
-    `proxy ${name} ready on ${healthUrl}/readyz (log: ${logFile})`,
-    async () => {
-      if (proc.exitCode !== null) throw new Error(`proxy exited with ${proc.exitCode}: see ${logFile}`);
-      const res = await fetch(`${healthUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
-      return res.status === 200 ? true : undefined;
-    },
-    60_000,
-    100,
-  );
   return px;
 }
 
