@@ -65,7 +65,10 @@ export async function eventually<T>(
   }
 }
 
-/** Creates a namespace and returns a function that deletes it (without waiting). */
+/**
+ * Creates a namespace and returns a function that deletes it and waits until it is gone, so that
+ * no workspace of one test file is still seen (by a proxy's informers, say) while the next runs.
+ */
 export async function withNamespace(
   c: Clients,
   prefix: string,
@@ -76,6 +79,19 @@ export async function withNamespace(
     name,
     drop: async () => {
       await c.core.deleteNamespace({ name }).catch(() => undefined);
+      await eventually(
+        `namespace ${name} deleted`,
+        () =>
+          c.core.readNamespace({ name }).then(
+            () => undefined,
+            (err: { code?: number }) => {
+              if (err.code === 404) return true;
+              throw err;
+            },
+          ),
+        180_000,
+        250,
+      );
     },
   };
 }

@@ -70,23 +70,23 @@ function rstudioFakeClass(name: string): WorkspaceClass {
   };
 }
 
-/** Waits for the workspace to be Ready, then measures how long until the proxy routes it. */
-async function readyThenRouted(name: string, timeoutMs = 90_000): Promise<number> {
+/**
+ * Waits for the workspace to be Ready, then for the proxy to route it. How fast the route follows
+ * Ready is a benchmark (`npm run bench:proxy`, docs/benchmarks.md), not something a test times.
+ */
+async function readyThenRouted(name: string, timeoutMs = 90_000): Promise<void> {
   await waitWorkspace(c, ns.name, name, "Ready", isReady, timeoutMs);
-  const t0 = Date.now();
   await eventually(
     `route to ${name}`,
     async () => ((await fetch(`${px.url}/w/${ns.name}/${name}/api`)).status === 200 ? true : undefined),
     10_000,
     20,
   );
-  return Date.now() - t0;
 }
 
 test("a Jupyter workspace through the proxy: /api, compatible path, and a kernel computing 1+1", async () => {
   await createWorkspace(c, workspace(ns.name, "nb", { className: cls }));
-  const lag = await readyThenRouted("nb");
-  assert.ok(lag < 1000, `route appeared ${lag} ms after Ready was seen`);
+  await readyThenRouted("nb");
 
   const api = await fetch(`${px.url}/w/${ns.name}/nb/api`);
   assert.equal(api.status, 200);
