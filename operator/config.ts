@@ -17,6 +17,11 @@ export interface BuilderConfig {
   routing: "host" | "path";
   baseDomain: string;
   urlScheme: "http" | "https";
+  /**
+   * The port in workspace URLs when browsers reach the proxy on a non-default one (0: none, the
+   * scheme's own). Routing ignores it: the proxy matches the Host header without its port.
+   */
+  urlPort: number;
   /** Where the proxy runs: the NetworkPolicy admits only its pods; the VirtualService routes to it. */
   proxyNamespace: string;
   proxyServiceName: string;
@@ -90,6 +95,7 @@ const KNOWN = [
   "routing",
   "base-domain",
   "url-scheme",
+  "url-port",
   "proxy-namespace",
   "proxy-service",
   "proxy-port",
@@ -205,6 +211,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
       routing: oneOf("routing", "host", ["host", "path"] as const),
       baseDomain: str("base-domain", "portico.test", DOMAIN, "a DNS domain like portico.example.com"),
       urlScheme: oneOf("url-scheme", "http", ["http", "https"] as const),
+      urlPort: int("url-port", 0, 0, 65535),
       proxyNamespace: str("proxy-namespace", "portico-system", DNS_LABEL, "a namespace name"),
       proxyServiceName: str("proxy-service", "portico-proxy", DNS_LABEL, "a Service name"),
       proxyServicePort: int("proxy-port", 80, 1, 65535),

@@ -11,6 +11,7 @@ export function testConfig(overrides: Partial<BuilderConfig> = {}): BuilderConfi
     routing: "host",
     baseDomain: "portico.test",
     urlScheme: "http",
+    urlPort: 0,
     proxyNamespace: "portico-system",
     proxyServiceName: "portico-proxy",
     proxyServicePort: 80,

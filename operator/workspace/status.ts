@@ -42,7 +42,7 @@ export interface ObservedWorkspace {
   missingSecret?: string;
   /** The pod is being replaced to apply a class or spec change. */
   rolling?: boolean;
-  config: Pick<BuilderConfig, "routing" | "baseDomain" | "urlScheme">;
+  config: Pick<BuilderConfig, "routing" | "baseDomain" | "urlScheme" | "urlPort">;
 }
 
 /** Waiting reasons that mean the image cannot be pulled. */

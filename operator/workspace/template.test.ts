@@ -69,4 +69,12 @@ test("workspace host and URL per routing mode", () => {
   assert.equal(workspaceUrl(ws, host), "http://alice-notebook--team-a.portico.test/");
   assert.equal(workspaceHost(ws, path), "ide.example.com");
   assert.equal(workspaceUrl(ws, path), "https://ide.example.com/w/team-a/alice-notebook/");
+  // A proxy on a non-default port: in the URL, never in the host that routing matches.
+  const onPort = { ...host, urlPort: 18080 };
+  assert.equal(workspaceUrl(ws, onPort), "http://alice-notebook--team-a.portico.test:18080/");
+  assert.equal(workspaceHost(ws, onPort), "alice-notebook--team-a.portico.test");
+  assert.equal(
+    workspaceUrl(ws, { ...path, urlPort: 8443 }),
+    "https://ide.example.com:8443/w/team-a/alice-notebook/",
+  );
 });

@@ -11,7 +11,7 @@ import { requiredName, requiredNamespace } from "./names.ts";
 /** The placeholder replaced by the base path. */
 export const PREFIX_PLACEHOLDER = "{prefix}";
 
-type RoutingConfig = Pick<BuilderConfig, "routing" | "baseDomain" | "urlScheme">;
+type RoutingConfig = Pick<BuilderConfig, "routing" | "baseDomain" | "urlScheme" | "urlPort">;
 
 /** The base path of `ws`: `""` (host routing) or `/w/{namespace}/{name}` (path routing). */
 export function basePath(ws: Workspace, config: Pick<BuilderConfig, "routing">): string {
@@ -45,8 +45,9 @@ export function workspaceHost(ws: Workspace, config: Pick<BuilderConfig, "routin
 
 /**
  * Where the browser reaches the IDE, always ending in `/`: `{scheme}://{name}--{namespace}.{baseDomain}/`
- * or `{scheme}://{baseDomain}/w/{namespace}/{name}/`.
+ * or `{scheme}://{baseDomain}/w/{namespace}/{name}/`, with `:{urlPort}` after the host when set.
  */
 export function workspaceUrl(ws: Workspace, config: RoutingConfig): string {
-  return `${config.urlScheme}://${workspaceHost(ws, config)}${basePath(ws, config)}/`;
+  const port = config.urlPort ? `:${config.urlPort}` : "";
+  return `${config.urlScheme}://${workspaceHost(ws, config)}${port}${basePath(ws, config)}/`;
 }
