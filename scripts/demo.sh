@@ -3,17 +3,20 @@
 # in network namespace `portico`, installs the Portico API and sample objects, and prints where to
 # look. It stays up until `npm run demo -- down`.
 #
-# It runs the operator with a sample JupyterLab Workspace that becomes Ready, reachable from this
-# machine's browser. The proxy is not part of it yet (its issue is open), so the IDE is reached
-# through a port forward to its pod rather than through a workspace URL.
+# It runs the operator and the proxy, with two sample Workspaces (VS Code and JupyterLab) that become
+# Ready and are reached through the proxy at their workspace URLs, from this machine's browser:
+# http://{name}--{namespace}.localhost:18080/ (browsers and curl resolve *.localhost to 127.0.0.1).
+# The proxy runs with --auth=none: the demo is for this machine only (the forward binds 127.0.0.1).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 export PORTICO_NETNS="${PORTICO_NETNS:-portico}"
 export PORTICO_CLUSTER_STATE="${PORTICO_CLUSTER_STATE:-$repo/.state/$PORTICO_NETNS}"
 API_HOST_PORT="${PORTICO_API_PORT:-16443}"
-ECHO_HOST_PORT="${PORTICO_DEMO_PORT:-18080}"
-JUPYTER_HOST_PORT="${PORTICO_JUPYTER_PORT:-18888}"
+PROXY_HOST_PORT="${PORTICO_DEMO_PORT:-18080}"
+ECHO_HOST_PORT="${PORTICO_ECHO_PORT:-18081}"
+BASE_DOMAIN=localhost
+PROXY_IP=198.18.0.10 # inside the cluster's network namespace, like a Service's pod would be
 
 if [[ ${1:-} == down ]]; then exec bash e2e/cluster/cluster.sh down; fi
 
@@ -33,21 +36,33 @@ spec:
   - {name: web, image: "portico.dev/test/http-echo:1", ports: [{containerPort: 8080}]}
 YAML
 
-# The operator, as its own process group in the cluster's namespace, under its own identity.
+# The operator and the proxy, each as its own process group in the cluster's namespace, under its
+# own identity. Workspace URLs carry the port the browser uses (the forward below).
 bash e2e/cluster/cluster.sh run operator -- node operator/main.ts \
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.operator" --health-host=127.0.0.1 --health-port=8081 \
-  --lease-namespace=default
+  --lease-namespace=default --base-domain="$BASE_DOMAIN" --url-port="$PROXY_HOST_PORT"
+bash e2e/cluster/cluster.sh run proxy -- node proxy/main.ts \
+  --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.proxy" --auth=none --base-domain="$BASE_DOMAIN" \
+  --host="$PROXY_IP" --port=8080 --health-host=127.0.0.1 --health-port=8082
 k apply -f e2e/fixtures/demo-workspace.yaml >/dev/null
-echo "waiting for workspace demo to be Ready..." >&2
-k wait --for=condition=Ready --timeout=120s workspace/demo >/dev/null
-ws_ip="$(k get pod ws-demo -o jsonpath='{.status.podIP}')"
+echo "waiting for workspaces demo and code to be Ready..." >&2
+k wait --for=condition=Ready --timeout=180s workspace/demo workspace/code >/dev/null
 k wait --for=jsonpath='{.status.podIP}' --timeout=60s pod/hello >/dev/null
 ip="$(k get pod hello -o jsonpath='{.status.podIP}')"
 
-# Reach the API server and the sample pod from outside the namespace, on 127.0.0.1 only.
+# Reach the API server, the proxy and the sample pod from outside the namespace, on 127.0.0.1 only.
 bash e2e/cluster/cluster.sh forward "$API_HOST_PORT" 127.0.0.1:6443
+bash e2e/cluster/cluster.sh forward "$PROXY_HOST_PORT" "$PROXY_IP:8080"
 bash e2e/cluster/cluster.sh forward "$ECHO_HOST_PORT" "$ip:8080"
-bash e2e/cluster/cluster.sh forward "$JUPYTER_HOST_PORT" "$ws_ip:8888"
+url() { k get workspace "$1" -o jsonpath='{.status.url}'; }
+demo_url="$(url demo)" code_url="$(url code)"
+# The proxy routes them once its informers saw Ready: wait for it from outside, as a browser would.
+for u in "${demo_url}api" "$code_url"; do
+  for _ in $(seq 100); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$u") =~ ^(200|302)$ ]] && break
+    sleep 0.2
+  done
+done
 sed "s#https://127.0.0.1:6443#https://127.0.0.1:$API_HOST_PORT#" "$PORTICO_CLUSTER_STATE/kubeconfig" >"$PORTICO_CLUSTER_STATE/kubeconfig.host"
 chmod 600 "$PORTICO_CLUSTER_STATE/kubeconfig.host"
 
@@ -55,8 +70,9 @@ cat <<MSG
 
 Portico is up on a local cluster (network namespace $PORTICO_NETNS, Kubernetes $("$bin/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -1)).
 
-  JupyterLab workspace 'demo', reconciled by the operator:  http://127.0.0.1:$JUPYTER_HOST_PORT/tree
-  (forwarded to its pod at $ws_ip:8888; the proxy and its workspace URLs come with the proxy issue)
+  VS Code workspace 'code':        $code_url
+  Jupyter workspace 'demo':        ${demo_url}tree   (Debian's Jupyter Server with the classic notebook UI)
+  Both through the Portico proxy (auth off: this machine only), from the operator's status.url.
 
   export KUBECONFIG=$PORTICO_CLUSTER_STATE/kubeconfig.host PATH=$bin:\$PATH
   kubectl get workspaces,workspaceclasses      # phase, URL, conditions
@@ -64,7 +80,7 @@ Portico is up on a local cluster (network namespace $PORTICO_NETNS, Kubernetes $
   kubectl patch workspace demo --type merge -p '{"spec":{"running":false}}'   # stop; files are kept
   curl http://127.0.0.1:$ECHO_HOST_PORT/         # a plain pod ('hello') run as a real process on $ip:8080
 
-  Operator: logs in $PORTICO_CLUSTER_STATE/logs/operator.log
+  Logs: $PORTICO_CLUSTER_STATE/logs/operator.log, $PORTICO_CLUSTER_STATE/logs/proxy.log
 
 Stop it all:  npm run demo -- down
 MSG
