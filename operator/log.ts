@@ -33,11 +33,35 @@ const redactFormat = winston.format((info) => {
   return info;
 });
 
+/** Severity order: a logger at `info` writes error, warn and info. */
+const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
+type Level = keyof typeof LEVELS;
+
 export function createLogger(level: string, component: string): Logger {
-  return winston.createLogger({
+  const w = winston.createLogger({
     level,
     defaultMeta: { component },
     format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
     transports: [new winston.transports.Console()],
-  }) as unknown as Logger;
+  });
+  return gated(w, LEVELS[level as Level] ?? LEVELS.info);
+}
+
+/**
+ * Winston runs its formats (redaction, timestamp, JSON) before its transports drop a line below
+ * their level, so a disabled level would still cost a full format per call: on the proxy's data
+ * path that was a per-request cost. Disabled levels are no-ops here instead.
+ */
+function gated(w: winston.Logger, max: number): Logger {
+  const at = (l: Level) =>
+    LEVELS[l] > max
+      ? () => undefined
+      : (msg: string, meta?: Record<string, unknown>) => void (meta ? w.log(l, msg, meta) : w.log(l, msg));
+  return {
+    error: at("error"),
+    warn: at("warn"),
+    info: at("info"),
+    debug: at("debug"),
+    child: (meta) => gated(w.child(meta), max),
+  };
 }

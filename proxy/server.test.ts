@@ -149,6 +149,30 @@ test("refusals: 404 JSON, 405 TRACE, 400 traversal, 413 body, 308 to the trailin
   assert.equal(redirect.headers.get("location"), "/w/ns/a/");
 });
 
+test("bodies within the limit reach the IDE whole, declared or chunked, and the proxy keeps serving", async () => {
+  const declared = await fetch(`${base}/w/ns/a/api/kernels`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "python3", pad: "p".repeat(500) }),
+  });
+  assert.equal(declared.status, 200);
+  const seen = (await declared.json()) as { body: number; headers: Record<string, string> };
+  assert.equal(seen.body, JSON.stringify({ name: "python3", pad: "p".repeat(500) }).length);
+  assert.equal(seen.headers["content-type"], "application/json");
+  const chunked = await new Promise<{ body: number }>((resolve, reject) => {
+    const req = request(`${base}/w/ns/a/up`, { method: "PUT" }, (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += String(d)));
+      res.on("end", () => resolve(JSON.parse(text) as { body: number }));
+    });
+    req.on("error", reject);
+    req.write("x".repeat(300));
+    req.end("y".repeat(300));
+  });
+  assert.equal(chunked.body, 600);
+  for (let i = 0; i < 3; i++) assert.equal((await fetch(`${base}/w/ns/a/`)).status, 200);
+});
+
 test("chunked bodies past the limit get 413 too", async () => {
   const status = await new Promise<number>((resolve, reject) => {
     const req = request(`${base}/w/ns/a/up`, { method: "POST" }, (res) => resolve(res.statusCode ?? 0));

@@ -1,5 +1,5 @@
 /**
- * The data path: a raw Node `http` server and `http-proxy` with keep-alive agents. Every request runs
+ * The data path: a raw Node `http` server and undici's keep-alive pools (http/forward.ts). Every request runs
  * through ordered passes (proxy/http/*.ts):
  *
  *   method allow-list → Host and target checks → body limit → status streams → match route →
@@ -9,13 +9,19 @@
  * Upgrades take the same passes, then the WebSocket relay. Header size, header and request
  * timeouts are the Node server's own limits; what it refuses is answered in `clientError`.
  */
-import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { Duplex } from "node:stream";
-import httpProxy from "http-proxy";
 import type { Logger } from "../operator/log.ts";
 import type { ProxyConfig } from "./config.ts";
 import type { EventHub } from "./events.ts";
 import { classifyUpstreamError, errorCode, rejectSocket, sendJson, type ErrorBody } from "./http/errors.ts";
+import { BodyTooLarge, Forwarder } from "./http/forward.ts";
 import {
   bodyTooLarge,
   checkDeclaredBody,
@@ -57,6 +63,8 @@ interface Ctx {
   path: string;
   match?: RouteMatch;
   started: bigint;
+  /** Read up front: Node detaches the socket from the request before the response's `close`. */
+  remote: string | undefined;
 }
 
 /** Who is asking. With `--auth=none` everyone is anonymous and may open everything. */
@@ -74,15 +82,11 @@ const COMPAT_EVENTS_RE = /^\/api\/v1\/analysis\/events\/([^/]+)$/;
 export function createProxyServer(deps: ServerDeps): ProxyServer {
   const { config, table, events, metrics, log } = deps;
   const { limits } = config;
-  const agent = new Agent({ keepAlive: true, maxFreeSockets: 256, timeout: limits.idleTimeoutMs });
-  const proxy = httpProxy.createProxyServer({
-    agent,
-    xfwd: false,
-    changeOrigin: false,
-    ws: false,
-    proxyTimeout: limits.idleTimeoutMs,
+  const forwarder = new Forwarder({
+    idleTimeoutMs: limits.idleTimeoutMs,
+    // IDEs set large cookies; their answers are theirs, not the client's, to size.
+    maxResponseHeaderBytes: Math.max(limits.maxHeaderBytes, 64 * 1024),
   });
-  const ctxOf = new WeakMap<IncomingMessage, Ctx>();
   const relay = new WsRelay({
     pingIntervalMs: limits.wsPingIntervalMs,
     // Messages are bounded like bodies (at least 1 MiB); with no body limit, 256 MiB.
@@ -93,41 +97,18 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     onUpstreamError: (err) => metrics.upstreamError(errorCode(err)),
   });
 
-  // Response passes: the IDE's headers, before http-proxy copies them to the client.
-  proxy.on("proxyRes", (proxyRes, req, res) => {
-    // An IDE that dies half-way through its answer: the client is cut off too (a truncated body must
-    // not look complete, nor hang), and the stream error is not left unhandled.
-    proxyRes.on("error", () => res.destroy());
-    proxyRes.once("close", () => {
-      if (!proxyRes.complete) res.destroy();
-    });
-    const ctx = ctxOf.get(req);
-    const m = ctx?.match;
-    if (m) {
-      const from = m.route.stripPrefix ? "" : m.route.idePrefix;
-      const up = m.route.upstream;
-      if (m.route.rewriteLocation && proxyRes.headers.location) {
-        const own = [req.headers.host ?? "", up ? `${up.host}:${up.port}` : ""].filter(Boolean);
-        proxyRes.headers.location = rewriteLocation(proxyRes.headers.location, from, m.publicPrefix, own);
-      }
-      if (m.route.rewriteCookiePath && proxyRes.headers["set-cookie"])
-        proxyRes.headers["set-cookie"] = rewriteCookiePath(
-          proxyRes.headers["set-cookie"],
-          from,
-          m.publicPrefix,
-        );
+  /** Response passes: the IDE's headers, changed in place before the client sees them. */
+  function responsePasses(req: IncomingMessage, m: RouteMatch, headers: IncomingHttpHeaders): void {
+    const from = m.route.stripPrefix ? "" : m.route.idePrefix;
+    const up = m.route.upstream;
+    if (m.route.rewriteLocation && headers.location) {
+      const own = [req.headers.host ?? "", up ? `${up.host}:${up.port}` : ""].filter(Boolean);
+      headers.location = rewriteLocation(headers.location, from, m.publicPrefix, own);
     }
-    securityHeaders(proxyRes.headers, config.frameAncestors);
-  });
-  // A client that goes away releases the upstream request and its socket at once.
-  // So does one that goes away in the middle of its request body, even after its answer went out.
-  proxy.on("proxyReq", (proxyReq, req, res) => {
-    res.once("close", () => {
-      if (!res.writableFinished || !req.complete) proxyReq.destroy();
-    });
-  });
-  // http-proxy reports a reset whose client already left here; nothing is left to answer.
-  proxy.on("econnreset", () => undefined);
+    if (m.route.rewriteCookiePath && headers["set-cookie"])
+      headers["set-cookie"] = rewriteCookiePath(headers["set-cookie"], from, m.publicPrefix);
+    securityHeaders(headers, config.frameAncestors);
+  }
 
   const server = createServer(
     {
@@ -189,7 +170,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         status,
         route: ctx.route,
         ms: Math.round(seconds * 1e4) / 10,
-        remote: req.socket.remoteAddress,
+        remote: ctx.remote,
       });
     });
   }
@@ -216,8 +197,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       route: "invalid",
       path: (req.url ?? "").split("?")[0]!,
       started: process.hrtime.bigint(),
+      remote: req.socket.remoteAddress,
     };
-    ctxOf.set(req, ctx);
     finish(req, res, ctx);
     const method = checkMethod(req.method, config.allowedMethods);
     if (method) return refuse(res, method);
@@ -279,37 +260,41 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       trust: config.trustForwarded,
     });
     routeHeaders(req.headers, route.requestHeaders, m.publicPrefix);
-    if (limits.maxBodyBytes > 0 && req.headers["content-length"] === undefined) limitBody(req, res);
-
-    req.url = m.upstreamPath;
+    // The Host header goes up as the client sent it (port included): IDEs check Origin against it.
     const { host: uh, port } = route.upstream;
-    proxy.web(req, res, { target: { protocol: "http:", host: uh, port } }, (err) => {
-      metrics.upstreamError(errorCode(err));
-      const fault = classifyUpstreamError(err, ctx.route);
-      if (fault.expected)
-        log.warn("upstream error", { route: ctx.route, code: errorCode(err), status: fault.status });
-      else log.error("upstream error", { route: ctx.route, err: (err as Error).stack ?? String(err) });
-      sendJson(
-        res,
-        fault.status,
-        fault.body,
-        fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {},
-      );
-    });
-  }
-
-  /** Chunked bodies are counted as they stream: past the limit, 413 and the upstream is dropped. */
-  function limitBody(req: IncomingMessage, res: ServerResponse): void {
-    let seen = 0;
-    req.on("data", (chunk: Buffer) => {
-      seen += chunk.length;
-      if (seen <= limits.maxBodyBytes) return;
-      req.removeAllListeners("data");
-      req.unpipe();
-      const r = bodyTooLarge(limits.maxBodyBytes);
-      sendJson(res, r.status, r.body, { connection: "close" });
-      res.once("finish", () => req.socket.destroy());
-    });
+    const origin = `http://${uh.includes(":") ? `[${uh}]` : uh}:${port}`;
+    forwarder.forward(
+      req,
+      res,
+      { origin, path: m.upstreamPath, maxBodyBytes: limits.maxBodyBytes },
+      {
+        onResponseHeaders: (_status, headers) => responsePasses(req, m, headers),
+        onError: (err, started) => {
+          if (err instanceof BodyTooLarge) {
+            const r = bodyTooLarge(limits.maxBodyBytes);
+            sendJson(res, r.status, r.body, { connection: "close" });
+            res.once("finish", () => req.socket.destroy());
+            return;
+          }
+          metrics.upstreamError(errorCode(err));
+          const fault = classifyUpstreamError(err, ctx.route);
+          if (fault.expected)
+            log.warn("upstream error", {
+              route: ctx.route,
+              code: errorCode(err),
+              status: started ? "cut off" : fault.status,
+            });
+          else log.error("upstream error", { route: ctx.route, err: err.stack ?? String(err) });
+          if (started) return void res.destroy(); // half an answer must not look complete
+          sendJson(
+            res,
+            fault.status,
+            fault.body,
+            fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {},
+          );
+        },
+      },
+    );
   }
 
   function notReady(req: IncomingMessage, res: ServerResponse, m: RouteMatch): void {
@@ -417,7 +402,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         events.close();
         server.close(() => resolve());
         server.closeIdleConnections();
-        agent.destroy();
+        void forwarder.close();
       }),
   };
 }
