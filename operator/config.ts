@@ -6,6 +6,7 @@
  * Every setting is a flag `--name=value` or an environment variable `PORTICO_NAME` (flags win).
  */
 import { hostname } from "node:os";
+import { deepFreeze, DNS_LABEL, DOMAIN, settingsReader, type Source } from "./settings.ts";
 
 /** How the operator names, routes and builds a workspace's children. Passed to the pure builders. */
 export interface BuilderConfig {
@@ -69,26 +70,7 @@ export interface OperatorConfig {
   logLevel: "error" | "warn" | "info" | "debug";
 }
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
-type Source = Readonly<Record<string, string | undefined>>;
-
-/** Parses `--name=value` / `--name value` / `--flag` into a map; rejects anything else. */
-export function parseFlags(argv: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/.exec(arg);
-    if (!m) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}: flags look like --name=value`);
-    const [, name, value] = m;
-    if (value !== undefined) out[name!] = value;
-    else if (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith("--")) out[name!] = argv[++i]!;
-    else out[name!] = "true";
-  }
-  return out;
-}
+export { ConfigError, parseDurationMs, parseFlags } from "./settings.ts";
 
 const KNOWN = [
   "kubeconfig",
@@ -129,57 +111,8 @@ type Key = (typeof KNOWN)[number];
  * the environment variable to set, for every problem found (not just the first).
  */
 export function loadConfig(argv: readonly string[], env: Source): Readonly<OperatorConfig> {
-  const flags = parseFlags(argv);
-  const problems: string[] = [];
-  for (const k of Object.keys(flags)) {
-    if (!(KNOWN as readonly string[]).includes(k)) problems.push(`unknown flag --${k}`);
-  }
-  const envName = (k: Key) => `PORTICO_${k.toUpperCase().replace(/-/g, "_")}`;
-  const raw = (k: Key): string | undefined => flags[k] ?? env[envName(k)];
-  const where = (k: Key) => `--${k} (or ${envName(k)})`;
-
-  const str = (k: Key, def: string, re?: RegExp, what?: string): string => {
-    const v = raw(k) ?? def;
-    if (re && !re.test(v)) problems.push(`${where(k)}: ${JSON.stringify(v)} is not ${what}`);
-    return v;
-  };
-  const int = (k: Key, def: number, min: number, max: number): number => {
-    const v = raw(k);
-    if (v === undefined) return def;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max)
-      problems.push(`${where(k)}: ${JSON.stringify(v)} is not a whole number from ${min} to ${max}`);
-    return n;
-  };
-  const num = (k: Key, def: number, min: number): number => {
-    const v = raw(k);
-    if (v === undefined) return def;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min)
-      problems.push(`${where(k)}: ${JSON.stringify(v)} is not a number ≥ ${min}`);
-    return n;
-  };
-  const dur = (k: Key, defMs: number): number => {
-    const v = raw(k);
-    if (v === undefined) return defMs;
-    const ms = parseDurationMs(v);
-    if (ms === undefined || ms <= 0)
-      problems.push(`${where(k)}: ${JSON.stringify(v)} is not a positive duration like 500ms, 15s or 1m`);
-    return ms ?? defMs;
-  };
-  const bool = (k: Key, def: boolean): boolean => {
-    const v = raw(k);
-    if (v === undefined) return def;
-    if (v === "true" || v === "false") return v === "true";
-    problems.push(`${where(k)}: ${JSON.stringify(v)} is not true or false`);
-    return def;
-  };
-  const oneOf = <T extends string>(k: Key, def: T, allowed: readonly T[]): T => {
-    const v = raw(k) ?? def;
-    if (!(allowed as readonly string[]).includes(v))
-      problems.push(`${where(k)}: ${JSON.stringify(v)} is not one of ${allowed.join(", ")}`);
-    return v as T;
-  };
+  const r = settingsReader(argv, env, KNOWN);
+  const { problems, raw, where, str, int, num, dur, bool, oneOf } = r;
   const labels = (k: Key, def: string): Record<string, string> => {
     const v = raw(k) ?? def;
     const out: Record<string, string> = {};
@@ -193,8 +126,6 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
     return out;
   };
 
-  const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-  const DOMAIN = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
   const leaseDurationMs = dur("lease-duration", 15_000);
   const renewDeadlineMs = dur("renew-deadline", 10_000);
   const retryPeriodMs = dur("retry-period", 2_000);
@@ -251,25 +182,6 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
     burst: int("burst", 100, 1, 10_000),
     logLevel: oneOf("log-level", "info", ["error", "warn", "info", "debug"] as const),
   };
-  if (problems.length) {
-    throw new ConfigError(`portico-operator cannot start:\n  - ${problems.join("\n  - ")}`);
-  }
+  r.finish("portico-operator");
   return deepFreeze(config);
-}
-
-/** Parses Go-style durations: "1h30m", "15s", "500ms". Undefined when malformed. */
-export function parseDurationMs(s: string): number | undefined {
-  if (!/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/.test(s)) return undefined;
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const m of s.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(m[1]) * unit[m[2]!]!;
-  return total;
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object") {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
 }

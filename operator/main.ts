@@ -14,11 +14,12 @@ import {
   type Workspace,
   type WorkspaceClass,
 } from "../crds/types.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { configOrExit, kubeConfig, listCustom, onSignals, watcher, type Raw } from "./bootstrap.ts";
+import { loadConfig } from "./config.ts";
 import { LeaderElector } from "./engine/leader.ts";
 import { WorkQueue } from "./engine/queue.ts";
 import { realClock } from "./engine/types.ts";
-import { Watched } from "./engine/watched.ts";
+import type { Watched } from "./engine/watched.ts";
 import { startHealthServer } from "./health.ts";
 import { createWorkspaceApi, virtualServicesServed } from "./kube-api.ts";
 import { createLogger } from "./log.ts";
@@ -27,21 +28,9 @@ import { TokenBucket } from "./ratelimit.ts";
 import { CHILD_LABEL_SELECTOR, WORKSPACE_ANNOTATION, childNames } from "./workspace/names.ts";
 import { reconcileWorkspace, type Cache, type WorkspaceCaches } from "./workspace/reconcile.ts";
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig(process.argv.slice(2), process.env);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message);
-    process.exit(2);
-  }
-  throw err;
-}
+const config = configOrExit(() => loadConfig(process.argv.slice(2), process.env));
 const log = createLogger(config.logLevel, "portico-operator");
-
-const kc = new k8s.KubeConfig();
-if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-else kc.loadFromDefault(); // in a pod: the service account (in-cluster config)
+const kc = kubeConfig(config.kubeconfig);
 
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const networking = kc.makeApiClient(k8s.NetworkingV1Api);
@@ -108,33 +97,7 @@ const enqueue = (namespace: string | undefined, name: string | undefined) => {
   if (namespace && name) queue.add(wsKey(namespace, name));
 };
 
-function watch<T extends k8s.KubernetesObject>(
-  name: string,
-  path: string,
-  list: () => Promise<k8s.KubernetesListObject<T>>,
-  onChange: (obj: T, old?: T) => void,
-  labelSelector?: string,
-): Watched<T> {
-  return new Watched<T>({
-    name,
-    path,
-    list,
-    kubeConfig: kc,
-    labelSelector,
-    silenceMs: config.watchSilenceMs,
-    resyncMs: config.resyncPeriodMs,
-    backoffBaseMs: 500,
-    backoffMaxMs: 30_000,
-    onAdd: (o) => onChange(o),
-    onUpdate: (o, old) => onChange(o, old),
-    onDelete: (o) => onChange(o),
-    onResync: (o) => onChange(o),
-    onRestart: (reason, failures, delayMs) =>
-      log.warn("watch restarting", { resource: name, reason, failures, delayMs }),
-    clock: realClock,
-    logger: log,
-  });
-}
+const watch = watcher(kc, log, { silenceMs: config.watchSilenceMs, resyncMs: config.resyncPeriodMs });
 
 /** A child's workspace: its controller owner reference, or the annotation the builders put on it. */
 function ownerOf(obj: k8s.KubernetesObject): void {
@@ -152,7 +115,6 @@ function ownerOf(obj: k8s.KubernetesObject): void {
 
 const classOf = (w: Workspace) => w.spec.className ?? w.spec.ide;
 /** Our CRD types keep timestamps as the JSON strings they are; client-node's type wants Dates. */
-type Raw = k8s.KubernetesObject;
 function typed<T>(w: Watched<Raw>): Cache<T> {
   return {
     get: (name, namespace) => w.get(name, namespace) as unknown as T | undefined,
@@ -160,14 +122,11 @@ function typed<T>(w: Watched<Raw>): Cache<T> {
   };
 }
 const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() => {
-  const workspacesRaw = watch<Raw>(
-    "workspaces",
-    `/apis/${GROUP}/${VERSION}/${WORKSPACE.plural}`,
-    () =>
-      custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: WORKSPACE.plural }) as Promise<
-        k8s.KubernetesListObject<Raw>
-      >,
-    (raw, oldRaw) => {
+  const workspacesRaw = watch<Raw>({
+    name: "workspaces",
+    path: `/apis/${GROUP}/${VERSION}/${WORKSPACE.plural}`,
+    list: listCustom(kc, WORKSPACE.plural),
+    onChange: (raw, oldRaw) => {
       const w = raw as unknown as Workspace;
       const old = oldRaw as unknown as Workspace | undefined;
       // Our own status writes come back as updates: nothing in them needs a reconcile.
@@ -179,53 +138,35 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
         old.metadata.deletionTimestamp === w.metadata.deletionTimestamp;
       if (!statusOnly) enqueue(w.metadata.namespace, w.metadata.name);
     },
-  );
+  });
   const workspaces = typed<Workspace>(workspacesRaw);
-  const classesRaw = watch<Raw>(
-    "workspaceclasses",
-    `/apis/${GROUP}/${VERSION}/${WORKSPACE_CLASS.plural}`,
-    () =>
-      custom.listClusterCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: WORKSPACE_CLASS.plural,
-      }) as Promise<k8s.KubernetesListObject<Raw>>,
-    (c) => {
+  const classesRaw = watch<Raw>({
+    name: "workspaceclasses",
+    path: `/apis/${GROUP}/${VERSION}/${WORKSPACE_CLASS.plural}`,
+    list: listCustom(kc, WORKSPACE_CLASS.plural),
+    onChange: (c) => {
       // A class change rolls every workspace that runs it.
       for (const w of workspaces.list())
         if (classOf(w) === c.metadata?.name) enqueue(w.metadata.namespace, w.metadata.name);
     },
+  });
+  // Children: only what the operator labelled as its own.
+  const child = <T extends Raw>(
+    name: string,
+    path: string,
+    list: () => Promise<k8s.KubernetesListObject<T>>,
+  ) => watch<T>({ name, path, list, onChange: ownerOf, labelSelector: CHILD_LABEL_SELECTOR });
+  const selected = { labelSelector: CHILD_LABEL_SELECTOR };
+  const pods = child("pods", "/api/v1/pods", () => core.listPodForAllNamespaces(selected));
+  const pvcs = child("persistentvolumeclaims", "/api/v1/persistentvolumeclaims", () =>
+    core.listPersistentVolumeClaimForAllNamespaces(selected),
   );
-  const pods = watch<k8s.V1Pod>(
-    "pods",
-    "/api/v1/pods",
-    () => core.listPodForAllNamespaces({ labelSelector: CHILD_LABEL_SELECTOR }),
-    ownerOf,
-    CHILD_LABEL_SELECTOR,
-  );
-  const pvcs = watch<k8s.V1PersistentVolumeClaim>(
-    "persistentvolumeclaims",
-    "/api/v1/persistentvolumeclaims",
-    () => core.listPersistentVolumeClaimForAllNamespaces({ labelSelector: CHILD_LABEL_SELECTOR }),
-    ownerOf,
-    CHILD_LABEL_SELECTOR,
-  );
-  const services = watch<k8s.V1Service>(
-    "services",
-    "/api/v1/services",
-    () => core.listServiceForAllNamespaces({ labelSelector: CHILD_LABEL_SELECTOR }),
-    ownerOf,
-    CHILD_LABEL_SELECTOR,
-  );
-  const networkPolicies = watch<k8s.V1NetworkPolicy>(
-    "networkpolicies",
-    "/apis/networking.k8s.io/v1/networkpolicies",
-    () => networking.listNetworkPolicyForAllNamespaces({ labelSelector: CHILD_LABEL_SELECTOR }),
-    ownerOf,
-    CHILD_LABEL_SELECTOR,
+  const services = child("services", "/api/v1/services", () => core.listServiceForAllNamespaces(selected));
+  const networkPolicies = child("networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", () =>
+    networking.listNetworkPolicyForAllNamespaces(selected),
   );
   const virtualServices = useVirtualServices
-    ? watch<k8s.KubernetesObject>(
+    ? child(
         "virtualservices",
         "/apis/networking.istio.io/v1/virtualservices",
         () =>
@@ -233,10 +174,8 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
             group: "networking.istio.io",
             version: "v1",
             plural: "virtualservices",
-            labelSelector: CHILD_LABEL_SELECTOR,
-          }) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>,
-        ownerOf,
-        CHILD_LABEL_SELECTOR,
+            ...selected,
+          }) as Promise<k8s.KubernetesListObject<Raw>>,
       )
     : undefined;
   const classes = typed<WorkspaceClass>(classesRaw);
@@ -307,10 +246,7 @@ if (elector) {
   lead();
 }
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
+onSignals(async (signal) => {
   log.info("shutting down", { signal });
   const force = setTimeout(() => process.exit(1), 20_000);
   force.unref();
@@ -320,6 +256,4 @@ async function shutdown(signal: string): Promise<void> {
   server.close();
   log.info("stopped");
   process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+});

@@ -6,9 +6,17 @@
  * Every setting is a flag `--name=value` or an environment variable `PORTICO_NAME` (flags win),
  * as for the operator; flag parsing and durations are shared with it.
  */
-import { ConfigError, parseDurationMs, parseFlags } from "../operator/config.ts";
+import {
+  ConfigError,
+  deepFreeze,
+  DNS_LABEL,
+  DOMAIN,
+  parseBytes,
+  settingsReader,
+  type Source,
+} from "../operator/settings.ts";
 
-export { ConfigError };
+export { ConfigError, parseBytes };
 
 /** Authentication modes. Only `none` exists until the identity issue lands. */
 export const AUTH_MODES = ["none", "oidc", "jwt", "trusted-headers"] as const;
@@ -67,8 +75,6 @@ export interface ProxyConfig {
   logLevel: "error" | "warn" | "info" | "debug";
 }
 
-type Source = Readonly<Record<string, string | undefined>>;
-
 const KNOWN = [
   "kubeconfig",
   "auth",
@@ -96,15 +102,6 @@ const KNOWN = [
   "watch-silence",
   "log-level",
 ] as const;
-type Key = (typeof KNOWN)[number];
-
-/** `16Ki`, `10Mi`, `1Gi`, `1000` → bytes; undefined when malformed. */
-export function parseBytes(s: string): number | undefined {
-  const m = /^([0-9]+)(Ki|Mi|Gi)?$/.exec(s);
-  if (!m) return undefined;
-  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] as "Ki" | "Mi" | "Gi"] ?? 1;
-  return Number(m[1]) * unit;
-}
 
 const NEVER_ALLOWED = ["TRACE", "CONNECT", "TRACK"];
 
@@ -113,66 +110,8 @@ const NEVER_ALLOWED = ["TRACE", "CONNECT", "TRACK"];
  * environment variable to set, for every problem found (not just the first).
  */
 export function loadConfig(argv: readonly string[], env: Source): Readonly<ProxyConfig> {
-  const flags = parseFlags(argv);
-  const problems: string[] = [];
-  for (const k of Object.keys(flags)) {
-    if (!(KNOWN as readonly string[]).includes(k)) problems.push(`unknown flag --${k}`);
-  }
-  const envName = (k: Key) => `PORTICO_${k.toUpperCase().replace(/-/g, "_")}`;
-  const raw = (k: Key): string | undefined => flags[k] ?? env[envName(k)];
-  const where = (k: Key) => `--${k} (or ${envName(k)})`;
-
-  const str = (k: Key, def: string, re: RegExp, what: string): string => {
-    const v = raw(k) ?? def;
-    if (!re.test(v)) problems.push(`${where(k)}: ${JSON.stringify(v)} is not ${what}`);
-    return v;
-  };
-  const int = (k: Key, def: number, min: number, max: number): number => {
-    const v = raw(k);
-    if (v === undefined) return def;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max)
-      problems.push(`${where(k)}: ${JSON.stringify(v)} is not a whole number from ${min} to ${max}`);
-    return n;
-  };
-  const dur = (k: Key, defMs: number, allowZero = false): number => {
-    const v = raw(k);
-    if (v === undefined) return defMs;
-    if (allowZero && v === "0") return 0;
-    const ms = parseDurationMs(v);
-    if (ms === undefined || (!allowZero && ms <= 0))
-      problems.push(
-        `${where(k)}: ${JSON.stringify(v)} is not a ${allowZero ? "" : "positive "}duration like 500ms, 15s or 1m`,
-      );
-    return ms ?? defMs;
-  };
-  const bytes = (k: Key, def: number): number => {
-    const v = raw(k);
-    if (v === undefined) return def;
-    const n = parseBytes(v);
-    if (n === undefined) problems.push(`${where(k)}: ${JSON.stringify(v)} is not a size like 16Ki or 100Mi`);
-    return n ?? def;
-  };
-  const bool = (k: Key, def: boolean): boolean => {
-    const v = raw(k);
-    if (v === undefined) return def;
-    if (v === "true" || v === "false") return v === "true";
-    problems.push(`${where(k)}: ${JSON.stringify(v)} is not true or false`);
-    return def;
-  };
-  const oneOf = <T extends string>(k: Key, def: T | undefined, allowed: readonly T[]): T => {
-    const v = raw(k) ?? def;
-    if (v === undefined) {
-      problems.push(`${where(k)} must be given: one of ${allowed.join(", ")}`);
-      return allowed[0]!;
-    }
-    if (!(allowed as readonly string[]).includes(v))
-      problems.push(`${where(k)}: ${JSON.stringify(v)} is not one of ${allowed.join(", ")}`);
-    return v as T;
-  };
-
-  const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-  const DOMAIN = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+  const r = settingsReader(argv, env, KNOWN);
+  const { problems, raw, where, str, int, dur, bytes, bool, oneOf } = r;
 
   // Auth is explicit: running open must be a decision, not a default.
   const auth = oneOf("auth", undefined, AUTH_MODES);
@@ -231,16 +170,6 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
   };
   if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs && config.limits.requestTimeoutMs > 0)
     problems.push(`--headers-timeout must not exceed --request-timeout`);
-  if (problems.length) {
-    throw new ConfigError(`portico-proxy cannot start:\n  - ${problems.join("\n  - ")}`);
-  }
+  r.finish("portico-proxy");
   return deepFreeze(config);
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object") {
-    for (const v of Object.values(o)) deepFreeze(v);
-    Object.freeze(o);
-  }
-  return o;
 }

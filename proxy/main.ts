@@ -14,28 +14,19 @@ import {
   type Workspace,
   type WorkspaceClass,
 } from "../crds/types.ts";
-import { realClock } from "../operator/engine/types.ts";
-import { Watched } from "../operator/engine/watched.ts";
+import { configOrExit, kubeConfig, listCustom, onSignals, watcher, type Raw } from "../operator/bootstrap.ts";
+import type { Watched } from "../operator/engine/watched.ts";
 import { startHealthServer } from "../operator/health.ts";
 import { createLogger } from "../operator/log.ts";
 import { CHILD_LABEL_SELECTOR } from "../operator/workspace/names.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { loadConfig } from "./config.ts";
 import { EventHub } from "./events.ts";
 import { createMetrics } from "./metrics.ts";
 import { classNameOf, toRoute } from "./routing/from-cluster.ts";
 import { RouteTable } from "./routing/table.ts";
 import { createProxyServer } from "./server.ts";
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig(process.argv.slice(2), process.env);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message);
-    process.exit(2);
-  }
-  throw err;
-}
+const config = configOrExit(() => loadConfig(process.argv.slice(2), process.env));
 const log = createLogger(config.logLevel, "portico-proxy");
 if (config.auth === "none")
   log.warn(
@@ -44,10 +35,7 @@ if (config.auth === "none")
     { auth: "none" },
   );
 
-const kc = new k8s.KubeConfig();
-if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-else kc.loadFromDefault();
-const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const kc = kubeConfig(config.kubeconfig);
 const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
 
 const table = new RouteTable({
@@ -64,32 +52,7 @@ const events = new EventHub({
   onStreamsChanged: (n) => metrics.sseStreams(n),
 });
 
-type Raw = k8s.KubernetesObject;
-function watch<T extends Raw>(
-  name: string,
-  path: string,
-  list: () => Promise<k8s.KubernetesListObject<T>>,
-  onChange: (o: T) => void,
-  labelSelector?: string,
-): Watched<T> {
-  return new Watched<T>({
-    name,
-    path,
-    list,
-    kubeConfig: kc,
-    labelSelector,
-    silenceMs: config.watchSilenceMs,
-    backoffBaseMs: 500,
-    backoffMaxMs: 30_000,
-    onAdd: onChange,
-    onUpdate: onChange,
-    onDelete: onChange,
-    onRestart: (reason, failures, delayMs) =>
-      log.warn("watch restarting", { resource: name, reason, failures, delayMs }),
-    clock: realClock,
-    logger: log,
-  });
-}
+const watch = watcher(kc, log, { silenceMs: config.watchSilenceMs });
 
 /** Recomputes one workspace's route and status snapshot from the caches. */
 function refresh(namespace: string, name: string): void {
@@ -111,37 +74,29 @@ const refreshNamespace = (ns: string) => {
   for (const w of workspaces.list(ns)) refresh(ns, w.metadata!.name!);
 };
 
-const workspaces = watch<Raw>(
-  "workspaces",
-  `/apis/${GROUP}/${VERSION}/${WORKSPACE.plural}`,
-  () =>
-    custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: WORKSPACE.plural }) as Promise<
-      k8s.KubernetesListObject<Raw>
-    >,
-  (o) => refresh(o.metadata!.namespace!, o.metadata!.name!),
-);
-const classes = watch<Raw>(
-  "workspaceclasses",
-  `/apis/${GROUP}/${VERSION}/${WORKSPACE_CLASS.plural}`,
-  () =>
-    custom.listClusterCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: WORKSPACE_CLASS.plural,
-    }) as Promise<k8s.KubernetesListObject<Raw>>,
-  (c) => {
+const workspaces = watch<Raw>({
+  name: "workspaces",
+  path: `/apis/${GROUP}/${VERSION}/${WORKSPACE.plural}`,
+  list: listCustom(kc, WORKSPACE.plural),
+  onChange: (o) => refresh(o.metadata!.namespace!, o.metadata!.name!),
+});
+const classes = watch<Raw>({
+  name: "workspaceclasses",
+  path: `/apis/${GROUP}/${VERSION}/${WORKSPACE_CLASS.plural}`,
+  list: listCustom(kc, WORKSPACE_CLASS.plural),
+  onChange: (c) => {
     for (const w of workspaces.list() as unknown as Workspace[])
       if (classNameOf(w) === c.metadata?.name) refresh(w.metadata.namespace!, w.metadata.name!);
   },
-);
+});
 // EndpointSlices inherit their Service's labels: only the operator's workspace Services are watched.
-const slices = watch<k8s.V1EndpointSlice>(
-  "endpointslices",
-  "/apis/discovery.k8s.io/v1/endpointslices",
-  () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: CHILD_LABEL_SELECTOR }),
-  (s) => refreshNamespace(s.metadata!.namespace!),
-  CHILD_LABEL_SELECTOR,
-);
+const slices = watch<k8s.V1EndpointSlice>({
+  name: "endpointslices",
+  path: "/apis/discovery.k8s.io/v1/endpointslices",
+  list: () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: CHILD_LABEL_SELECTOR }),
+  onChange: (s) => refreshNamespace(s.metadata!.namespace!),
+  labelSelector: CHILD_LABEL_SELECTOR,
+});
 const caches = [workspaces, classes, slices] as Watched<Raw>[];
 
 let ready = false;
@@ -167,10 +122,7 @@ log.info("proxy ready", {
   auth: config.auth,
 });
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
+onSignals(async (signal) => {
   ready = false;
   log.info("shutting down", { signal });
   const force = setTimeout(() => {
@@ -183,6 +135,4 @@ async function shutdown(signal: string): Promise<void> {
   health.close();
   log.info("stopped");
   process.exit(0);
-}
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+});

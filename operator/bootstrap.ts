@@ -1,0 +1,95 @@
+/**
+ * Start-up pieces the operator's and the proxy's main.ts share: configuration or a clean exit, the
+ * cluster's kubeconfig, watched caches with the same restart policy, and signal handling.
+ */
+import * as k8s from "@kubernetes/client-node";
+import { GROUP, VERSION } from "../crds/types.ts";
+import { realClock } from "./engine/types.ts";
+import { Watched } from "./engine/watched.ts";
+import type { Logger } from "./log.ts";
+import { ConfigError } from "./settings.ts";
+
+/** The configuration, or exit 2 with the loader's message (every problem, naming what to set). */
+export function configOrExit<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+/** From the given file, else KUBECONFIG, else the pod's service account (in-cluster config). */
+export function kubeConfig(path: string | undefined): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+export type Raw = k8s.KubernetesObject;
+
+/** Lists one of Portico's cluster-wide custom resources (for a watched cache's relist). */
+export function listCustom(kc: k8s.KubeConfig, plural: string): () => Promise<k8s.KubernetesListObject<Raw>> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  return () =>
+    custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural }) as Promise<
+      k8s.KubernetesListObject<Raw>
+    >;
+}
+
+export interface WatchSpec<T extends Raw> {
+  name: string;
+  path: string;
+  list: () => Promise<k8s.KubernetesListObject<T>>;
+  /** Every add, update, delete (and resync, when on) of an object; `old` on updates. */
+  onChange: (obj: T, old?: T) => void;
+  labelSelector?: string;
+}
+
+/**
+ * A factory of watched caches that share one restart policy: relist when silent for `silenceMs`,
+ * back off from 0.5 s to 30 s after failures, each restart logged; `resyncMs` hands every cached
+ * object to `onChange` again that often (0: never).
+ */
+export function watcher(
+  kc: k8s.KubeConfig,
+  log: Logger,
+  o: { silenceMs: number; resyncMs?: number },
+): <T extends Raw>(spec: WatchSpec<T>) => Watched<T> {
+  return <T extends Raw>(s: WatchSpec<T>) =>
+    new Watched<T>({
+      name: s.name,
+      path: s.path,
+      list: s.list,
+      kubeConfig: kc,
+      labelSelector: s.labelSelector,
+      silenceMs: o.silenceMs,
+      resyncMs: o.resyncMs,
+      backoffBaseMs: 500,
+      backoffMaxMs: 30_000,
+      onAdd: (obj) => s.onChange(obj),
+      onUpdate: (obj, old) => s.onChange(obj, old),
+      onDelete: (obj) => s.onChange(obj),
+      onResync: o.resyncMs ? (obj) => s.onChange(obj) : undefined,
+      onRestart: (reason, failures, delayMs) =>
+        log.warn("watch restarting", { resource: s.name, reason, failures, delayMs }),
+      clock: realClock,
+      logger: log,
+    });
+}
+
+/** Runs `shutdown` once, on the first SIGTERM or SIGINT. */
+export function onSignals(shutdown: (signal: string) => Promise<void>): void {
+  let started = false;
+  const once = (signal: string) => {
+    if (started) return;
+    started = true;
+    void shutdown(signal);
+  };
+  process.on("SIGTERM", () => once("SIGTERM"));
+  process.on("SIGINT", () => once("SIGINT"));
+}
