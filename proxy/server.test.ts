@@ -21,6 +21,8 @@ let wss: WebSocketServer;
 let proxy: ProxyServer;
 let base: string;
 let backendPort: number;
+/** How often the backend saw each `/reset-once` request. */
+const resets = new Map<string, number>();
 const table = new RouteTable({ routing: "path", baseDomain: "portico.test" });
 const log: Logger = { ...noopLogger, child: () => log };
 
@@ -48,6 +50,12 @@ before(async () => {
       res.writeHead(200, { "content-length": "100" });
       res.write("abc", () => setTimeout(() => req.socket.destroy(), 20));
       return;
+    }
+    if (req.url?.includes("/reset-once")) {
+      // The IDE's connection dies before any answer (a killed pod), once per key.
+      const key = `${req.method} ${req.url}`;
+      resets.set(key, (resets.get(key) ?? 0) + 1);
+      if (resets.get(key) === 1) return void req.socket.resetAndDestroy();
     }
     if (req.url?.endsWith("/redirect")) {
       res.writeHead(302, { location: "/login", "set-cookie": "s=1; Path=/" }).end();
@@ -171,6 +179,16 @@ test("bodies within the limit reach the IDE whole, declared or chunked, and the 
   });
   assert.equal(chunked.body, 600);
   for (let i = 0; i < 3; i++) assert.equal((await fetch(`${base}/w/ns/a/`)).status, 200);
+});
+
+test("a dead upstream connection: GET goes once more on a fresh one, a request with a body never does", async () => {
+  const get = await fetch(`${base}/w/ns/a/reset-once/1`);
+  assert.equal(get.status, 200);
+  assert.equal(resets.get("GET /w/ns/a/reset-once/1"), 2, "sent twice: the reset, then the retry");
+  const post = await fetch(`${base}/w/ns/a/reset-once/2`, { method: "POST", body: "payload" });
+  assert.equal(post.status, 502);
+  assert.equal(((await post.json()) as { error: string }).error, "upstream_error");
+  assert.equal(resets.get("POST /w/ns/a/reset-once/2"), 1, "a request with a body is never sent again");
 });
 
 test("chunked bodies past the limit get 413 too", async () => {

@@ -6,11 +6,15 @@
  * connections before the IDE's own keep-alive timeout would (from the server's Keep-Alive hint), so
  * a request is never written onto a socket the IDE is closing.
  *
- * No retries: a request whose body went upstream is never sent twice.
+ * One retry, and only where it is safe: a GET, HEAD or OPTIONS without a body whose pooled
+ * connection turned out dead (reset or closed by the IDE — a pod that was just killed or restarted)
+ * before any byte of an answer came, goes once more on a fresh connection. A request with a body is
+ * never sent twice.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
+import { errorCode } from "./errors.ts";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and those undici sets itself; never copied across. */
 const HOP = new Set([
@@ -93,6 +97,11 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   return new Set(text.split(",").map((t) => t.trim().toLowerCase()));
 }
 
+/** Methods that may be sent again (RFC 9110 §9.2.2, minus those that may carry a body we streamed). */
+const RETRYABLE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+/** A pooled connection that died under the request: it never reached a live IDE process. */
+const DEAD_CONNECTION = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
+
 export class Forwarder {
   readonly #agent: Agent;
 
@@ -122,6 +131,7 @@ export class Forwarder {
           : null;
     let controller: Dispatcher.DispatchController | undefined;
     let settled = false;
+    let retried = body !== null || !RETRYABLE_METHODS.has(req.method ?? "");
     const onClientGone = () => {
       if (!res.writableFinished || !req.complete) controller?.abort(new ClientGone());
     };
@@ -148,21 +158,24 @@ export class Forwarder {
       },
       onResponseError(_c, err) {
         if (settled) return;
+        if (!retried && !res.headersSent && !res.destroyed && DEAD_CONNECTION.has(errorCode(err))) {
+          retried = true;
+          return send();
+        }
         settled = true;
         if (err instanceof ClientGone) return res.destroy();
         hooks.onError(err, res.headersSent);
       },
     };
-    this.#agent.dispatch(
-      {
-        origin: to.origin,
-        path: to.path,
-        method: req.method ?? "GET",
-        headers: upstreamRequestHeaders(req.headers),
-        body,
-      },
-      handler,
-    );
+    const options: Dispatcher.DispatchOptions & { origin: string } = {
+      origin: to.origin,
+      path: to.path,
+      method: (req.method ?? "GET") as Dispatcher.HttpMethod,
+      headers: upstreamRequestHeaders(req.headers),
+      body,
+    };
+    const send = () => void this.#agent.dispatch(options, handler);
+    send();
   }
 
   close(): Promise<void> {
