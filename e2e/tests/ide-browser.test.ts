@@ -4,7 +4,7 @@
  * Server (the pod runner maps their images to the local programs), and Debian's Chromium opens them
  * at the pod's address: the VS Code workbench loads with its server WebSocket connected and opens a
  * file from the workspace volume; a notebook runs `1+1` on a real kernel and shows 2. The same checks
- * through the proxy are in ide-proxy-host.test.ts and ide-proxy-path.test.ts.
+ * through the proxy, in host and path mode, are in ide-proxy.test.ts.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
