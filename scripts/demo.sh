@@ -41,7 +41,8 @@ YAML
 bash e2e/cluster/cluster.sh run operator -- node operator/main.ts \
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.operator" --health-host=127.0.0.1 --health-port=8081 \
   --lease-namespace=default --base-domain="$BASE_DOMAIN" --url-port="$PROXY_HOST_PORT"
-bash e2e/cluster/cluster.sh run proxy -- node proxy/main.ts \
+# Node flags as proxy/runtime.ts says (a capped young generation: half the memory per idle WebSocket).
+bash e2e/cluster/cluster.sh run proxy -- node --max-semi-space-size=4 proxy/main.ts \
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.proxy" --auth=none --base-domain="$BASE_DOMAIN" \
   --host="$PROXY_IP" --port=8080 --health-host=127.0.0.1 --health-port=8082
 k apply -f e2e/fixtures/demo-workspace.yaml >/dev/null

@@ -17,6 +17,7 @@ import * as k8s from "@kubernetes/client-node";
 import { GROUP, VERSION, WORKSPACE, type Workspace } from "../../crds/types.ts";
 import { childNames, WORKSPACE_LABEL, workspaceLabelValue } from "../../operator/workspace/names.ts";
 import { SERVICE_NAME_LABEL } from "../../proxy/routing/from-cluster.ts";
+import { PROXY_NODE_ARGS } from "../../proxy/runtime.ts";
 import type { Clients } from "../lib/kube.ts";
 import { stateDir } from "../lib/operator.ts";
 import { track, type Peer } from "./proxy-peers.ts";
@@ -86,6 +87,7 @@ export async function startPortico(
   const proc = spawn(
     process.execPath,
     [
+      ...PROXY_NODE_ARGS,
       MAIN,
       `--kubeconfig=${join(stateDir(), "kubeconfig.proxy")}`,
       "--auth=none",

@@ -281,7 +281,9 @@ for (const p of paths) {
 const LAG_CYCLES = 20;
 const routeLag = portico ? await portico.routeLag(c, LAG_CYCLES) : [];
 if (portico)
-  log(`route lag after Ready: p50 ${median(routeLag).toFixed(1)} ms, max ${Math.max(...routeLag).toFixed(1)} ms`);
+  log(
+    `route lag after Ready: p50 ${median(routeLag).toFixed(1)} ms, max ${Math.max(...routeLag).toFixed(1)} ms`,
+  );
 
 // ---- Portico with ROUTES routes loaded against 1 route, measured back to back around the loading
 // (CHP alongside in both phases: on this shared machine its own drift shows how much is noise).

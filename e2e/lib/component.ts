@@ -37,10 +37,12 @@ export async function startComponent(o: {
   args: string[];
   name: string;
   healthPort: number;
+  /** Node's own flags, before the script (V8 heap sizing, say). */
+  nodeArgs?: readonly string[];
 }): Promise<Component> {
   const logFile = join(stateDir(), "logs", `${o.name}-${o.healthPort}.log`);
   const out = createWriteStream(logFile, { flags: "a" });
-  const proc = spawn(process.execPath, [join(REPO, o.script), ...o.args], {
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), join(REPO, o.script), ...o.args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   proc.stdout!.pipe(out);

@@ -14,6 +14,7 @@
 import { request } from "node:http";
 import { join } from "node:path";
 import { WebSocket } from "ws";
+import { PROXY_NODE_ARGS } from "../../proxy/runtime.ts";
 import { startComponent, stateDir, type Component } from "./component.ts";
 
 let nextPort = 18280;
@@ -50,6 +51,7 @@ export async function startProxy(opts: ProxyOptions = {}): Promise<ProxyProcess>
   const flags = opts.flags ?? [];
   const component = await startComponent({
     script: "proxy/main.ts",
+    nodeArgs: PROXY_NODE_ARGS,
     name,
     healthPort,
     args: [
@@ -84,13 +86,15 @@ export async function jupyterExecute(
   prefix: string,
   code: string,
   host?: string,
+  /** More request headers for every call (a bearer token, say). */
+  extra: Record<string, string> = {},
 ): Promise<string> {
   const hostHeader = host ?? `${px.address}:${px.port}`;
   const call = (method: string, path: string): Promise<{ status: number; body: string }> =>
     new Promise((resolveCall, reject) => {
       const req = request(
         `${px.url}${path}`,
-        { method, headers: { host: hostHeader, "content-type": "application/json" } },
+        { method, headers: { ...extra, host: hostHeader, "content-type": "application/json" } },
         (res) => {
           let body = "";
           res.on("data", (d) => (body += String(d)));
@@ -106,7 +110,7 @@ export async function jupyterExecute(
   const session = `s-${Date.now()}`;
   const ws = new WebSocket(
     `ws://${px.address}:${px.port}${prefix}/api/kernels/${kernel.id}/channels?session_id=${session}`,
-    { headers: { host: hostHeader }, origin: `http://${hostHeader}` },
+    { headers: { ...extra, host: hostHeader }, origin: `http://${hostHeader}` },
   );
   try {
     return await new Promise<string>((resolveRun, reject) => {

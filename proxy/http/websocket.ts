@@ -168,13 +168,16 @@ export class WsRelay {
       const hold = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);
       up.on("message", hold);
       up.on("error", () => undefined);
-      up.once("close", () => {
-        if (!pairStarted) socket.destroy();
-      });
+      const dropClient = () => socket.destroy();
+      up.once("close", dropClient);
       let pairStarted = false;
       this.wss.handleUpgrade(req, socket, head, (client) => {
         pairStarted = true;
+        // Nothing of the handshake may stay reachable from a long-lived relay: these closures
+        // would keep the request, its headers and `head` alive for as long as the socket is open.
         up.off("message", hold);
+        up.off("close", dropClient);
+        up.removeAllListeners("error");
         this.pair(client, up);
         for (const [d, b] of early) client.send(d, { binary: b });
       });
