@@ -45,10 +45,13 @@ test("a codercom/code-server container runs e2e/ide/code-server.sh with the clas
   ]);
 });
 
-test("hostResolverRules maps every name under each domain to its address", () => {
-  assert.equal(hostResolverRules({ "portico.test": "198.18.0.71" }), "MAP *.portico.test 198.18.0.71");
+test("hostResolverRules maps each domain and every name under it to its address", () => {
+  assert.equal(
+    hostResolverRules({ "portico.test": "198.18.0.71" }),
+    "MAP *.portico.test 198.18.0.71,MAP portico.test 198.18.0.71",
+  );
   assert.equal(
     hostResolverRules({ "a.test": "198.18.0.1", "b.test": "198.18.0.2" }),
-    "MAP *.a.test 198.18.0.1,MAP *.b.test 198.18.0.2",
+    "MAP *.a.test 198.18.0.1,MAP a.test 198.18.0.1,MAP *.b.test 198.18.0.2,MAP b.test 198.18.0.2",
   );
 });

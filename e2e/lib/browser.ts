@@ -27,7 +27,7 @@ export const CHROMIUM_FLAGS: readonly string[] = [
 ];
 
 export interface BrowserOptions {
-  /** Resolve every `*.{domain}` name to this IP (a proxy in host mode), e.g. `{ "portico.test": "198.18.0.30" }`. */
+  /** Resolve `{domain}` and every `*.{domain}` name to this IP (a proxy in host mode), e.g. `{ "portico.test": "198.18.0.30" }`. */
   hostMap?: Record<string, string>;
   /** Where the fresh profile goes (default: a new directory under the OS temp dir); removed on close. */
   parentDir?: string;
@@ -57,10 +57,10 @@ export interface RecordedPage {
   sockets: SocketRecord[];
 }
 
-/** The `--host-resolver-rules` value for a host map: `MAP *.a <ip>,MAP *.b <ip>`. */
+/** The `--host-resolver-rules` value for a host map: each domain and its subdomains, `MAP *.a <ip>,MAP a <ip>`. */
 export function hostResolverRules(hostMap: Record<string, string>): string {
   return Object.entries(hostMap)
-    .map(([domain, ip]) => `MAP *.${domain} ${ip}`)
+    .map(([domain, ip]) => `MAP *.${domain} ${ip},MAP ${domain} ${ip}`)
     .join(",");
 }
 
