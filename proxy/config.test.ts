@@ -11,9 +11,45 @@ test("--auth must be given; none starts, with frozen defaults", () => {
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.limits) && Object.isFrozen(c.allowedMethods));
 });
 
-test("other auth modes refuse to start: not implemented yet", () => {
-  assert.throws(() => loadConfig(["--auth=oidc"], {}), /"oidc" is not implemented yet/);
+test("each auth mode says what it needs; the client secret comes from the environment", () => {
   assert.throws(() => loadConfig(["--auth=magic"], {}), /is not one of none, oidc/);
+  assert.throws(
+    () => loadConfig(["--auth=oidc"], {}),
+    (err: unknown) => {
+      const m = (err as Error).message;
+      for (const f of ["--oidc-issuer", "--oidc-client-id", "--oidc-client-secret", "--public-url"])
+        assert.match(m, new RegExp(`${f} \\(or PORTICO_[A-Z_]+\\) must be given with --auth=oidc`));
+      return true;
+    },
+  );
+  assert.throws(() => loadConfig(["--auth=jwt", "--oidc-issuer=https://idp.test"], {}), /--oidc-audiences/);
+  assert.throws(() => loadConfig(["--auth=trusted-headers"], {}), /--trusted-header-cidrs/);
+  assert.throws(
+    () => loadConfig(["--auth=trusted-headers", "--trusted-header-cidrs=10.0.0.0/8,everyone"], {}),
+    /"everyone" is not a CIDR/,
+  );
+  assert.throws(
+    () => loadConfig(["--auth=jwt", "--oidc-issuer=ftp://x", "--oidc-client-id=a"], {}),
+    /http\(s\) URL/,
+  );
+  const c = loadConfig(
+    [
+      "--auth=oidc",
+      "--oidc-issuer=https://idp.test/realms/r",
+      "--oidc-client-id=portico",
+      "--public-url=https://portico.example.com/",
+      "--base-domain=portico.example.com",
+    ],
+    { PORTICO_OIDC_CLIENT_SECRET: "s3cret" },
+  );
+  assert.equal(c.identity.clientSecret, "s3cret");
+  assert.deepEqual(c.identity.audiences, ["portico"], "the client id by default");
+  assert.equal(c.identity.publicUrl, "https://portico.example.com", "no trailing slash");
+  assert.equal(c.identity.cookieDomain, "portico.example.com", "host routing: the base domain");
+  assert.equal(c.identity.sessionTtlMs, 8 * 3_600_000);
+  assert.deepEqual(c.identity.adminRoles, ["portico-admin"]);
+  const path = loadConfig(["--auth=none", "--routing=path"], {});
+  assert.equal(path.identity.cookieDomain, undefined, "path routing: a host-only cookie");
 });
 
 test("every problem is reported at once, naming flag and variable; flags win over env", () => {

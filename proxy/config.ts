@@ -18,7 +18,7 @@ import {
 
 export { ConfigError, parseBytes };
 
-/** Authentication modes. Only `none` exists until the identity issue lands. */
+/** Authentication modes (proxy/auth/gate.ts). */
 export const AUTH_MODES = ["none", "oidc", "jwt", "trusted-headers"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
@@ -52,9 +52,41 @@ export interface LimitsConfig {
   sseHeartbeatMs: number;
 }
 
+/** Who may pass: the provider, sessions, admin roles and abuse limits (proxy/auth/). */
+export interface IdentityConfig {
+  /** The OpenID provider (`oidc`, `jwt`): its discovery document is read at start. */
+  issuer?: string;
+  clientId?: string;
+  /** Never logged. */
+  clientSecret?: string;
+  /** A bearer token's `aud` must name one of these (default: the client id). */
+  audiences: readonly string[];
+  scopes: readonly string[];
+  /** The proxy's public base URL (`oidc`): the login callback is `{publicUrl}/__portico/auth/callback`. */
+  publicUrl?: string;
+  /** A JWKS of 256-bit `oct` keys that seal sessions (the first seals, all open). */
+  sessionKeysFile?: string;
+  sessionTtlMs: number;
+  /** The session cookie's Domain: the base domain in host routing, so every workspace host gets it. */
+  cookieDomain?: string;
+  adminRoles: readonly string[];
+  clockSkewSeconds: number;
+  /** `trusted-headers`: the source ranges (CIDR) whose X-Forwarded-User is believed. */
+  trustedHeaderCidrs: readonly string[];
+  rateLimit: {
+    /** Requests per second per user and per client IP (token buckets); 0: no limit. Off with --auth=none. */
+    perUser: number;
+    perIp: number;
+    burst: number;
+    /** Open WebSockets and status streams per user. */
+    maxConnectionsPerUser: number;
+  };
+}
+
 export interface ProxyConfig {
   kubeconfig?: string;
   auth: AuthMode;
+  identity: IdentityConfig;
   routingConfig: RoutingConfig;
   limits: LimitsConfig;
   host: string;
@@ -101,6 +133,22 @@ const KNOWN = [
   "sse-heartbeat",
   "watch-silence",
   "log-level",
+  "oidc-issuer",
+  "oidc-client-id",
+  "oidc-client-secret",
+  "oidc-audiences",
+  "oidc-scopes",
+  "public-url",
+  "session-keys-file",
+  "session-ttl",
+  "cookie-domain",
+  "admin-roles",
+  "jwt-clock-skew",
+  "trusted-header-cidrs",
+  "rate-limit-user",
+  "rate-limit-ip",
+  "rate-limit-burst",
+  "max-connections-per-user",
 ] as const;
 
 const NEVER_ALLOWED = ["TRACE", "CONNECT", "TRACK"];
@@ -115,10 +163,49 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
 
   // Auth is explicit: running open must be a decision, not a default.
   const auth = oneOf("auth", undefined, AUTH_MODES);
-  if (auth !== "none" && (AUTH_MODES as readonly string[]).includes(auth))
-    problems.push(
-      `${where("auth")}: ${JSON.stringify(auth)} is not implemented yet (identity issue); only "none" runs today`,
-    );
+  const list = (k: Parameters<typeof raw>[0], def: string) =>
+    (raw(k) ?? def)
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
+  const url = (k: Parameters<typeof raw>[0]): string | undefined => {
+    const v = raw(k);
+    if (v === undefined) return undefined;
+    try {
+      const u = new URL(v);
+      if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("scheme");
+      return v.replace(/\/$/, "");
+    } catch {
+      problems.push(`${where(k)}: ${JSON.stringify(v)} is not an http(s) URL`);
+      return undefined;
+    }
+  };
+  const need = (k: Parameters<typeof raw>[0], v: unknown) => {
+    if (v === undefined || v === "") problems.push(`${where(k)} must be given with --auth=${auth}`);
+  };
+  const issuer = url("oidc-issuer");
+  const clientId = raw("oidc-client-id");
+  const clientSecret = raw("oidc-client-secret");
+  const publicUrl = url("public-url");
+  const trustedHeaderCidrs = list("trusted-header-cidrs", "");
+  for (const c of trustedHeaderCidrs)
+    if (!/^[0-9a-fA-F.:]+\/\d{1,3}$/.test(c))
+      problems.push(
+        `${where("trusted-header-cidrs")}: ${JSON.stringify(c)} is not a CIDR range like 10.0.0.0/8`,
+      );
+  if (auth === "oidc") {
+    need("oidc-issuer", issuer);
+    need("oidc-client-id", clientId);
+    need("oidc-client-secret", clientSecret);
+    need("public-url", publicUrl);
+  }
+  if (auth === "jwt") {
+    need("oidc-issuer", issuer);
+    if (!raw("oidc-audiences") && !clientId)
+      problems.push(`${where("oidc-audiences")} (or --oidc-client-id) must be given with --auth=jwt`);
+  }
+  if (auth === "trusted-headers" && trustedHeaderCidrs.length === 0)
+    problems.push(`${where("trusted-header-cidrs")} must be given with --auth=trusted-headers`);
 
   const methods = (raw("allowed-methods") ?? "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS")
     .split(",")
@@ -140,6 +227,26 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
   const config: ProxyConfig = {
     kubeconfig: raw("kubeconfig") ?? env.KUBECONFIG,
     auth,
+    identity: {
+      ...(issuer ? { issuer } : {}),
+      ...(clientId ? { clientId } : {}),
+      ...(clientSecret ? { clientSecret } : {}),
+      audiences: list("oidc-audiences", clientId ?? ""),
+      scopes: list("oidc-scopes", "openid,profile,email,groups,offline_access"),
+      ...(publicUrl ? { publicUrl } : {}),
+      ...(raw("session-keys-file") ? { sessionKeysFile: raw("session-keys-file") } : {}),
+      sessionTtlMs: dur("session-ttl", 8 * 3_600_000),
+      ...(raw("cookie-domain") ? { cookieDomain: str("cookie-domain", "", DOMAIN, "a DNS domain") } : {}),
+      adminRoles: list("admin-roles", "portico-admin"),
+      clockSkewSeconds: dur("jwt-clock-skew", 30_000, true) / 1000,
+      trustedHeaderCidrs,
+      rateLimit: {
+        perUser: int("rate-limit-user", 100, 0, 1_000_000),
+        perIp: int("rate-limit-ip", 200, 0, 1_000_000),
+        burst: int("rate-limit-burst", 200, 1, 1_000_000),
+        maxConnectionsPerUser: int("max-connections-per-user", 256, 1, 1_000_000),
+      },
+    },
     routingConfig: {
       routing: oneOf("routing", "host", ["host", "path"] as const),
       baseDomain: str("base-domain", "portico.test", DOMAIN, "a DNS domain like portico.example.com"),
@@ -170,6 +277,9 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
   };
   if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs && config.limits.requestTimeoutMs > 0)
     problems.push(`--headers-timeout must not exceed --request-timeout`);
+  // Host routing puts every workspace on its own subdomain: the session cookie must reach them all.
+  if (!config.identity.cookieDomain && config.routingConfig.routing === "host")
+    config.identity.cookieDomain = config.routingConfig.baseDomain;
   r.finish("portico-proxy");
   return deepFreeze(config);
 }

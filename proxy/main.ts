@@ -5,6 +5,7 @@
  * seeded. Health, readiness and metrics are served on their own port. SIGTERM: not ready, stop
  * accepting, let in-flight requests finish (bounded), exit.
  */
+import { readFile } from "node:fs/promises";
 import * as k8s from "@kubernetes/client-node";
 import {
   GROUP,
@@ -19,6 +20,7 @@ import type { Watched } from "../operator/engine/watched.ts";
 import { startHealthServer } from "../operator/health.ts";
 import { createLogger } from "../operator/log.ts";
 import { CHILD_LABEL_SELECTOR } from "../operator/workspace/names.ts";
+import { Gate } from "./auth/gate.ts";
 import { loadConfig } from "./config.ts";
 import { EventHub } from "./events.ts";
 import { createMetrics } from "./metrics.ts";
@@ -36,6 +38,19 @@ if (config.auth === "none")
   );
 
 const kc = kubeConfig(config.kubeconfig);
+// The provider's discovery document and the session keys, before anything is served.
+const gate = await Gate.create(
+  {
+    config: config.identity,
+    mode: config.auth,
+    sessionCookie: config.sessionCookie,
+    baseDomain: config.routingConfig.baseDomain,
+    log,
+  },
+  config.identity.sessionKeysFile
+    ? JSON.parse(await readFile(config.identity.sessionKeysFile, "utf8"))
+    : undefined,
+);
 const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
 
 const table = new RouteTable({
@@ -109,7 +124,7 @@ const health = await startHealthServer(
 await Promise.all(caches.map((c) => c.start()));
 // Every cache is seeded: rebuild every route once from the full picture, then serve.
 for (const w of workspaces.list()) refresh(w.metadata!.namespace!, w.metadata!.name!);
-const proxy = createProxyServer({ config, table, events, metrics, log });
+const proxy = createProxyServer({ config, gate, table, events, metrics, log });
 await new Promise<void>((resolve, reject) => {
   proxy.server.once("error", reject);
   proxy.server.listen(config.port, config.host, () => resolve());

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 /** What the data path records. */
 export interface ProxyMetrics {
   registry: Registry;
-  /** A finished request: `route` is `{namespace}/{name}`, `api`, `none` (no route) or `invalid`. */
+  /** A finished request: `route` is `{namespace}/{name}`, `api`, `auth` (login), `unauthenticated`, `none` (no route) or `invalid`. */
   request(route: string, code: number, seconds: number): void;
   upstreamError(code: string): void;
   websocketOpened(): void;
@@ -65,7 +65,7 @@ export function createMetrics(routeCounts: () => Record<string, number>): ProxyM
     registry,
     request(route, code, seconds) {
       requests.inc({ route, code });
-      const kind = route === "api" || route === "none" || route === "invalid" ? route : "workspace";
+      const kind = route.includes("/") ? "workspace" : route;
       duration.observe({ kind }, seconds);
     },
     upstreamError: (code) => upstreamErrors.inc({ code }),

@@ -15,6 +15,7 @@ import { EventHub } from "./events.ts";
 import { noopMetrics } from "./metrics.ts";
 import { RouteTable, type Route } from "./routing/table.ts";
 import { createProxyServer, type ProxyServer } from "./server.ts";
+import { Gate } from "./auth/gate.ts";
 
 let backend: Server;
 let wss: WebSocketServer;
@@ -105,6 +106,13 @@ before(async () => {
   );
   proxy = createProxyServer({
     config,
+    gate: await Gate.create({
+      config: config.identity,
+      mode: "none",
+      sessionCookie: config.sessionCookie,
+      baseDomain: "portico.test",
+      log,
+    }),
     table,
     events: new EventHub({ heartbeatMs: 60_000 }),
     metrics: noopMetrics(),

@@ -20,6 +20,9 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "../operator/log.ts";
 import type { ProxyConfig } from "./config.ts";
 import type { EventHub } from "./events.ts";
+import { AUTH_PREFIX, type Gate, type Identified } from "./auth/gate.ts";
+import { mayOpen, type Identity } from "./auth/identity.ts";
+import { ConnectionCounts } from "./auth/limits.ts";
 import { classifyUpstreamError, errorCode, rejectSocket, sendJson, type ErrorBody } from "./http/errors.ts";
 import { BodyTooLarge, Forwarder } from "./http/forward.ts";
 import {
@@ -42,6 +45,8 @@ import type { Route, RouteMatch, RouteTable } from "./routing/table.ts";
 
 export interface ServerDeps {
   config: ProxyConfig;
+  /** Who is asking (proxy/auth/gate.ts); authorization is `mayOpen` with the route's owner and sharing. */
+  gate: Gate;
   table: RouteTable;
   events: EventHub;
   metrics: ProxyMetrics;
@@ -67,20 +72,23 @@ interface Ctx {
   remote: string | undefined;
 }
 
-/** Who is asking. With `--auth=none` everyone is anonymous and may open everything. */
-interface Identity {
-  user: string;
-}
-/** Placeholder until the identity issue: `none` authenticates everyone as anonymous. */
-const authenticate = (_req: IncomingMessage): Identity => ({ user: "anonymous" });
-/** Placeholder until the identity issue: owner, sharedWith or admin will be checked here. */
-const authorize = (_who: Identity, _route: Route): boolean => true;
-
 const EVENTS_RE = /^\/api\/v1\/workspaces\/([^/]+)\/([^/]+)\/events$/;
 const COMPAT_EVENTS_RE = /^\/api\/v1\/analysis\/events\/([^/]+)$/;
 
 export function createProxyServer(deps: ServerDeps): ProxyServer {
-  const { config, table, events, metrics, log } = deps;
+  const { config, gate, table, events, metrics, log } = deps;
+  const adminRoles = config.identity.adminRoles;
+  const wsPerUser = new ConnectionCounts(config.identity.rateLimit.maxConnectionsPerUser);
+  const may = (who: Identity, r: Route) => mayOpen(who, r, adminRoles);
+  const forbidden = (r: Route): Refusal => ({
+    status: 403,
+    body: { error: "forbidden", message: `you may not open workspace ${r.namespace}/${r.name}` },
+  });
+  const tooMany = (v: { retryAfterSeconds: number }, what: string): Refusal => ({
+    status: 429,
+    body: { error: "rate_limited", message: `too many ${what}: retry in ${v.retryAfterSeconds} s` },
+    headers: { "retry-after": String(v.retryAfterSeconds) },
+  });
   const { limits } = config;
   const forwarder = new Forwarder({
     idleTimeoutMs: limits.idleTimeoutMs,
@@ -207,6 +215,44 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const tooLarge = checkDeclaredBody(req.headers, limits.maxBodyBytes);
     if (tooLarge) return refuse(res, tooLarge);
     const { host, target } = checked;
+    if (!table.isWorkspaceHost(host) && target.path.startsWith(AUTH_PREFIX)) {
+      ctx.route = "auth";
+      if (req.method !== "GET" && req.method !== "POST")
+        return refuse(res, checkMethod(req.method, ["GET"])!);
+      if (gate.serveAuthRoute(req, res, target.path, target.query)) return;
+    }
+    // Per client IP before anything costly (a token's signature) is done for it.
+    const ipLimit = gate.limitIp(ctx.remote);
+    if (!ipLimit.ok) return refuse(res, tooMany(ipLimit, "requests from this address"));
+    const identified = gate.identify(req);
+    if (identified instanceof Promise)
+      identified.then(
+        (i) => identifiedRequest(req, res, ctx, host, target, i),
+        (err: unknown) => {
+          log.error("authentication failed", { err: (err as Error).stack ?? String(err) });
+          sendJson(res, 503, { error: "auth_unavailable", message: "authentication is unavailable; retry" });
+        },
+      );
+    else identifiedRequest(req, res, ctx, host, target, identified);
+  }
+
+  function identifiedRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: Ctx,
+    host: string,
+    target: Target,
+    identified: Identified,
+  ): void {
+    if (res.destroyed) return; // the client left while its token was checked
+    if ("reason" in identified) {
+      ctx.route = "unauthenticated";
+      return gate.refuse(req, res, identified);
+    }
+    const who = identified.who;
+    if (identified.setCookie) res.appendHeader("set-cookie", identified.setCookie);
+    const userLimit = gate.limitUser(who);
+    if (!userLimit.ok) return refuse(res, tooMany(userLimit, `requests by ${who.user}`));
 
     if (!table.isWorkspaceHost(host)) {
       const ev = EVENTS_RE.exec(target.path);
@@ -214,7 +260,11 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       if (ev || compat) {
         ctx.route = "api";
         if (req.method !== "GET") return refuse(res, checkMethod(req.method, ["GET"])!);
-        if (ev) return events.serve(req, res, target.segments[3]!, target.segments[4]!);
+        if (ev) {
+          const r = table.get(target.segments[3]!, target.segments[4]!);
+          if (r && !may(who, r)) return refuse(res, forbidden(r));
+          return events.serve(req, res, target.segments[3]!, target.segments[4]!);
+        }
         const owner = new URLSearchParams(target.query.slice(1)).get("owner") ?? undefined;
         const r = compatRoute(target.segments[4]!, owner);
         if (!r)
@@ -222,6 +272,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
             error: "not_found",
             message: `no ${target.segments[4]} workspace in namespace ${config.compatNamespace}${owner ? ` owned by ${owner}` : ""}`,
           });
+        if (!may(who, r)) return refuse(res, forbidden(r));
         return events.serve(req, res, r.namespace, r.name);
       }
     }
@@ -242,12 +293,9 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const route = m.route;
     ctx.route = `${route.namespace}/${route.name}`;
     ctx.match = m;
+    if (!may(who, route)) return refuse(res, forbidden(route));
     if (m.rest === EVENTS_SUFFIX && req.method === "GET")
       return events.serve(req, res, route.namespace, route.name);
-
-    const who = authenticate(req);
-    if (!authorize(who, route))
-      return sendJson(res, 403, { error: "forbidden", message: "you may not open this workspace" });
 
     if (route.state !== "ready" || !route.upstream) return notReady(req, res, m);
 
@@ -367,11 +415,56 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       });
     const route = m.route;
     const name = `${route.namespace}/${route.name}`;
-    if (!authorize(authenticate(req), route))
-      return reject(name, {
-        status: 403,
-        body: { error: "forbidden", message: "you may not open this workspace" },
+    // Identity and authorization come before the upgrade completes: a refused client never gets a
+    // WebSocket, and the IDE never sees its handshake.
+    const ipLimit = gate.limitIp(req.socket.remoteAddress);
+    if (!ipLimit.ok) return reject(name, tooMany(ipLimit, "requests from this address"));
+    const identified = gate.identify(req);
+    const next = (i: Identified) => {
+      if (socket.destroyed) return;
+      if ("reason" in i) {
+        gate.logRefusal(req, i);
+        return reject(name, {
+          status: 401,
+          body: {
+            error: "unauthenticated",
+            message: i.presented ? "the credentials presented were refused" : "log in first",
+          },
+        });
+      }
+      if (!may(i.who, route)) return reject(name, forbidden(route));
+      const userLimit = gate.limitUser(i.who);
+      if (!userLimit.ok) return reject(name, tooMany(userLimit, `requests by ${i.who.user}`));
+      if (i.who.via !== "none") {
+        // Open WebSockets per user (not for the anonymous user of --auth=none: a local demo).
+        const release = wsPerUser.acquire(i.who.user);
+        if (!release)
+          return reject(name, tooMany({ retryAfterSeconds: 5 }, `open WebSockets for ${i.who.user}`));
+        socket.once("close", release);
+      }
+      upgradeRoute(req, socket, head, m, name, done, reject);
+    };
+    if (identified instanceof Promise)
+      identified.then(next, (err: unknown) => {
+        log.error("authentication failed", { err: (err as Error).stack ?? String(err) });
+        reject(name, {
+          status: 503,
+          body: { error: "auth_unavailable", message: "authentication is unavailable; retry" },
+        });
       });
+    else next(identified);
+  }
+
+  function upgradeRoute(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    m: RouteMatch,
+    name: string,
+    done: (route: string, status: number) => void,
+    reject: (route: string, r: Refusal) => void,
+  ): void {
+    const route = m.route;
     if (route.state !== "ready" || !route.upstream)
       return reject(name, {
         status: 503,

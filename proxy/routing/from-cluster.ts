@@ -70,6 +70,7 @@ export function toRoute(
     namespace,
     name,
     owner: ws.spec.owner,
+    ...(ws.spec.sharedWith ? { sharedWith: ws.spec.sharedWith } : {}),
     className: classNameOf(ws),
     created: created instanceof Date ? created.toISOString() : (created ?? ""),
     state,

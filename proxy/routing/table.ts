@@ -31,6 +31,8 @@ export interface Route {
   namespace: string;
   name: string;
   owner: string;
+  /** Who else may open it (spec.sharedWith). */
+  sharedWith?: { users?: readonly string[]; groups?: readonly string[] };
   className: string;
   /** Creation time (RFC 3339) or "": the oldest wins a compatible path shared by several. */
   created: string;

@@ -1,0 +1,140 @@
+/**
+ * Browser login (OIDC authorization code + PKCE) against a REAL OpenID provider (npm
+ * `oidc-provider`, e2e/fixtures/oidc-provider.ts), in real Chromium, through the proxy in
+ * `--auth=oidc` and host routing: a logged-out visit to a workspace URL goes to the provider's login
+ * form and, once logged in, back to the workspace, where Jupyter runs `1+1` on a kernel (the session
+ * cookie, set on the base domain, reaches the workspace's own host and its WebSocket). Another
+ * user gets 403 on the same URL. Logging out clears the session.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { checkJupyter } from "../ide/checks.ts";
+import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
+import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
+import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { startOperator, stateDir, type OperatorProcess } from "../lib/operator.ts";
+import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import {
+  createClass,
+  createWorkspace,
+  deleteClass,
+  isReady,
+  jupyterClass,
+  waitWorkspace,
+  workspace,
+} from "../lib/workspaces.ts";
+
+const PROVIDER = "198.18.0.30";
+const PROXY = "198.18.0.25";
+const PUBLIC = "http://portico.test:8080";
+
+let c: Clients;
+let ns: { name: string; drop: () => Promise<void> };
+let op: OperatorProcess;
+let px: ProxyProcess;
+let idp: OidcProvider;
+const browsers: TestBrowser[] = [];
+const jupyter = uniqueName("jupyter-login");
+
+before(async () => {
+  c = clients();
+  ns = await withNamespace(c, "login");
+  await createClass(c, jupyterClass(jupyter));
+  idp = await startOidcProvider({
+    address: PROVIDER,
+    port: 9000,
+    redirectUris: [`${PUBLIC}/__portico/auth/callback`],
+  });
+  op = await startOperator(["--lease-name=identity-browser"], "identity-browser-operator");
+  px = await startProxy({
+    address: PROXY,
+    port: 8080,
+    name: "identity-browser-proxy",
+    flags: [
+      "--auth=oidc",
+      `--oidc-issuer=${idp.issuer}`,
+      `--oidc-client-id=${idp.clientId}`,
+      `--oidc-client-secret=${idp.clientSecret}`,
+      `--oidc-audiences=portico`,
+      `--public-url=${PUBLIC}`,
+    ],
+  });
+  await createWorkspace(c, workspace(ns.name, "nb", { className: jupyter, owner: "alice" }));
+  await waitWorkspace(c, ns.name, "nb", "Ready", isReady, 90_000);
+});
+
+after(async () => {
+  for (const b of browsers) await b.close();
+  await px?.stop();
+  await op?.stop();
+  await idp?.stop();
+  await ns?.drop();
+  await deleteClass(c, jupyter);
+});
+
+async function browser(): Promise<TestBrowser> {
+  const b = await launchBrowser({ parentDir: stateDir(), hostMap: { "portico.test": PROXY } });
+  browsers.push(b);
+  return b;
+}
+
+/** Opens `url` logged out, logs in at the provider's form as `user`, and returns the page's final status. */
+async function loginThrough(b: TestBrowser, url: string, user: string): Promise<number> {
+  const { page } = await b.newPage();
+  await page.goto(url, { waitUntil: "domcontentloaded" });
+  assert.match(
+    page.url(),
+    new RegExp(`^${idp.issuer}/`),
+    `sent to the provider to log in (at ${page.url()})`,
+  );
+  await page.fill('input[name="login"]', user);
+  await page.fill('input[name="password"]', "any");
+  const back = page.waitForURL((u) => u.href.startsWith(url), { waitUntil: "domcontentloaded" });
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url() === url || r.url().startsWith(url)),
+    page.click('button[type="submit"]'),
+  ]);
+  await back;
+  return response.status();
+}
+
+test("logged out, a workspace URL goes to login; after login Jupyter loads and runs 1+1", async () => {
+  const b = await browser();
+  const base = `http://${px.hostFor(ns.name, "nb")}/`;
+  assert.equal(await loginThrough(b, `${base}tree`, "alice"), 200);
+  const cookies = await b.context.cookies(base);
+  const session = cookies.find((k) => k.name === "portico_session");
+  assert.ok(session, "a session cookie");
+  assert.equal(
+    session.domain.replace(/^\./, ""),
+    "portico.test",
+    "on the base domain: every workspace host gets it",
+  );
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, "Lax");
+  assert.doesNotMatch(session.value, /alice/, "sealed, not readable");
+  await checkJupyter(b, base, "identity-jupyter-after-login");
+});
+
+test("another user logs in and gets 403 on that workspace", async () => {
+  const b = await browser();
+  const base = `http://${px.hostFor(ns.name, "nb")}/`;
+  assert.equal(await loginThrough(b, `${base}api`, "bob"), 403);
+});
+
+test("logout clears the session; the next visit goes to login again", async () => {
+  const b = await browser();
+  const base = `http://${px.hostFor(ns.name, "nb")}/`;
+  assert.equal(await loginThrough(b, `${base}api`, "alice"), 200);
+  const { page } = await b.newPage();
+  await page.goto(`${PUBLIC}/__portico/auth/logout`, { waitUntil: "domcontentloaded" });
+  const left = (await b.context.cookies(base)).find((k) => k.name === "portico_session");
+  assert.equal(left, undefined, "the session cookie is gone");
+  // The next visit is sent to log in again (the provider may then let the browser straight back in:
+  // its own session is its business).
+  const first = page.waitForResponse((r) => r.url() === `${base}api`);
+  await page.goto(`${base}api`, { waitUntil: "domcontentloaded" });
+  const res = await first;
+  assert.equal(res.status(), 302);
+  assert.match((await res.allHeaders()).location ?? "", /\/__portico\/auth\/login\?rd=/);
+});
