@@ -51,11 +51,11 @@ export const porticoPresent = (): boolean => existsSync(MAIN);
 const hostOf = (name: string, namespace: string, port: number) =>
   `${name}--${namespace}.${BASE_DOMAIN}:${port}`;
 
-async function answers(url: string, host: string): Promise<boolean> {
+async function answers(url: string, host: string, headers: Record<string, string> = {}): Promise<boolean> {
   // fetch() will not send a Host header of our choosing; a raw request via node:http does.
   const { request } = await import("node:http");
   return new Promise((resolveOk) => {
-    const req = request(url, { headers: { host }, timeout: 2000 }, (res) => {
+    const req = request(url, { headers: { ...headers, host }, timeout: 2000 }, (res) => {
       let n = 0;
       res.on("data", (d: Buffer) => (n += d.length));
       res.on("end", () => resolveOk(res.statusCode === 200 && n === 1024));
@@ -74,15 +74,19 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
   }
 }
 
-/** Starts proxy/main.ts on ip:port and waits until it routes to `ready` (the benchmark's workspace). */
+/**
+ * Starts proxy/main.ts on ip:port and waits until it routes to `ready` (the benchmark's workspace).
+ * `o.flags` replace `--auth=none` (with their own --auth); `o.headers` go with the readiness probe.
+ */
 export async function startPortico(
   ready: Workspace,
   ip: string,
   port: number,
   logDir: string,
+  o: { flags?: string[]; headers?: Record<string, string>; healthPort?: number; name?: string } = {},
 ): Promise<Portico> {
-  const healthPort = 18290;
-  const log = join(logDir, "portico-proxy-bench.log");
+  const healthPort = o.healthPort ?? 18290;
+  const log = join(logDir, `${o.name ?? "portico-proxy-bench"}.log`);
   const out = createWriteStream(log, { flags: "a" });
   const proc = spawn(
     process.execPath,
@@ -90,7 +94,7 @@ export async function startPortico(
       ...PROXY_NODE_ARGS,
       MAIN,
       `--kubeconfig=${join(stateDir(), "kubeconfig.proxy")}`,
-      "--auth=none",
+      ...(o.flags ?? ["--auth=none"]),
       "--routing=host",
       `--base-domain=${BASE_DOMAIN}`,
       `--host=${ip}`,
@@ -110,10 +114,10 @@ export async function startPortico(
   const host = hostOf(ready.metadata.name!, namespace, port);
   await until(`Portico's proxy to route ${host} (log: ${log})`, 60_000, async () => {
     if (proc.exitCode !== null) throw new Error(`Portico's proxy exited with ${proc.exitCode}: see ${log}`);
-    return answers(url, host);
+    return answers(url, host, o.headers);
   });
   const peer: Peer = {
-    name: "portico",
+    name: o.name ?? "portico",
     url,
     host,
     pids: () => [proc.pid!],

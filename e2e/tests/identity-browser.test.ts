@@ -116,10 +116,27 @@ test("logged out, a workspace URL goes to login; after login Jupyter loads and r
   await checkJupyter(b, base, "identity-jupyter-after-login");
 });
 
-test("another user logs in and gets 403 on that workspace", async () => {
+test("another user logs in and gets 403 on that workspace, over HTTP and over WebSocket", async () => {
   const b = await browser();
   const base = `http://${px.hostFor(ns.name, "nb")}/`;
   assert.equal(await loginThrough(b, `${base}api`, "bob"), 403);
+  // A WebSocket from bob's page, with his session cookie: refused before the upgrade completes.
+  const route = { route: `${ns.name}/nb`, code: "403" };
+  const { page } = await b.newPage();
+  await page.goto(`${base}api`, { waitUntil: "load" }); // same site, so the cookie goes with the socket
+  await page.waitForTimeout(500); // the page's own requests (favicon) are done
+  const before = await px.metric("portico_proxy_requests_total", route);
+  const outcome = await page.evaluate(
+    (url) =>
+      new Promise<string>((resolve) => {
+        const ws = new WebSocket(url);
+        ws.onopen = () => resolve("open");
+        ws.onclose = (e) => resolve(`closed ${e.code}`);
+      }),
+    `ws://${px.hostFor(ns.name, "nb")}/api/kernels/none/channels`,
+  );
+  assert.equal(outcome, "closed 1006", "the browser never got a WebSocket");
+  assert.equal(await px.metric("portico_proxy_requests_total", route), before + 1, "the upgrade got 403");
 });
 
 test("logout clears the session; the next visit goes to login again", async () => {

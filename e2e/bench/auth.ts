@@ -1,0 +1,174 @@
+/**
+ * Benchmark (not a test): what authentication costs on the proxy's data path. One real workspace
+ * (class `bench-backend`: 1 KiB answers over keep-alive), a real OpenID provider
+ * (e2e/fixtures/oidc-provider.ts), and two Portico proxies in front of the same backend: one with
+ * `--auth=none`, one with `--auth=jwt` verifying a real access token of the workspace's owner on
+ * every request (rate limits off, so only verification and authorization are measured). Max load
+ * with wrk in rotated rounds; the target is on the median of per-round ratios.
+ *
+ *   npm run bench:auth [-- --seconds=6 --rounds=5]
+ *
+ * Prints JSON and writes docs/benchmarks.md's auth section.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { parseArgs, promisify } from "node:util";
+import type { WorkspaceClass } from "../../crds/types.ts";
+import { clients, withNamespace } from "../lib/kube.ts";
+import { startOidcProvider } from "../lib/oidc.ts";
+import { startOperator, stateDir } from "../lib/operator.ts";
+import { createClass, createWorkspace, isReady, waitWorkspace, workspace } from "../lib/workspaces.ts";
+import { cpuTicks, sum, type Peer } from "./proxy-peers.ts";
+import { startPortico } from "./proxy-portico.ts";
+
+const { values: opt } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "6" },
+    rounds: { type: "string", default: "5" },
+    connections: { type: "string", default: "32" },
+  },
+});
+const SECONDS = Number(opt.seconds);
+const ROUNDS = Number(opt.rounds);
+const CONNS = Number(opt.connections);
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
+const REPO = resolve(import.meta.dirname, "../..");
+const run = promisify(execFile);
+const log = (s: string) => process.stderr.write(`[bench:auth] ${s}\n`);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+const netns = execFileSync("ip", ["netns", "identify", String(process.pid)])
+  .toString()
+  .trim();
+if (!netns || netns !== process.env.PORTICO_NETNS || !process.env.KUBECONFIG)
+  throw new Error("run through `npm run bench:auth` (inside the cluster's network namespace), not directly");
+
+const c = clients();
+const ns = await withNamespace(c, "bench-auth");
+const cls: WorkspaceClass = {
+  apiVersion: "portico.dev/v1alpha1",
+  kind: "WorkspaceClass",
+  metadata: { name: "bench-backend" },
+  spec: {
+    image: "portico.dev/test/bench-backend:1",
+    port: 8080,
+    storage: { size: "1Gi" },
+    readinessPath: "/",
+  },
+};
+await createClass(c, cls).catch(() => undefined);
+const op = await startOperator(["--lease-name=bench-auth"], "bench-auth");
+await createWorkspace(c, workspace(ns.name, "backend", { className: "bench-backend", owner: "alice" }));
+const ready = await waitWorkspace(c, ns.name, "backend", "Ready", isReady, 120_000);
+await op.stop();
+
+const idp = await startOidcProvider({
+  address: "198.18.0.30",
+  port: 9000,
+  redirectUris: ["http://portico.test/__portico/auth/callback"],
+  accessTokenTtl: 3600,
+});
+const token = (await idp.tokensFor("alice")).accessToken;
+const logDir = join(stateDir(), "logs");
+const off = await startPortico(ready, "198.18.0.63", 8000, logDir, { name: "portico-auth-off" });
+const authHeader = { authorization: `Bearer ${token}` };
+const on = await startPortico(ready, "198.18.0.64", 8000, logDir, {
+  name: "portico-auth-jwt",
+  healthPort: 18291,
+  headers: authHeader,
+  flags: [
+    "--auth=jwt",
+    `--oidc-issuer=${idp.issuer}`,
+    "--oidc-audiences=portico",
+    "--rate-limit-ip=0",
+    "--rate-limit-user=0",
+  ],
+});
+const paths: [Peer, Record<string, string>][] = [
+  [off.peer, {}],
+  [on.peer, authHeader],
+];
+
+async function round(
+  p: Peer,
+  headers: Record<string, string>,
+): Promise<{ rps: number; cpuUs: number; errors: number }> {
+  const args = ["-t1", `-c${CONNS}`, `-d${SECONDS}s`, "--timeout", "5s", "-H", `Host: ${p.host}`];
+  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
+  const t0 = sum(p.pids(), cpuTicks);
+  const { stdout } = await run("wrk", [...args, p.url], { maxBuffer: 1 << 20 });
+  const ticks = sum(p.pids(), cpuTicks) - t0;
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0),
+    cpuUs: ((ticks / CLK_TCK) * 1e6) / Math.max(1, requests),
+    errors: non2xx,
+  };
+}
+
+for (const [p, h] of paths) await round(p, h); // warm-up: JIT, pools, the verified-token cache
+const results = new Map(paths.map(([p]) => [p.name, [] as { rps: number; cpuUs: number; errors: number }[]]));
+for (let r = 0; r < ROUNDS; r++) {
+  const order = r % 2 ? [...paths].reverse() : paths;
+  for (const [p, h] of order) {
+    const x = await round(p, h);
+    results.get(p.name)!.push(x);
+    log(
+      `round ${r + 1}/${ROUNDS} ${p.name}: ${x.rps.toFixed(0)} req/s, ${x.cpuUs.toFixed(1)} µs CPU/req, ${x.errors} non-2xx`,
+    );
+  }
+}
+await off.peer.stop();
+await on.peer.stop();
+await idp.stop();
+await ns.drop();
+
+const offR = results.get(off.peer.name)!;
+const onR = results.get(on.peer.name)!;
+const ratio = median(onR.map((x, i) => x.rps / offR[i]!.rps));
+const cpuRatio = median(onR.map((x, i) => x.cpuUs / offR[i]!.cpuUs));
+const errors = onR.reduce((a, x) => a + x.errors, 0) + offR.reduce((a, x) => a + x.errors, 0);
+const summary = {
+  seconds: SECONDS,
+  rounds: ROUNDS,
+  connections: CONNS,
+  off: offR,
+  jwt: onR,
+  ratio,
+  cpuRatio,
+  errors,
+};
+console.log(JSON.stringify(summary, null, 2));
+
+const f0 = (x: number) => x.toFixed(0);
+const f2 = (x: number) => x.toFixed(2);
+const argv = process.argv.slice(2);
+const netnsEnv = netns === "portico-bench" ? "" : `PORTICO_NETNS=${netns} `;
+const section = `<!-- auth:start -->
+## Proxy: what authentication costs
+
+Command: \`${netnsEnv}npm run bench:auth${argv.length ? ` -- ${argv.join(" ")}` : ""}\` (${new Date().toISOString().slice(0, 10)}; the same 2-vCPU machine and
+network namespace as above). One real workspace (\`bench-backend\`), a real OpenID provider (npm
+\`oidc-provider\`), and two Portico proxies in front of the same backend: \`--auth=none\`, and
+\`--auth=jwt\` checking a real RS256 access token of the owner on every request (signature through the
+verified-token cache, claims, authorization; rate limits off). \`wrk -t1 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} rounds,
+order alternating; ${errors} non-2xx answers in all.
+
+| proxy | req/s per round | median | proxy CPU µs/req (median) |
+| --- | --- | --- | --- |
+| \`--auth=none\` | ${offR.map((x) => f0(x.rps)).join(", ")} | ${f0(median(offR.map((x) => x.rps)))} | ${median(offR.map((x) => x.cpuUs)).toFixed(1)} |
+| \`--auth=jwt\` | ${onR.map((x) => f0(x.rps)).join(", ")} | ${f0(median(onR.map((x) => x.rps)))} | ${median(onR.map((x) => x.cpuUs)).toFixed(1)} |
+
+Throughput with JWT auth ÷ without, median of per-round ratios: **${f2(ratio)}** (auth costs
+${f0((1 - ratio) * 100)}%; target: at most 20%, ${ratio >= 0.8 ? "met" : "**not met**"}). CPU per request with ÷ without: ${f2(cpuRatio)}.
+<!-- auth:end -->`;
+const docPath = join(REPO, "docs/benchmarks.md");
+let doc = await readFile(docPath, "utf8");
+doc = /<!-- auth:start -->[\s\S]*<!-- auth:end -->/.test(doc)
+  ? doc.replace(/<!-- auth:start -->[\s\S]*<!-- auth:end -->/, () => section)
+  : `${doc.trimEnd()}\n\n${section}\n`;
+await writeFile(docPath, doc);
+log(`wrote ${docPath}`);
+process.exit(0);
