@@ -300,6 +300,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     if (route.state !== "ready" || !route.upstream) return notReady(req, res, m);
 
     stripCredentials(req.headers, config.sessionCookie);
+    // The user's own token goes on only where the class asks for it (never the session cookie).
+    if (route.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
     forwardedHeaders(req.headers, {
       remoteAddress: req.socket.remoteAddress,
       proto: "http",
@@ -442,7 +444,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
           return reject(name, tooMany({ retryAfterSeconds: 5 }, `open WebSockets for ${i.who.user}`));
         socket.once("close", release);
       }
-      upgradeRoute(req, socket, head, m, name, done, reject);
+      upgradeRoute(req, socket, head, m, i.who, name, done, reject);
     };
     if (identified instanceof Promise)
       identified.then(next, (err: unknown) => {
@@ -460,6 +462,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     socket: Duplex,
     head: Buffer,
     m: RouteMatch,
+    who: Identity,
     name: string,
     done: (route: string, status: number) => void,
     reject: (route: string, r: Refusal) => void,
@@ -472,6 +475,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         headers: { "retry-after": "2" },
       });
     stripCredentials(req.headers, config.sessionCookie);
+    if (route.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
     forwardedHeaders(req.headers, {
       remoteAddress: req.socket.remoteAddress,
       proto: "http",

@@ -39,6 +39,7 @@ let px: ProxyProcess;
 let idp: OidcProvider;
 const jupyter = uniqueName("jupyter-id");
 const echo = uniqueName("echo-id");
+const echoForward = uniqueName("echo-fwd");
 
 before(async () => {
   c = clients();
@@ -51,6 +52,12 @@ before(async () => {
     spec: { image: "portico.dev/test/http-echo:1", port: 8080, storage: { size: "1Gi" }, readinessPath: "/" },
   };
   await createClass(c, echoClass);
+  // The same backend, of a class that asks for the user's token.
+  await createClass(c, {
+    ...echoClass,
+    metadata: { name: echoForward },
+    spec: { ...echoClass.spec, forwardToken: true },
+  });
   // Short-lived access tokens, so one of the bad tokens can be a really expired one.
   idp = await startOidcProvider({
     address: PROVIDER,
@@ -76,8 +83,10 @@ before(async () => {
   });
   await createWorkspace(c, workspace(ns.name, "nb", { className: jupyter, owner: "alice" }));
   await createWorkspace(c, workspace(ns.name, "echo", { className: echo, owner: "alice" }));
+  await createWorkspace(c, workspace(ns.name, "echo-fwd", { className: echoForward, owner: "alice" }));
   await waitWorkspace(c, ns.name, "nb", "Ready", isReady, 90_000);
   await waitWorkspace(c, ns.name, "echo", "Ready", isReady, 90_000);
+  await waitWorkspace(c, ns.name, "echo-fwd", "Ready", isReady, 90_000);
 });
 
 after(async () => {
@@ -87,6 +96,7 @@ after(async () => {
   await ns?.drop();
   await deleteClass(c, jupyter);
   await deleteClass(c, echo);
+  await deleteClass(c, echoForward);
 });
 
 /** A fresh access token for `user` (they live 4 s). */
@@ -140,7 +150,7 @@ test("the owner gets in; another user gets 403 over HTTP and WebSocket until it 
   assert.equal((await get("/api", host, bearer(await token("admin")))).status, 200);
 });
 
-test("the gateway's Authorization and session cookie never reach the IDE", async () => {
+test("the gateway's credentials never reach the IDE, unless its class asks for the user's token", async () => {
   const host = px.hostFor(ns.name, "echo");
   const res = await get("/seen", host, {
     ...bearer(await token("alice")),
@@ -151,6 +161,17 @@ test("the gateway's Authorization and session cookie never reach the IDE", async
   assert.equal(seen.headers.authorization, undefined, "no Authorization at the IDE");
   assert.equal(seen.headers.cookie, "ide_cookie=kept", "the IDE's own cookie passes, the gateway's does not");
   assert.doesNotMatch(res.body, /secret-session|eyJ/);
+
+  // A class with forwardToken: the user's own token goes on (the session cookie still does not).
+  const mine = await token("alice");
+  const fwd = await get("/seen", px.hostFor(ns.name, "echo-fwd"), {
+    ...bearer(mine),
+    cookie: "portico_session=secret-session",
+  });
+  assert.equal(fwd.status, 200);
+  const seenFwd = JSON.parse(fwd.body) as { headers: Record<string, string> };
+  assert.equal(seenFwd.headers.authorization, `Bearer ${mine}`);
+  assert.equal(seenFwd.headers.cookie, undefined);
 });
 
 test("a table of bad tokens: each refused with 401 and its reason in the proxy's log", async (t) => {

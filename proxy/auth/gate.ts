@@ -190,7 +190,9 @@ export class Gate {
     return this.#verifier!.verify(m[1]!).then((r): Identified => {
       if (!r.ok) return { reason: `bearer token refused: ${r.reason} (${r.detail})`, presented: true };
       const who = identityFromClaims(r.claims as Claims, "bearer", this.#d.config.clientId);
-      return who ? { who } : { reason: "bearer token without a subject", presented: true };
+      return who
+        ? { who: { ...who, token: m[1]! } }
+        : { reason: "bearer token without a subject", presented: true };
     });
   }
 
@@ -206,7 +208,13 @@ export class Gate {
       return { reason: "session's tokens expired and there is no refresh token", presented: true };
     try {
       const t = await refreshTokens(this.#meta!, this.#client!, s.refreshToken);
-      const fresh = await this.#sessionFrom(t.idToken, undefined, t.refreshToken ?? s.refreshToken, s.exp);
+      const fresh = await this.#sessionFrom(
+        t.idToken,
+        undefined,
+        t.refreshToken ?? s.refreshToken,
+        s.exp,
+        t.accessToken,
+      );
       if ("reason" in fresh) return fresh;
       return { who: sessionIdentity(fresh.session), setCookie: fresh.cookie };
     } catch (err) {
@@ -220,6 +228,7 @@ export class Gate {
     nonce: string | undefined,
     refreshToken: string | undefined,
     sessionExp: number,
+    accessToken: string | undefined,
   ): Promise<{ session: Session; cookie: string } | Refused> {
     const r = await this.#idVerifier!.verify(idToken);
     if (!r.ok) return { reason: `ID token refused: ${r.reason} (${r.detail})`, presented: true };
@@ -237,6 +246,7 @@ export class Gate {
       exp: sessionExp,
       tokenExp: Math.min(r.expiresAt, sessionExp),
       ...(refreshToken ? { refreshToken } : {}),
+      ...(accessToken ? { accessToken } : {}),
     };
     const sealed = await this.#codec!.seal(session);
     return { session, cookie: this.#sessionCookie(sealed, Math.round((sessionExp - this.#now()) / 1000)) };
@@ -345,6 +355,7 @@ export class Gate {
       login.nonce,
       tokens.refreshToken,
       this.#now() + this.#d.config.sessionTtlMs,
+      tokens.accessToken,
     );
     if ("reason" in made) {
       this.#d.log.warn("login refused", { reason: made.reason });
@@ -381,6 +392,7 @@ function sessionIdentity(s: Session): Identity {
     groups: s.groups,
     roles: s.roles,
     via: "session",
+    ...(s.accessToken ? { token: s.accessToken } : {}),
   };
 }
 

@@ -11,6 +11,11 @@ export interface Identity {
   roles: readonly string[];
   /** How the identity was established. */
   via: "none" | "session" | "bearer" | "headers";
+  /**
+   * The user's access token, when the request or the session carries one: forwarded only to IDEs
+   * whose class sets `forwardToken`, never logged.
+   */
+  token?: string;
 }
 
 /** Who a workspace admits: its owner and whom it is shared with. */

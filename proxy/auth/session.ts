@@ -22,6 +22,8 @@ export interface Session {
   /** When the provider's tokens expire (ms): after it, the refresh token is used, or the session ends. */
   tokenExp: number;
   refreshToken?: string;
+  /** The provider's access token, for classes that forward it to their IDE (`forwardToken`). */
+  accessToken?: string;
 }
 
 /** A short-lived sealed value for the login round trip (state, nonce, PKCE verifier, where to go). */

@@ -81,5 +81,6 @@ export function toRoute(
     requestHeaders: (bp.requestHeaders ?? []).map((h) => ({ name: h.name, value: h.value })),
     rewriteLocation: bp.rewriteLocation ?? false,
     rewriteCookiePath: bp.rewriteCookiePath ?? false,
+    ...(cls?.spec.forwardToken ? { forwardToken: true } : {}),
   };
 }

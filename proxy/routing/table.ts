@@ -48,6 +48,8 @@ export interface Route {
   requestHeaders: readonly RouteHeader[];
   rewriteLocation: boolean;
   rewriteCookiePath: boolean;
+  /** The class forwards the user's access token to the IDE (`Authorization: Bearer`). */
+  forwardToken?: boolean;
 }
 
 export interface TableOptions {
