@@ -1,0 +1,101 @@
+/**
+ * `--auth=trusted-headers` (behind Istio RequestAuthentication): X-Forwarded-User / -Email /
+ * -Groups are believed only from the configured source ranges. Two proxies in front of one real
+ * workspace: one trusts this test's address range, one trusts another range only.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { request } from "node:http";
+import type { WorkspaceClass } from "../../crds/types.ts";
+import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
+import { startOperator, type OperatorProcess } from "../lib/operator.ts";
+import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import {
+  createClass,
+  createWorkspace,
+  deleteClass,
+  isReady,
+  waitWorkspace,
+  workspace,
+} from "../lib/workspaces.ts";
+
+let c: Clients;
+let ns: { name: string; drop: () => Promise<void> };
+let op: OperatorProcess;
+let trusting: ProxyProcess;
+let elsewhere: ProxyProcess;
+const echo = uniqueName("echo-hdr");
+
+before(async () => {
+  c = clients();
+  ns = await withNamespace(c, "trusted-headers");
+  const cls: WorkspaceClass = {
+    apiVersion: "portico.dev/v1alpha1",
+    kind: "WorkspaceClass",
+    metadata: { name: echo },
+    spec: { image: "portico.dev/test/http-echo:1", port: 8080, storage: { size: "1Gi" }, readinessPath: "/" },
+  };
+  await createClass(c, cls);
+  op = await startOperator(["--lease-name=identity-headers"], "identity-headers-operator");
+  // Connections to an address in this namespace come from that address: 198.18.0.0/16.
+  trusting = await startProxy({
+    address: "198.18.0.26",
+    port: 8080,
+    name: "headers-trusting",
+    flags: ["--auth=trusted-headers", "--trusted-header-cidrs=198.18.0.0/16"],
+  });
+  elsewhere = await startProxy({
+    address: "198.18.0.27",
+    port: 8080,
+    name: "headers-elsewhere",
+    flags: ["--auth=trusted-headers", "--trusted-header-cidrs=10.0.0.0/8"],
+  });
+  await createWorkspace(
+    c,
+    workspace(ns.name, "echo", { className: echo, owner: "alice", sharedWith: { groups: ["team-a"] } }),
+  );
+  await waitWorkspace(c, ns.name, "echo", "Ready", isReady, 90_000);
+});
+
+after(async () => {
+  await trusting?.stop();
+  await elsewhere?.stop();
+  await op?.stop();
+  await ns?.drop();
+  await deleteClass(c, echo);
+});
+
+function get(px: ProxyProcess, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${px.url}/seen`,
+      { headers: { ...headers, host: px.hostFor(ns.name, "echo") } },
+      (res) => {
+        let body = "";
+        res.on("data", (d) => (body += String(d)));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test("from a trusted source: the user in the headers, authorized as any other identity", async () => {
+  assert.equal((await get(trusting, { "x-forwarded-user": "alice" })).status, 200, "the owner");
+  assert.equal((await get(trusting, { "x-forwarded-user": "bob" })).status, 403, "not shared with bob");
+  const viaGroup = await get(trusting, {
+    "x-forwarded-user": "carol",
+    "x-forwarded-groups": "team-b, team-a",
+  });
+  assert.equal(viaGroup.status, 200, "a shared group");
+  assert.equal((await get(trusting, {})).status, 401, "no user header");
+});
+
+test("from anywhere else the same headers count for nothing", async () => {
+  const res = await get(elsewhere, { "x-forwarded-user": "alice" });
+  assert.equal(res.status, 401);
+  assert.match(res.body, /unauthenticated/);
+  assert.match(readFileSync(elsewhere.logFile, "utf8"), /authentication refused.*not a trusted source/);
+});
