@@ -40,6 +40,25 @@ export function jupyterClass(name: string): WorkspaceClass {
   };
 }
 
+/**
+ * The echo class (e2e/fixtures/http-echo.ts): answers what it saw (method, URL, headers), so a test
+ * can assert at the backend what the proxy forwarded.
+ */
+export function echoClass(name: string, spec: Partial<WorkspaceClass["spec"]> = {}): WorkspaceClass {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: "WorkspaceClass",
+    metadata: { name },
+    spec: {
+      image: "portico.dev/test/http-echo:1",
+      port: 8080,
+      storage: { size: "1Gi" },
+      readinessPath: "/",
+      ...spec,
+    },
+  };
+}
+
 /** A featherweight class (Python's http.server) for tests that run many workspaces. */
 export function tinyClass(name: string): WorkspaceClass {
   return {

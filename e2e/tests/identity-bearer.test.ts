@@ -11,7 +11,6 @@ import assert from "node:assert/strict";
 import { createHmac, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import type { WorkspaceClass } from "../../crds/types.ts";
 import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import { decodeJwt, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { startOperator, type OperatorProcess } from "../lib/operator.ts";
@@ -25,6 +24,7 @@ import {
   patchWorkspace,
   waitWorkspace,
   workspace,
+  echoClass,
 } from "../lib/workspaces.ts";
 
 const PROVIDER = "198.18.0.30";
@@ -45,19 +45,9 @@ before(async () => {
   c = clients();
   ns = await withNamespace(c, "identity");
   await createClass(c, jupyterClass(jupyter));
-  const echoClass: WorkspaceClass = {
-    apiVersion: "portico.dev/v1alpha1",
-    kind: "WorkspaceClass",
-    metadata: { name: echo },
-    spec: { image: "portico.dev/test/http-echo:1", port: 8080, storage: { size: "1Gi" }, readinessPath: "/" },
-  };
-  await createClass(c, echoClass);
+  await createClass(c, echoClass(echo));
   // The same backend, of a class that asks for the user's token.
-  await createClass(c, {
-    ...echoClass,
-    metadata: { name: echoForward },
-    spec: { ...echoClass.spec, forwardToken: true },
-  });
+  await createClass(c, echoClass(echoForward, { forwardToken: true }));
   // Short-lived access tokens, so one of the bad tokens can be a really expired one.
   idp = await startOidcProvider({
     address: PROVIDER,

@@ -7,7 +7,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import type { WorkspaceClass } from "../../crds/types.ts";
 import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import { startOperator, type OperatorProcess } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
@@ -18,6 +17,7 @@ import {
   isReady,
   waitWorkspace,
   workspace,
+  echoClass,
 } from "../lib/workspaces.ts";
 
 let c: Clients;
@@ -30,12 +30,7 @@ const echo = uniqueName("echo-hdr");
 before(async () => {
   c = clients();
   ns = await withNamespace(c, "trusted-headers");
-  const cls: WorkspaceClass = {
-    apiVersion: "portico.dev/v1alpha1",
-    kind: "WorkspaceClass",
-    metadata: { name: echo },
-    spec: { image: "portico.dev/test/http-echo:1", port: 8080, storage: { size: "1Gi" }, readinessPath: "/" },
-  };
+  const cls = echoClass(echo);
   await createClass(c, cls);
   op = await startOperator(["--lease-name=identity-headers"], "identity-headers-operator");
   // Connections to an address in this namespace come from that address: 198.18.0.0/16.

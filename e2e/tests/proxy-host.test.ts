@@ -8,7 +8,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { connect } from "node:net";
-import type { WorkspaceClass } from "../../crds/types.ts";
 import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import { startOperator, type OperatorProcess } from "../lib/operator.ts";
 import { jupyterExecute, startProxy, type ProxyProcess } from "../lib/proxy.ts";
@@ -20,6 +19,7 @@ import {
   jupyterClass,
   waitWorkspace,
   workspace,
+  echoClass,
 } from "../lib/workspaces.ts";
 
 let c: Clients;
@@ -29,13 +29,6 @@ let px: ProxyProcess;
 const jupyter = uniqueName("jupyter-pxh");
 const echo = uniqueName("echo-pxh");
 const ADDRESS = "198.18.0.22";
-
-const echoClass = (name: string): WorkspaceClass => ({
-  apiVersion: "portico.dev/v1alpha1",
-  kind: "WorkspaceClass",
-  metadata: { name },
-  spec: { image: "portico.dev/test/http-echo:1", port: 8080, storage: { size: "1Gi" }, readinessPath: "/" },
-});
 
 before(async () => {
   c = clients();

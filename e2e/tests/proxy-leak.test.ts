@@ -13,7 +13,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import type { WorkspaceClass } from "../../crds/types.ts";
 import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import { startOperator, type OperatorProcess } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
@@ -24,6 +23,7 @@ import {
   isReady,
   waitWorkspace,
   workspace,
+  echoClass,
 } from "../lib/workspaces.ts";
 
 const ROUNDS = 10;
@@ -39,12 +39,7 @@ const echo = uniqueName("echo-leak");
 before(async () => {
   c = clients();
   ns = await withNamespace(c, "proxy-leak");
-  const cls: WorkspaceClass = {
-    apiVersion: "portico.dev/v1alpha1",
-    kind: "WorkspaceClass",
-    metadata: { name: echo },
-    spec: { image: "portico.dev/test/http-echo:1", port: 8080, storage: { size: "1Gi" }, readinessPath: "/" },
-  };
+  const cls = echoClass(echo);
   await createClass(c, cls);
   op = await startOperator(["--lease-name=proxy-leak"], "proxy-leak-operator");
   // Keep-alive sockets (client and upstream) idle for 1 s are closed, so the baseline comes back quickly.
