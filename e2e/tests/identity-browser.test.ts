@@ -4,10 +4,12 @@
  * `--auth=oidc` and host routing: a logged-out visit to a workspace URL goes to the provider's login
  * form and, once logged in, back to the workspace, where Jupyter runs `1+1` on a kernel (the session
  * cookie, set on the base domain, reaches the workspace's own host and its WebSocket). Another
- * user gets 403 on the same URL. Logging out clears the session.
+ * user gets 403 on the same URL. When the provider's tokens expire, the session goes on through
+ * its refresh token. Logging out clears the session.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { checkJupyter } from "../ide/checks.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
 import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
@@ -44,6 +46,8 @@ before(async () => {
     address: PROVIDER,
     port: 9000,
     redirectUris: [`${PUBLIC}/__portico/auth/callback`],
+    // ID tokens live 8 s: a session outlives them only through its refresh token.
+    idTokenTtl: 8,
   });
   op = await startOperator(["--lease-name=identity-browser"], "identity-browser-operator");
   px = await startProxy({
@@ -154,4 +158,23 @@ test("logout clears the session; the next visit goes to login again", async () =
   const res = await first;
   assert.equal(res.status(), 302);
   assert.match((await res.allHeaders()).location ?? "", /\/__portico\/auth\/login\?rd=/);
+});
+
+test("when the provider's tokens expire the session is refreshed, not ended", async () => {
+  const b = await browser();
+  const base = `http://${px.hostFor(ns.name, "nb")}/`;
+  assert.equal(await loginThrough(b, `${base}api`, "alice"), 200);
+  const sealed = async () => (await b.context.cookies(base)).find((k) => k.name === "portico_session")?.value;
+  const first = await sealed();
+  assert.ok(first);
+  const tokenCalls = () => readFileSync(idp.logFile, "utf8").match(/POST \/token 200/g)?.length ?? 0;
+  const callsBefore = tokenCalls();
+  await new Promise((r) => setTimeout(r, 9_000)); // past the ID token's 8 s
+  const { page } = await b.newPage();
+  const res = await page.goto(`${base}api`, { waitUntil: "domcontentloaded" });
+  assert.equal(res?.status(), 200, "still in, without a login");
+  assert.match(page.url(), new RegExp(`^${base}`), "no trip to the provider's login");
+  const second = await sealed();
+  assert.ok(second && second !== first, "a new session cookie, sealed from the refreshed tokens");
+  assert.ok(tokenCalls() > callsBefore, "the proxy went to the token endpoint (a refresh grant)");
 });
