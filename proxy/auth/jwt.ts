@@ -7,6 +7,7 @@
  * JWKS, rate-limited, for an unknown one) → signature (node-jose, restricted to that one
  * algorithm) → claims. A token is never logged nor echoed in a failure's `detail`.
  */
+import { createHash } from "node:crypto";
 import jose from "node-jose";
 import type { JWK } from "node-jose";
 import type { Claims } from "./identity.ts";
@@ -252,7 +253,10 @@ export class JwtVerifier {
   #lastFetchAt = -Infinity;
   #lastError = "";
   #inflight: Promise<Refresh> | undefined;
-  /** Verified tokens → claims; insertion order = least recently used first. */
+  /**
+   * Verified tokens (by SHA-256 digest: 10,000 of them stay a few MB, whatever their size) → claims;
+   * insertion order = least recently used first.
+   */
   readonly #cache = new Map<string, { claims: Claims; expiresAt: number }>();
   readonly #stats = { jwksFetches: 0, cacheHits: 0, verifications: 0 };
 
@@ -277,7 +281,8 @@ export class JwtVerifier {
     if (token.length > o.maxTokenBytes || Buffer.byteLength(token) > o.maxTokenBytes) {
       return fail("too_large", `token is over ${o.maxTokenBytes} bytes`);
     }
-    const hit = this.#cached(token);
+    const digest = createHash("sha256").update(token).digest("base64url");
+    const hit = this.#cached(digest);
     if (hit) return hit;
 
     const parsed = parseCompact(token, o.algorithms);
@@ -308,27 +313,27 @@ export class JwtVerifier {
     if (typeof expiresAt !== "number") return expiresAt;
     // Frozen: callers share the object with the cache and must not be able to alter it there.
     const claims = deepFreeze(parsed.payload) as Claims;
-    this.#remember(token, claims, expiresAt);
+    this.#remember(digest, claims, expiresAt);
     return { ok: true, claims, expiresAt };
   }
 
   /** A token verified before and not expired since: no crypto. Expired, it is dropped and refused. */
-  #cached(token: string): VerifyResult | undefined {
-    const e = this.#cache.get(token);
+  #cached(digest: string): VerifyResult | undefined {
+    const e = this.#cache.get(digest);
     if (!e) return undefined;
-    this.#cache.delete(token);
+    this.#cache.delete(digest);
     const late = this.#o.now() - e.expiresAt;
     if (late >= this.#o.clockSkewSeconds * 1000) {
       return fail("expired", `exp ${e.expiresAt / 1000} is ${Math.round(late / 1000)} s in the past`);
     }
-    this.#cache.set(token, e);
+    this.#cache.set(digest, e);
     this.#stats.cacheHits++;
     return { ok: true, claims: e.claims, expiresAt: e.expiresAt };
   }
 
-  #remember(token: string, claims: Claims, expiresAt: number): void {
+  #remember(digest: string, claims: Claims, expiresAt: number): void {
     if (this.#o.cacheSize === 0) return;
-    this.#cache.set(token, { claims, expiresAt });
+    this.#cache.set(digest, { claims, expiresAt });
     for (const k of this.#cache.keys()) {
       if (this.#cache.size <= this.#o.cacheSize) break;
       this.#cache.delete(k);
