@@ -123,6 +123,12 @@ test("the owner gets in; another user gets 403 over HTTP and WebSocket until it 
   await assert.rejects(jupyterExecute(px, "", "1+1", host, bearer(await token("bob"))), /403/);
   assert.equal(await jupyterExecute(px, "", "1+1", host, bearer(await token("alice"))), "2");
 
+  // The status stream obeys the same rules.
+  const events = `/api/v1/workspaces/${ns.name}/nb/events`;
+  const plain = `${PROXY}:8080`;
+  assert.equal((await get(events, plain, bearer(await token("bob")))).status, 403, "bob's status stream");
+  assert.equal((await get(events, plain)).status, 401, "no token, no status stream");
+
   await patchWorkspace(c, ns.name, "nb", { sharedWith: { users: ["bob"] } });
   await eventually(
     "bob gets in once shared",

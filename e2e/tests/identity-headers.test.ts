@@ -25,6 +25,7 @@ let ns: { name: string; drop: () => Promise<void> };
 let op: OperatorProcess;
 let trusting: ProxyProcess;
 let elsewhere: ProxyProcess;
+let limited: ProxyProcess;
 const echo = uniqueName("echo-hdr");
 
 before(async () => {
@@ -46,6 +47,17 @@ before(async () => {
     name: "headers-elsewhere",
     flags: ["--auth=trusted-headers", "--trusted-header-cidrs=10.0.0.0/8"],
   });
+  limited = await startProxy({
+    address: "198.18.0.28",
+    port: 8080,
+    name: "headers-limited",
+    flags: [
+      "--auth=trusted-headers",
+      "--trusted-header-cidrs=198.18.0.0/16",
+      "--rate-limit-ip=2",
+      "--rate-limit-burst=5",
+    ],
+  });
   await createWorkspace(
     c,
     workspace(ns.name, "echo", { className: echo, owner: "alice", sharedWith: { groups: ["team-a"] } }),
@@ -56,6 +68,7 @@ before(async () => {
 after(async () => {
   await trusting?.stop();
   await elsewhere?.stop();
+  await limited?.stop();
   await op?.stop();
   await ns?.drop();
   await deleteClass(c, echo);
@@ -93,4 +106,16 @@ test("from anywhere else the same headers count for nothing", async () => {
   assert.equal(res.status, 401);
   assert.match(res.body, /unauthenticated/);
   assert.match(readFileSync(elsewhere.logFile, "utf8"), /authentication refused.*not a trusted source/);
+});
+
+test("per client address: past the burst, 429 with Retry-After, before identity is even looked at", async () => {
+  const answers = await Promise.all(Array.from({ length: 20 }, () => get(limited, {})));
+  const codes = answers.map((a) => a.status);
+  assert.equal(
+    codes.filter((x) => x === 401).length,
+    5,
+    `the burst of 5 got to authentication: ${codes.join(",")}`,
+  );
+  assert.equal(codes.filter((x) => x === 429).length, 15, codes.join(","));
+  assert.match(answers.find((a) => a.status === 429)!.body, /rate_limited/);
 });
