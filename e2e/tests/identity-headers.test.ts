@@ -111,11 +111,9 @@ test("from anywhere else the same headers count for nothing", async () => {
 test("per client address: past the burst, 429 with Retry-After, before identity is even looked at", async () => {
   const answers = await Promise.all(Array.from({ length: 20 }, () => get(limited, {})));
   const codes = answers.map((a) => a.status);
-  assert.equal(
-    codes.filter((x) => x === 401).length,
-    5,
-    `the burst of 5 got to authentication: ${codes.join(",")}`,
-  );
-  assert.equal(codes.filter((x) => x === 429).length, 15, codes.join(","));
+  // 5 in the burst, and perhaps one more token refilled (2/s) while the 20 arrived.
+  const authenticated = codes.filter((x) => x === 401).length;
+  assert.ok(authenticated >= 5 && authenticated <= 6, `the burst got to authentication: ${codes.join(",")}`);
+  assert.equal(codes.filter((x) => x === 429).length, 20 - authenticated, codes.join(","));
   assert.match(answers.find((a) => a.status === 429)!.body, /rate_limited/);
 });
