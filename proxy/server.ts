@@ -183,6 +183,27 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     });
   }
 
+  /**
+   * The request passes on the way to an IDE (HTTP and WebSocket alike): the gateway's credentials
+   * out, the user's own token in only where the class asks for it (never the session cookie), the
+   * X-Forwarded-* and the class's headers. Returns the upstream's `host:port` (IPv6 bracketed).
+   */
+  function toIde(req: IncomingMessage, m: RouteMatch, who: Identity): string {
+    const route = m.route;
+    stripCredentials(req.headers, config.sessionCookie);
+    if (route.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
+    forwardedHeaders(req.headers, {
+      remoteAddress: req.socket.remoteAddress,
+      proto: "http",
+      host: req.headers.host!,
+      prefix: m.publicPrefix,
+      trust: config.trustForwarded,
+    });
+    routeHeaders(req.headers, route.requestHeaders, m.publicPrefix);
+    const { host, port } = route.upstream!;
+    return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  }
+
   function refuse(res: ServerResponse, r: Refusal): void {
     sendJson(res, r.status, r.body, r.headers);
   }
@@ -299,20 +320,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
     if (route.state !== "ready" || !route.upstream) return notReady(req, res, m);
 
-    stripCredentials(req.headers, config.sessionCookie);
-    // The user's own token goes on only where the class asks for it (never the session cookie).
-    if (route.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
-    forwardedHeaders(req.headers, {
-      remoteAddress: req.socket.remoteAddress,
-      proto: "http",
-      host: req.headers.host!,
-      prefix: m.publicPrefix,
-      trust: config.trustForwarded,
-    });
-    routeHeaders(req.headers, route.requestHeaders, m.publicPrefix);
     // The Host header goes up as the client sent it (port included): IDEs check Origin against it.
-    const { host: uh, port } = route.upstream;
-    const origin = `http://${uh.includes(":") ? `[${uh}]` : uh}:${port}`;
+    const origin = `http://${toIde(req, m, who)}`;
     forwarder.forward(
       req,
       res,
@@ -474,19 +483,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         body: { error: "workspace_not_ready", message: `workspace ${name} is ${route.state}` },
         headers: { "retry-after": "2" },
       });
-    stripCredentials(req.headers, config.sessionCookie);
-    if (route.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
-    forwardedHeaders(req.headers, {
-      remoteAddress: req.socket.remoteAddress,
-      proto: "http",
-      host: req.headers.host!,
-      prefix: m.publicPrefix,
-      trust: config.trustForwarded,
-    });
-    routeHeaders(req.headers, route.requestHeaders, m.publicPrefix);
+    const url = `ws://${toIde(req, m, who)}${m.upstreamPath}`;
     done(name, 101);
-    const { host, port } = route.upstream;
-    const url = `ws://${host.includes(":") ? `[${host}]` : host}:${port}${m.upstreamPath}`;
     relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name);
   }
 
