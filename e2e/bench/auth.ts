@@ -14,11 +14,9 @@ import { execFile, execFileSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs, promisify } from "node:util";
-import type { WorkspaceClass } from "../../crds/types.ts";
-import { clients, withNamespace } from "../lib/kube.ts";
 import { startOidcProvider } from "../lib/oidc.ts";
-import { startOperator, stateDir } from "../lib/operator.ts";
-import { createClass, createWorkspace, isReady, waitWorkspace, workspace } from "../lib/workspaces.ts";
+import { stateDir } from "../lib/operator.ts";
+import { benchNetns, startBackend } from "./backend.ts";
 import { cpuTicks, sum, type Peer } from "./proxy-peers.ts";
 import { startPortico } from "./proxy-portico.ts";
 
@@ -38,30 +36,8 @@ const run = promisify(execFile);
 const log = (s: string) => process.stderr.write(`[bench:auth] ${s}\n`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-const netns = execFileSync("ip", ["netns", "identify", String(process.pid)])
-  .toString()
-  .trim();
-if (!netns || netns !== process.env.PORTICO_NETNS || !process.env.KUBECONFIG)
-  throw new Error("run through `npm run bench:auth` (inside the cluster's network namespace), not directly");
-
-const c = clients();
-const ns = await withNamespace(c, "bench-auth");
-const cls: WorkspaceClass = {
-  apiVersion: "portico.dev/v1alpha1",
-  kind: "WorkspaceClass",
-  metadata: { name: "bench-backend" },
-  spec: {
-    image: "portico.dev/test/bench-backend:1",
-    port: 8080,
-    storage: { size: "1Gi" },
-    readinessPath: "/",
-  },
-};
-await createClass(c, cls).catch(() => undefined);
-const op = await startOperator(["--lease-name=bench-auth"], "bench-auth");
-await createWorkspace(c, workspace(ns.name, "backend", { className: "bench-backend", owner: "alice" }));
-const ready = await waitWorkspace(c, ns.name, "backend", "Ready", isReady, 120_000);
-await op.stop();
+const netns = benchNetns("bench:auth");
+const { ns, ready } = await startBackend("bench-auth");
 
 const idp = await startOidcProvider({
   address: "198.18.0.30",

@@ -20,10 +20,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify, parseArgs } from "node:util";
-import { clients, withNamespace } from "../lib/kube.ts";
-import { startOperator, stateDir } from "../lib/operator.ts";
-import { createClass, createWorkspace, isReady, waitWorkspace, workspace } from "../lib/workspaces.ts";
-import type { WorkspaceClass } from "../../crds/types.ts";
+import { stateDir } from "../lib/operator.ts";
+import { benchNetns, startBackend } from "./backend.ts";
 import { cpuTicks, rssKiB, startChp, startNginx, sum, track, type Peer } from "./proxy-peers.ts";
 import { porticoPresent, startPortico, type Portico } from "./proxy-portico.ts";
 
@@ -51,11 +49,7 @@ const log = (s: string) => process.stderr.write(`[bench:proxy] ${s}\n`);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 // ---- Guards and limits: only inside the harness's network namespace, which is thrown away after.
-const netns = execFileSync("ip", ["netns", "identify", String(process.pid)])
-  .toString()
-  .trim();
-if (!netns || netns !== process.env.PORTICO_NETNS || !process.env.KUBECONFIG)
-  throw new Error("run through `npm run bench:proxy` (inside the cluster's network namespace), not directly");
+const netns = benchNetns("bench:proxy");
 // N WebSockets through a proxy hold 2N descriptors in it. Raise this process's soft limit to its
 // hard limit so every process it starts inherits it (the runner's backend pod is raised by pid
 // below); without CAP_SYS_RESOURCE the hard limit is the ceiling, so N is capped to fit under it.
@@ -76,30 +70,7 @@ writeFileSync("/proc/sys/net/ipv4/ip_local_port_range", "1024 65000");
 writeFileSync("/proc/sys/net/ipv4/tcp_tw_reuse", "1");
 
 // ---- The backend: one real workspace, made by the real operator, then the operator stops.
-const c = clients();
-const ns = await withNamespace(c, "bench-proxy");
-const cls: WorkspaceClass = {
-  apiVersion: "portico.dev/v1alpha1",
-  kind: "WorkspaceClass",
-  metadata: { name: "bench-backend" },
-  spec: {
-    image: "portico.dev/test/bench-backend:1",
-    port: 8080,
-    storage: { size: "1Gi" },
-    readinessPath: "/",
-    basePath: { stripPrefix: true },
-  },
-};
-await createClass(c, cls).catch(() => undefined); // left by an earlier run on this cluster
-const op = await startOperator(["--lease-name=bench-proxy"], "bench-proxy");
-await createWorkspace(
-  c,
-  workspace(ns.name, "backend", { className: cls.metadata.name!, storage: { reclaimPolicy: "Delete" } }),
-);
-const ready = await waitWorkspace(c, ns.name, "backend", "Ready", isReady, 120_000);
-// The operator's work is done; it must not spend CPU during the measurements (nor touch the
-// 10,000 route objects loaded later).
-await op.stop();
+const { c, ns, ready } = await startBackend("bench-proxy");
 const pod = await c.core.readNamespacedPod({ namespace: ns.name, name: ready.status!.children!.pod! });
 const backendAddr = `${pod.status!.podIP}:8080`;
 const backendUrl = `http://${backendAddr}`;
