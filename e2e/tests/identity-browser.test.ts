@@ -4,7 +4,7 @@
  * `--auth=oidc` and host routing: a logged-out visit to a workspace URL goes to the provider's login
  * form and, once logged in, back to the workspace, where Jupyter runs `1+1` on a kernel (the session
  * cookie, set on the base domain, reaches the workspace's own host and its WebSocket). Another
- * user gets 403 on the same URL. When the provider's tokens expire, the session goes on through
+ * user gets 403 on the same URL, over HTTP and WebSocket, until the workspace is shared with them. When the provider's tokens expire, the session goes on through
  * its refresh token. Logging out clears the session.
  */
 import { after, before, test } from "node:test";
@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { checkJupyter } from "../ide/checks.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
-import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
+import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { startOperator, stateDir, type OperatorProcess } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
@@ -22,6 +22,7 @@ import {
   deleteClass,
   isReady,
   jupyterClass,
+  patchWorkspace,
   waitWorkspace,
   workspace,
 } from "../lib/workspaces.ts";
@@ -120,7 +121,7 @@ test("logged out, a workspace URL goes to login; after login Jupyter loads and r
   await checkJupyter(b, base, "identity-jupyter-after-login");
 });
 
-test("another user logs in and gets 403 on that workspace, over HTTP and over WebSocket", async () => {
+test("another user gets 403 over HTTP and over WebSocket, and gets in once it is shared with them", async () => {
   const b = await browser();
   const base = `http://${px.hostFor(ns.name, "nb")}/`;
   assert.equal(await loginThrough(b, `${base}api`, "bob"), 403);
@@ -141,6 +142,16 @@ test("another user logs in and gets 403 on that workspace, over HTTP and over We
   );
   assert.equal(outcome, "closed 1006", "the browser never got a WebSocket");
   assert.equal(await px.metric("portico_proxy_requests_total", route), before + 1, "the upgrade got 403");
+
+  // Alice shares it with bob: the same browser, the same session, now gets in.
+  await patchWorkspace(c, ns.name, "nb", { sharedWith: { users: ["bob"] } });
+  await eventually(
+    "bob's page loads once shared",
+    async () =>
+      (await page.goto(`${base}api`, { waitUntil: "domcontentloaded" }))?.status() === 200 ? true : undefined,
+    10_000,
+    250,
+  );
 });
 
 test("logout clears the session; the next visit goes to login again", async () => {
