@@ -2,9 +2,10 @@
  * The data path: a raw Node `http` server and undici's keep-alive pools (http/forward.ts). Every request runs
  * through ordered passes (proxy/http/*.ts):
  *
- *   method allow-list → Host and target checks → body limit → status streams → match route →
- *   workspace state (waiting page / stopped) → authenticate → authorize → strip gateway credentials →
- *   forwarded and class headers → stream (response passes: Location/Set-Cookie, frame headers)
+ *   method allow-list → Host and target checks → body limit → login routes → per-IP limit →
+ *   identify (proxy/auth/gate.ts) → per-user limit → status streams or route match → authorize →
+ *   workspace state (waiting page / stopped) → strip gateway credentials → forwarded and class
+ *   headers → stream (response passes: Location/Set-Cookie, frame headers)
  *
  * Upgrades take the same passes, then the WebSocket relay. Header size, header and request
  * timeouts are the Node server's own limits; what it refuses is answered in `clientError`.
@@ -61,12 +62,11 @@ export interface ProxyServer {
   close(): Promise<void>;
 }
 
-/** What the request passes found out, for the response passes and the access log. */
+/** What the request passes found out, for the access log and the metrics. */
 interface Ctx {
   route: string;
   /** The path as the client asked for it (req.url is rewritten for the upstream). */
   path: string;
-  match?: RouteMatch;
   started: bigint;
   /** Read up front: Node detaches the socket from the request before the response's `close`. */
   remote: string | undefined;
@@ -313,7 +313,6 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     }
     const route = m.route;
     ctx.route = `${route.namespace}/${route.name}`;
-    ctx.match = m;
     if (!may(who, route)) return refuse(res, forbidden(route));
     if (m.rest === EVENTS_SUFFIX && req.method === "GET")
       return events.serve(req, res, route.namespace, route.name);

@@ -8,6 +8,7 @@
  * after the session lifetime. Without a keys file a key is generated at start: sessions then end
  * with the process and are not shared between replicas (the proxy says so in its log).
  */
+import { createHash } from "node:crypto";
 import jose from "node-jose";
 
 export interface Session {
@@ -38,7 +39,10 @@ export interface LoginState {
 export class SessionCodec {
   readonly #store: jose.JWK.KeyStore;
   readonly #sealKey: jose.JWK.Key;
-  /** Opened cookies, so the hot path does not decrypt on every request; bounded, oldest out first. */
+  /**
+   * Opened cookies by SHA-256 digest, so the hot path does not decrypt on every request; bounded,
+   * oldest out first (10,000 entries stay a few MB whatever the cookies' size).
+   */
   readonly #opened = new Map<string, unknown>();
   readonly #cacheSize: number;
   /** True when the key was generated here (sessions die with the process). */
@@ -102,7 +106,8 @@ export class SessionCodec {
 
   async #open(sealed: string): Promise<unknown> {
     if (sealed.length > 8192 || sealed.split(".").length !== 5) return undefined;
-    if (this.#opened.has(sealed)) return this.#opened.get(sealed);
+    const digest = createHash("sha256").update(sealed).digest("base64url");
+    if (this.#opened.has(digest)) return this.#opened.get(digest);
     let value: unknown;
     try {
       const out = await jose.JWE.createDecrypt(this.#store, { algorithms: ["dir", "A256GCM"] }).decrypt(
@@ -112,7 +117,7 @@ export class SessionCodec {
     } catch {
       value = undefined; // not sealed by any of our keys, or altered
     }
-    this.#opened.set(sealed, value);
+    this.#opened.set(digest, value);
     if (this.#opened.size > this.#cacheSize) this.#opened.delete(this.#opened.keys().next().value!);
     return value;
   }
