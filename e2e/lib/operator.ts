@@ -12,6 +12,9 @@ export { stateDir, sumSamples } from "./component.ts";
 /** Ports for health and metrics; the proxy's helper counts from 18280, so they never meet. */
 let nextPort = 18081;
 
+/** The API user the operator runs as (its kubeconfig's identity), as the audit log names it. */
+export const OPERATOR_USER = "portico-operator";
+
 export type OperatorProcess = Component;
 
 /** Starts `operator/main.ts` with the operator's kubeconfig and the given extra flags; waits for /readyz. */

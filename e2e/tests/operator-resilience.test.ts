@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
 import { GROUP, VERSION, WORKSPACE, type Workspace } from "../../crds/types.ts";
 import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
-import { auditWrites, startOperator, type OperatorProcess } from "../lib/operator.ts";
+import { auditWrites, OPERATOR_USER, startOperator, type OperatorProcess } from "../lib/operator.ts";
 import {
   createClass,
   createWorkspace,
@@ -21,7 +21,6 @@ import {
 } from "../lib/workspaces.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");
-const OPERATOR_USER = "portico-operator";
 let c: Clients;
 const tiny = uniqueName("tiny");
 const running: OperatorProcess[] = [];
