@@ -25,8 +25,8 @@ bash e2e/cluster/cluster.sh up >/dev/null
 bin="$(cat "$PORTICO_CLUSTER_STATE/bin-dir")"
 k() { bash e2e/cluster/cluster.sh exec -- kubectl "$@"; }
 
-k apply -f crds/examples/workspaceclass-vscode.yaml -f crds/examples/workspaceclass-jupyterlab.yaml \
-  -f crds/examples/workspaceclass-rstudio.yaml -f crds/examples/gatewayroute.yaml >/dev/null
+# The chart's default WorkspaceClasses, and a sample GatewayRoute.
+k apply -f charts/portico/files/workspaceclasses/ -f crds/examples/gatewayroute.yaml >/dev/null
 k apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Pod
@@ -40,7 +40,7 @@ YAML
 # own identity. Workspace URLs carry the port the browser uses (the forward below).
 bash e2e/cluster/cluster.sh run operator -- node operator/main.ts \
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.operator" --health-host=127.0.0.1 --health-port=8081 \
-  --lease-namespace=default --base-domain="$BASE_DOMAIN" --url-port="$PROXY_HOST_PORT"
+  --lease-namespace=portico-system --base-domain="$BASE_DOMAIN" --url-port="$PROXY_HOST_PORT"
 # Node flags as proxy/runtime.ts says (a capped young generation: half the memory per idle WebSocket).
 bash e2e/cluster/cluster.sh run proxy -- node --max-semi-space-size=4 proxy/main.ts \
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.proxy" --auth=none --base-domain="$BASE_DOMAIN" \

@@ -13,7 +13,7 @@ import { resolve } from "node:path";
 import { stringify } from "yaml";
 import { GROUP, VERSION, WORKSPACE } from "../../crds/types.ts";
 import { clients, withNamespace } from "../lib/kube.ts";
-import { auditWrites, startOperator } from "../lib/operator.ts";
+import { auditWrites, OPERATOR_USER, startOperator } from "../lib/operator.ts";
 import { createClass, isReady, tinyClass } from "../lib/workspaces.ts";
 import type { Workspace } from "../../crds/types.ts";
 
@@ -131,7 +131,7 @@ const porticoReady =
     };
     return list.items.filter(isReady).length;
   })) + wsApplied;
-const writes = await auditWrites("portico-operator", from);
+const writes = await auditWrites(OPERATOR_USER, from);
 const byKind: Record<string, number> = {};
 for (const w of writes) {
   const k = `${w.verb} ${w.objectRef?.resource}${w.objectRef?.subresource ? "/" + w.objectRef.subresource : ""}`;

@@ -84,7 +84,7 @@ make_pki() {
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
     # Static bearer tokens: an admin (system:masters) and one per control-plane component.
-    for who in admin controller-manager scheduler kwok runner operator proxy; do
+    for who in admin controller-manager scheduler kwok runner; do
       openssl rand -hex 24 >"token.$who"
     done
     {
@@ -93,9 +93,6 @@ make_pki() {
       echo "$(cat token.scheduler),system:kube-scheduler,system:kube-scheduler"
       echo "$(cat token.kwok),portico-kwok,portico-kwok,\"system:masters\""
       echo "$(cat token.runner),portico-runner,portico-runner,\"system:masters\""
-      # Portico's own components get their own names, so the audit log tells their writes apart.
-      echo "$(cat token.operator),portico-operator,portico-operator,\"system:masters\""
-      echo "$(cat token.proxy),portico-proxy,portico-proxy,\"system:masters\""
     } >tokens.csv
     chmod 600 ./*.key token.* tokens.csv
   )
@@ -190,8 +187,6 @@ up() {
   write_kubeconfig "$STATE/kubeconfig.scheduler" "$(cat "$pki/token.scheduler")"
   write_kubeconfig "$STATE/kubeconfig.kwok" "$(cat "$pki/token.kwok")"
   write_kubeconfig "$STATE/kubeconfig.runner" "$(cat "$pki/token.runner")"
-  write_kubeconfig "$STATE/kubeconfig.operator" "$(cat "$pki/token.operator")"
-  write_kubeconfig "$STATE/kubeconfig.proxy" "$(cat "$pki/token.proxy")"
 
   start_etcd
 
@@ -246,12 +241,30 @@ EOF
   wait_for "node $NODE_NAME Ready" 60 kubectl_ wait --for condition=Ready --timeout 2s "node/$NODE_NAME"
   wait_for "default service account" 60 kubectl_ get serviceaccount default
 
+  portico_identities
+
   start runner "$NODE" "$repo/e2e/runner/main.ts" --kubeconfig "$STATE/kubeconfig.runner" \
     --node "$NODE_NAME" --images "${PORTICO_RUNNER_IMAGES:-$repo/e2e/runner/images.yaml}" \
     --volumes "$STATE/volumes" --state "$STATE/runner" --node-ip "$NODE_IP" --pod-ips "$POD_IPS"
   wait_for "pod runner" 60 test -f "$STATE/runner/ready"
   log "up in $((SECONDS - t0))s (binaries: $BIN)"
   print_env
+}
+
+# The operator and the proxy run as the Helm chart's ServiceAccounts, under exactly the chart's RBAC
+# (release "portico" in namespace portico-system, rendered by the real helm): what the e2e suites
+# pass with is what a cluster installed from the chart grants. Their kubeconfigs carry tokens for
+# those ServiceAccounts from the TokenRequest API.
+portico_identities() {
+  kubectl_ create namespace portico-system >/dev/null
+  "$BIN/helm" template portico "$repo/charts/portico" --namespace portico-system \
+    --kube-version "$("$BIN/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -1)" \
+    --show-only templates/serviceaccounts.yaml --show-only templates/rbac.yaml | kubectl_ apply -f - >/dev/null
+  local who
+  for who in operator proxy; do
+    write_kubeconfig "$STATE/kubeconfig.$who" \
+      "$(kubectl_ -n portico-system create token "portico-$who" --duration 168h)"
+  done
 }
 
 print_env() {

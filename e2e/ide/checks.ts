@@ -18,10 +18,10 @@ const REPO = resolve(import.meta.dirname, "../..");
 /** The code-server binary (cached); installs it first when absent (minutes; deps.sh does it ahead). */
 export const INSTALL_CODE_SERVER = join(REPO, "e2e/ide/install-code-server.sh");
 
-/** The vscode class exactly as crds/examples ships it, under a name of the test's own. */
+/** The vscode class exactly as the chart ships it (charts/portico/files/workspaceclasses), under a name of the test's own. */
 export async function vscodeClass(name: string): Promise<WorkspaceClass> {
   const cls = parse(
-    await readFile(join(REPO, "crds/examples/workspaceclass-vscode.yaml"), "utf8"),
+    await readFile(join(REPO, "charts/portico/files/workspaceclasses/vscode.yaml"), "utf8"),
   ) as WorkspaceClass;
   return { ...cls, metadata: { name } };
 }

@@ -12,8 +12,11 @@ export { stateDir, sumSamples } from "./component.ts";
 /** Ports for health and metrics; the proxy's helper counts from 18280, so they never meet. */
 let nextPort = 18081;
 
-/** The API user the operator runs as (its kubeconfig's identity), as the audit log names it. */
-export const OPERATOR_USER = "portico-operator";
+/**
+ * The API user the operator runs as: the Helm chart's ServiceAccount, under the chart's RBAC
+ * (e2e/cluster/cluster.sh), as the audit log names it.
+ */
+export const OPERATOR_USER = "system:serviceaccount:portico-system:portico-operator";
 
 export type OperatorProcess = Component;
 
@@ -28,7 +31,7 @@ export async function startOperator(flags: string[] = [], name = "operator"): Pr
       `--kubeconfig=${join(stateDir(), "kubeconfig.operator")}`,
       `--health-port=${healthPort}`,
       "--health-host=127.0.0.1",
-      "--lease-namespace=default",
+      "--lease-namespace=portico-system",
       ...flags,
     ],
   });

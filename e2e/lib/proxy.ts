@@ -1,6 +1,6 @@
 /**
  * Runs the real proxy process for a test (inside the cluster's network namespace, as tests are)
- * under its own API identity (`kubeconfig.proxy`, user portico-proxy), like e2e/lib/operator.ts does
+ * under its own API identity (`kubeconfig.proxy`: the chart's ServiceAccount portico-proxy, under the chart's RBAC), like e2e/lib/operator.ts does
  * for the operator.
  *
  *   const px = await startProxy({ address: "198.18.0.2", flags: ["--routing=path"] });

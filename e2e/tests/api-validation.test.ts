@@ -526,10 +526,17 @@ describe("the API server refuses bad input and names the field", () => {
 });
 
 describe("the API server accepts good input", () => {
-  const examplesDir = new URL("../../crds/examples/", import.meta.url);
-  for (const file of readdirSync(examplesDir).filter((f) => f.endsWith(".yaml"))) {
+  // The API's examples, and the WorkspaceClasses the Helm chart installs.
+  const examples = ["../../crds/examples/", "../../charts/portico/files/workspaceclasses/"].flatMap((d) => {
+    const dir = new URL(d, import.meta.url);
+    return readdirSync(dir)
+      .filter((f) => f.endsWith(".yaml"))
+      .map((f) => new URL(f, dir));
+  });
+  for (const url of examples) {
+    const file = url.pathname.split("/").slice(-2).join("/");
     test(`example ${file} is accepted as written, then deleted`, async () => {
-      const docs = parseAllDocuments(readFileSync(new URL(file, examplesDir), "utf8")).map(
+      const docs = parseAllDocuments(readFileSync(url, "utf8")).map(
         (d) => d.toJS() as Manifest,
       );
       for (const doc of docs) {

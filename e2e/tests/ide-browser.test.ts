@@ -1,6 +1,6 @@
 /**
  * Real IDEs in a real browser, directly at the pod: the operator turns a vscode Workspace (the class
- * from crds/examples) into a running code-server and a jupyter Workspace into a running Jupyter
+ * from the chart) into a running code-server and a jupyter Workspace into a running Jupyter
  * Server (the pod runner maps their images to the local programs), and Debian's Chromium opens them
  * at the pod's address: the VS Code workbench loads with its server WebSocket connected and opens a
  * file from the workspace volume; a notebook runs `1+1` on a real kernel and shows 2. The same checks

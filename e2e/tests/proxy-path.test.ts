@@ -49,7 +49,7 @@ after(async () => {
   await deleteClass(c, rstudio);
 });
 
-/** The rstudio class as crds/examples ships it, on the RStudio-behaviour FAKE (e2e/fixtures/rstudio-fake.ts). */
+/** The rstudio class as the chart ships it (charts/portico/files/workspaceclasses), on the RStudio-behaviour FAKE (e2e/fixtures/rstudio-fake.ts). */
 function rstudioFakeClass(name: string): WorkspaceClass {
   return {
     apiVersion: "portico.dev/v1alpha1",
