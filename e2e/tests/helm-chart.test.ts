@@ -1,0 +1,390 @@
+/**
+ * The Helm chart against the real local cluster with the real helm: lint, install (every object
+ * accepted by the API server), least-privilege RBAC as `kubectl auth can-i --list` sees it,
+ * upgrade with changed values, and uninstall that keeps user data (Workspaces, PVCs, CRDs and the
+ * classes workspaces refer to).
+ *
+ * Deployments' pods do not run here (no registry: the pod runner knows only test images); the
+ * components' behaviour under the chart's identities is what every other e2e file checks, since
+ * the harness runs the operator and the proxy as the chart's ServiceAccounts (e2e/cluster/cluster.sh).
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+import { parseAllDocuments } from "yaml";
+import { CHART, helm, renderChart, REPO, setFlags, type K8sObject } from "../lib/helm.ts";
+import { clients, eventually, uniqueName, withNamespace } from "../lib/kube.ts";
+import { startOperator, stateDir, type OperatorProcess } from "../lib/operator.ts";
+import { createWorkspace, getWorkspace, isReady, kubectl, workspace } from "../lib/workspaces.ts";
+
+const run = promisify(execFile);
+const c = clients();
+const RELEASE = "chart-e2e";
+const NS = uniqueName("portico-chart");
+const FULLNAME = `${RELEASE}-portico`;
+const CLASSES = ["vscode", "jupyterlab", "rstudio"];
+
+/** Install values: OIDC with its secrets, Istio and a ServiceMonitor, so every optional object is made. */
+const INSTALL_VALUES = {
+  "routing.baseDomain": "ide.example.com",
+  "proxy.auth.mode": "oidc",
+  "proxy.auth.oidc.issuer": "https://id.example.com/realms/portico",
+  "proxy.auth.oidc.clientSecret": "not-a-real-secret",
+  "proxy.auth.publicUrl": "https://ide.example.com",
+  "istio.enabled": true,
+  "serviceMonitor.enabled": true,
+};
+
+let op: OperatorProcess | undefined;
+let userNs: { name: string; drop: () => Promise<void> } | undefined;
+
+before(async () => {
+  // Stand-ins for Istio's Gateway and the Prometheus Operator's ServiceMonitor CRDs (VirtualService's is
+  // installed with the cluster), so the chart's optional objects are real API objects.
+  await kubectl(
+    "apply",
+    "--server-side",
+    "-f",
+    join(REPO, "e2e/fixtures/gateway-crd.yaml"),
+    "-f",
+    join(REPO, "e2e/fixtures/servicemonitor-crd.yaml"),
+  );
+  await kubectl(
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    "crd/gateways.networking.istio.io",
+    "crd/servicemonitors.monitoring.coreos.com",
+  );
+});
+
+after(async () => {
+  await op?.stop();
+  await helm(["uninstall", RELEASE, "-n", NS, "--wait"]);
+  // The classes outlive an uninstall by design; this file's run ends with them gone.
+  await kubectl("delete", "workspaceclasses", ...CLASSES, "--ignore-not-found");
+  await userNs?.drop();
+  await kubectl("delete", "namespace", NS, "--ignore-not-found", "--wait=true");
+});
+
+/** `kubectl get -f` of a manifest: the live objects, and the kind/name of any that are missing. */
+async function getManifest(manifest: string): Promise<{ found: K8sObject[]; missing: string[] }> {
+  const file = join(stateDir(), `helm-manifest-${process.pid}.yaml`);
+  await writeFile(file, manifest);
+  const r = await run("kubectl", ["get", "-f", file, "-o", "json", "--ignore-not-found"], {
+    env: process.env,
+    maxBuffer: 16 << 20,
+  });
+  const text = r.stdout.trim();
+  const parsed = text ? (JSON.parse(text) as K8sObject & { items?: K8sObject[] }) : undefined;
+  const found = parsed ? (parsed.items ?? [parsed]) : [];
+  const key = (o: K8sObject) => `${o.kind}/${o.metadata.name}`;
+  const have = new Set(found.map(key));
+  return {
+    found,
+    missing: objectsOf(manifest)
+      .map(key)
+      .filter((k) => !have.has(k)),
+  };
+}
+
+function objectsOf(manifest: string): K8sObject[] {
+  return parseAllDocuments(manifest)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => !!o && typeof o === "object" && "kind" in o);
+}
+
+const kinds = (objs: K8sObject[]) =>
+  objs
+    .map((o) => o.kind)
+    .sort()
+    .join(",");
+
+test("helm lint --strict is clean, with the defaults and with every optional part on", async () => {
+  for (const values of [
+    {},
+    { ...INSTALL_VALUES, "proxy.autoscaling.enabled": true, "routing.mode": "path" },
+    { "proxy.auth.mode": "none", "networkPolicy.enabled": false, "proxy.podDisruptionBudget.enabled": false },
+  ]) {
+    const r = await helm(["lint", "--strict", CHART, ...setFlags(values)]);
+    const out = r.stdout + r.stderr;
+    assert.equal(r.code, 0, out);
+    assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    assert.doesNotMatch(out, /\[(WARNING|ERROR)\]/, out);
+  }
+});
+
+test("helm install creates every object and the API server accepts them all", async () => {
+  const r = await helm([
+    "install",
+    RELEASE,
+    CHART,
+    "-n",
+    NS,
+    "--create-namespace",
+    ...setFlags(INSTALL_VALUES),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /STATUS: deployed/);
+  assert.match(r.stdout, new RegExp(`Portico .* is installed in namespace ${NS}`), "NOTES.txt is shown");
+
+  const manifest = (await helm(["get", "manifest", RELEASE, "-n", NS])).stdout;
+  const want = objectsOf(manifest);
+  assert.equal(
+    kinds(want),
+    [
+      "ClusterRole",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "ClusterRoleBinding",
+      "Deployment",
+      "Deployment",
+      "Gateway",
+      "NetworkPolicy",
+      "NetworkPolicy",
+      "PodDisruptionBudget",
+      "Role",
+      "RoleBinding",
+      "Secret",
+      "Secret",
+      "Service",
+      "Service",
+      "Service",
+      "ServiceAccount",
+      "ServiceAccount",
+      "ServiceMonitor",
+      "VirtualService",
+      "WorkspaceClass",
+      "WorkspaceClass",
+      "WorkspaceClass",
+    ].join(","),
+  );
+  const { found, missing } = await getManifest(manifest);
+  assert.deepEqual(missing, [], "every object of the release exists in the API server");
+  assert.equal(found.length, want.length);
+  for (const o of found)
+    assert.equal(o.metadata.labels?.["app.kubernetes.io/managed-by"], "Helm", `${o.kind} ${o.metadata.name}`);
+
+  // The operator: two replicas, one leading through a Lease in the release's namespace.
+  const operator = found.find(
+    (o) => o.kind === "Deployment" && o.metadata.name === `${FULLNAME}-operator`,
+  ) as
+    | (K8sObject & { spec: { replicas: number; template: { spec: { containers: { args: string[] }[] } } } })
+    | undefined;
+  assert.equal(operator?.spec.replicas, 2);
+  assert.ok(operator?.spec.template.spec.containers[0]!.args.includes("--leader-elect=true"));
+  // The CRDs came from the chart's crds/ (or were there already) and are served.
+  for (const crd of ["workspaces", "workspaceclasses", "gatewayroutes"])
+    assert.match(await kubectl("get", "crd", `${crd}.portico.dev`, "-o", "name"), /customresourcedefinition/);
+  // The default classes are the chart's files, accepted by the API's schema and CEL rules.
+  for (const name of CLASSES) {
+    const file = parseAllDocuments(
+      await readFile(join(CHART, "files/workspaceclasses", `${name}.yaml`), "utf8"),
+    )[0]!.toJS() as {
+      spec: unknown;
+    };
+    const live = JSON.parse(await kubectl("get", "workspaceclass", name, "-o", "json")) as { spec: unknown };
+    // As the chart ships it, plus what the API server's schema defaults.
+    assert.partialDeepStrictEqual(live.spec, file.spec, `class ${name} as the chart ships it`);
+  }
+});
+
+/** `kubectl auth can-i --list` as `user` in `namespace`: resource rows as "resource [names] [verbs]". */
+async function canIList(user: string, namespace: string): Promise<Set<string>> {
+  const out = await kubectl("auth", "can-i", "--list", `--as=${user}`, "-n", namespace);
+  const rows = new Set<string>();
+  for (const line of out.split("\n").slice(1)) {
+    const m = /^(\S+)\s+\[\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$/.exec(line);
+    if (m) rows.add(`${m[1]} [${m[2]}] [${m[3]}]`);
+  }
+  return rows;
+}
+
+/**
+ * What the chart grants a ServiceAccount: its rows minus those every ServiceAccount has (an unbound
+ * name in the same namespace: impersonating a ServiceAccount name brings its groups, bound or not).
+ */
+async function granted(sa: string, saNamespace: string, namespace: string): Promise<string[]> {
+  const [rows, baseline] = await Promise.all([
+    canIList(`system:serviceaccount:${saNamespace}:${sa}`, namespace),
+    canIList(`system:serviceaccount:${saNamespace}:nobody-${RELEASE}`, namespace),
+  ]);
+  return [...rows].filter((r) => !baseline.has(r)).sort();
+}
+
+// Exactly what each component uses (operator/main.ts, operator/kube-api.ts, proxy/main.ts).
+const OPERATOR_RULES = [
+  "events [] [create]",
+  "networkpolicies.networking.k8s.io [] [list watch create patch delete]",
+  "persistentvolumeclaims [] [list watch create patch delete]",
+  "pods [] [list watch create patch delete]",
+  "secrets [] [get]",
+  "services [] [list watch create patch delete]",
+  "virtualservices.networking.istio.io [] [list watch create patch delete]",
+  "workspaceclasses.portico.dev [] [list watch]",
+  "workspaces.portico.dev [] [list watch]",
+  "workspaces.portico.dev/finalizers [] [update]",
+  "workspaces.portico.dev/status [] [update]",
+];
+const LEASES = "leases.coordination.k8s.io [] [get create update]";
+const PROXY_RULES = [
+  "endpointslices.discovery.k8s.io [] [list watch]",
+  "workspaceclasses.portico.dev [] [list watch]",
+  "workspaces.portico.dev [] [list watch]",
+];
+
+test("each ServiceAccount can do exactly what its component uses (kubectl auth can-i --list)", async () => {
+  userNs ??= await withNamespace(c, "chart-user");
+  const sorted = (rows: string[]) => [...rows].sort();
+  // In a user's namespace, and in the release's own (where the operator's Lease lives).
+  assert.deepEqual(await granted(`${FULLNAME}-operator`, NS, userNs.name), sorted(OPERATOR_RULES));
+  assert.deepEqual(await granted(`${FULLNAME}-operator`, NS, NS), sorted([...OPERATOR_RULES, LEASES]));
+  assert.deepEqual(await granted(`${FULLNAME}-proxy`, NS, userNs.name), sorted(PROXY_RULES));
+  assert.deepEqual(await granted(`${FULLNAME}-proxy`, NS, NS), sorted(PROXY_RULES));
+  // Nothing cluster-admin-like slips in through another binding.
+  for (const sa of [`${FULLNAME}-operator`, `${FULLNAME}-proxy`])
+    for (const [verb, resource] of [
+      ["create", "workspaces.portico.dev"],
+      ["patch", "workspaces.portico.dev"],
+      ["list", "secrets"],
+      ["create", "clusterrolebindings"],
+      ["delete", "customresourcedefinitions"],
+    ] as const) {
+      const r = await run(
+        "kubectl",
+        ["auth", "can-i", verb, resource, `--as=system:serviceaccount:${NS}:${sa}`, "-A"],
+        {
+          env: process.env,
+        },
+      ).catch((e: { stdout: string }) => ({ stdout: e.stdout }));
+      assert.equal(r.stdout.trim(), "no", `${sa} must not ${verb} ${resource}`);
+    }
+});
+
+test("the e2e suites' operator and proxy run as the chart's ServiceAccounts, under exactly its rules", async () => {
+  // e2e/cluster/cluster.sh rendered the chart's RBAC (release portico in portico-system) and gave
+  // the operator and the proxy tokens of its ServiceAccounts; every other e2e file runs them so.
+  for (const who of ["operator", "proxy"]) {
+    const out = await kubectl(
+      "auth",
+      "whoami",
+      "--kubeconfig",
+      join(stateDir(), `kubeconfig.${who}`),
+      "-o",
+      "json",
+    );
+    const user = (JSON.parse(out) as { status: { userInfo: { username: string; groups: string[] } } }).status
+      .userInfo;
+    assert.equal(user.username, `system:serviceaccount:portico-system:portico-${who}`);
+    assert.ok(!user.groups.includes("system:masters"), `${who} is not a cluster admin`);
+  }
+  // The same rules as this release's, since both come from the same templates.
+  const rendered = await renderChart({}, { release: "portico", namespace: "portico-system" });
+  for (const name of ["portico-operator", "portico-proxy"]) {
+    const want = rendered.find((o) => o.kind === "ClusterRole" && o.metadata.name === name) as K8sObject & {
+      rules: unknown;
+    };
+    const live = JSON.parse(await kubectl("get", "clusterrole", name, "-o", "json")) as { rules: unknown };
+    assert.deepEqual(live.rules, want.rules, `${name} as the chart renders it`);
+  }
+  assert.deepEqual(
+    await granted("portico-operator", "portico-system", "portico-system"),
+    [...OPERATOR_RULES, LEASES].sort(),
+  );
+  assert.deepEqual(await granted("portico-proxy", "portico-system", "default"), [...PROXY_RULES].sort());
+});
+
+interface Deployment extends K8sObject {
+  spec: { replicas?: number; template: { spec: { containers: { args: string[] }[] } } };
+}
+const getJson = async <T>(...args: string[]): Promise<T> =>
+  JSON.parse(await kubectl("get", ...args, "-o", "json")) as T;
+const exists = async (...args: string[]) =>
+  (await kubectl("get", ...args, "--ignore-not-found", "-o", "name")).trim() !== "";
+
+test("helm upgrade with changed values changes exactly those objects, keeping the session keys", async () => {
+  const sessionKeys = `${FULLNAME}-proxy-session-keys`;
+  const keysBefore = (await getJson<{ data: Record<string, string> }>("secret", sessionKeys, "-n", NS)).data;
+  const r = await helm([
+    "upgrade",
+    RELEASE,
+    CHART,
+    "-n",
+    NS,
+    "--reuse-values",
+    ...setFlags({
+      "operator.replicas": 3,
+      "operator.logLevel": "debug",
+      "proxy.podDisruptionBudget.enabled": false,
+      "proxy.autoscaling.enabled": true,
+      "proxy.autoscaling.maxReplicas": 6,
+      "workspaceClasses.vscode.overrides": { image: "registry.example.com/code-server:4.104.2" },
+    }),
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /REVISION: 2/);
+
+  const operator = await getJson<Deployment>("deployment", `${FULLNAME}-operator`, "-n", NS);
+  assert.equal(operator.spec.replicas, 3);
+  assert.ok(operator.spec.template.spec.containers[0]!.args.includes("--log-level=debug"));
+  assert.equal(await exists("poddisruptionbudget", `${FULLNAME}-proxy`, "-n", NS), false, "the PDB went");
+  const hpa = await getJson<{ spec: { maxReplicas: number; scaleTargetRef: { name: string } } }>(
+    "hpa",
+    `${FULLNAME}-proxy`,
+    "-n",
+    NS,
+  );
+  assert.equal(hpa.spec.maxReplicas, 6);
+  assert.equal(hpa.spec.scaleTargetRef.name, `${FULLNAME}-proxy`);
+  const vscode = await getJson<{ spec: { image: string; port: number } }>("workspaceclass", "vscode");
+  assert.equal(vscode.spec.image, "registry.example.com/code-server:4.104.2", "the override is merged");
+  assert.equal(vscode.spec.port, 8080, "the rest of the class is as shipped");
+  // Generated once, then looked up: an upgrade must not log every user out.
+  const keysAfter = (await getJson<{ data: Record<string, string> }>("secret", sessionKeys, "-n", NS)).data;
+  assert.deepEqual(keysAfter, keysBefore);
+  // Unchanged values leave objects as they were: the proxy's Service, for one.
+  assert.ok(await exists("service", `${FULLNAME}-proxy`, "-n", NS));
+});
+
+test("helm uninstall removes the release and keeps user data: Workspaces, PVCs, CRDs and the classes", async () => {
+  userNs ??= await withNamespace(c, "chart-user");
+  // The e2e operator (the chart's ServiceAccount in portico-system) runs a workspace of the chart's
+  // jupyterlab class: the runner starts Debian's Jupyter Server for it.
+  op = await startOperator(["--lease-name=helm-chart"], "helm-chart-operator");
+  const name = "notebook";
+  await createWorkspace(c, workspace(userNs.name, name, { className: "jupyterlab" }));
+  const ready = await eventually(
+    "the workspace is Ready",
+    async () => {
+      const ws = await getWorkspace(c, userNs!.name, name);
+      return isReady(ws) ? ws : undefined;
+    },
+    120_000,
+  );
+  const claim = ready.status!.children?.pvc;
+  assert.ok(claim, "status names the claim");
+  const manifest = (await helm(["get", "manifest", RELEASE, "-n", NS])).stdout;
+
+  const r = await helm(["uninstall", RELEASE, "-n", NS, "--wait"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stdout + r.stderr,
+    /These resources were kept due to the resource policy:[\s\S]*WorkspaceClass/,
+  );
+
+  const { found } = await getManifest(manifest);
+  assert.deepEqual(
+    found.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+    CLASSES.map((n) => `WorkspaceClass/${n}`).sort(),
+    "only the classes (resource-policy keep) outlive the release",
+  );
+  for (const crd of ["workspaces", "workspaceclasses", "gatewayroutes"])
+    assert.ok(await exists("crd", `${crd}.portico.dev`), `CRD ${crd} is kept`);
+  const pvc = await getJson<{ status: { phase: string } }>("pvc", String(claim), "-n", userNs.name);
+  assert.equal(pvc.status.phase, "Bound", "the user's volume is still there");
+  const after = await getWorkspace(c, userNs.name, name);
+  assert.ok(isReady(after), "the workspace goes on working");
+});
