@@ -7,7 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
+import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import { startOperator, type OperatorProcess } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import {
@@ -98,6 +98,9 @@ test("from a trusted source: the user in the headers, authorized as any other id
     "x-forwarded-groups": "team-b, team-a",
   });
   assert.equal(viaGroup.status, 200, "a shared group");
+  // The identity headers are the gateway's credentials: the IDE never sees them.
+  assert.match(viaGroup.body, /x-forwarded-for/i, "the echo shows the headers it got");
+  assert.doesNotMatch(viaGroup.body, /x-forwarded-(user|groups|email)/i);
   assert.equal((await get(trusting, {})).status, 401, "no user header");
 });
 
@@ -105,7 +108,13 @@ test("from anywhere else the same headers count for nothing", async () => {
   const res = await get(elsewhere, { "x-forwarded-user": "alice" });
   assert.equal(res.status, 401);
   assert.match(res.body, /unauthenticated/);
-  assert.match(readFileSync(elsewhere.logFile, "utf8"), /authentication refused.*not a trusted source/);
+  // The log line may land a moment after the answer.
+  await eventually(
+    "the refusal in the proxy's log",
+    async () =>
+      /authentication refused.*not a trusted source/.test(readFileSync(elsewhere.logFile, "utf8")) ||
+      undefined,
+  );
 });
 
 test("per client address: past the burst, 429 with Retry-After, before identity is even looked at", async () => {

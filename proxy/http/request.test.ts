@@ -25,10 +25,13 @@ test("declared bodies over the limit get 413; no limit when 0", () => {
   assert.equal(checkDeclaredBody({ "content-length": "99" }, 0), undefined);
 });
 
-test("the gateway's Authorization and session cookie are stripped; the IDE's cookies stay", () => {
+test("the gateway's Authorization, identity headers and session cookie are stripped; the IDE's cookies stay", () => {
   const h: IncomingHttpHeaders = {
     authorization: "Bearer x",
     "proxy-authorization": "Basic y",
+    "x-forwarded-user": "admin",
+    "x-forwarded-email": "admin@example.com",
+    "x-forwarded-groups": "portico-admin",
     cookie: "portico_session=s3cret; _xsrf=abc;  portico_session2=keep",
   };
   stripCredentials(h, "portico_session");

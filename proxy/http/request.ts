@@ -42,12 +42,16 @@ export const bodyTooLarge = (max: number): Refusal => ({
 });
 
 /**
- * Removes the gateway's own credentials: `Authorization`, `Proxy-Authorization` and the gateway's
- * session cookie (other cookies, the IDE's own, stay).
+ * Removes the gateway's own credentials: `Authorization`, `Proxy-Authorization`, the identity headers
+ * of trusted-headers mode (whoever sent them, an IDE that believed them could be fooled) and the
+ * gateway's session cookie (other cookies, the IDE's own, stay).
  */
 export function stripCredentials(headers: IncomingHttpHeaders, sessionCookie: string): void {
   delete headers.authorization;
   delete headers["proxy-authorization"];
+  delete headers["x-forwarded-user"];
+  delete headers["x-forwarded-email"];
+  delete headers["x-forwarded-groups"];
   const cookie = headers.cookie;
   if (cookie === undefined) return;
   const kept = cookie
