@@ -536,9 +536,7 @@ describe("the API server accepts good input", () => {
   for (const url of examples) {
     const file = url.pathname.split("/").slice(-2).join("/");
     test(`example ${file} is accepted as written, then deleted`, async () => {
-      const docs = parseAllDocuments(readFileSync(url, "utf8")).map(
-        (d) => d.toJS() as Manifest,
-      );
+      const docs = parseAllDocuments(readFileSync(url, "utf8")).map((d) => d.toJS() as Manifest);
       for (const doc of docs) {
         const names = kindOf(doc.kind);
         // Cluster-scoped classes get a unique name so parallel test files never collide.
