@@ -3,6 +3,8 @@
  * cluster's kubeconfig, watched caches with the same restart policy, and signal handling.
  */
 import * as k8s from "@kubernetes/client-node";
+import * as http from "node:http";
+import * as https from "node:https";
 import { GROUP, VERSION } from "../crds/types.ts";
 import { realClock } from "./engine/types.ts";
 import { Watched } from "./engine/watched.ts";
@@ -31,6 +33,56 @@ export function kubeConfig(path: string | undefined): k8s.KubeConfig {
 }
 
 export type Raw = k8s.KubernetesObject;
+
+/**
+ * Lists `path` (e.g. `/api/v1/pods`) as the API server's JSON, each item given the `kind` and
+ * `apiVersion` the server leaves out of list items. Caches are seeded from this, never from
+ * client-node's typed lists: those rename fields (a NetworkPolicy's `from` becomes `_from`) and drop
+ * kind, so a cache seeded by them would not look like the watch events that follow, and writes
+ * built from it would fail (a delete needs the kind).
+ */
+export function listRaw<T extends Raw = Raw>(
+  kc: k8s.KubeConfig,
+  path: string,
+  labelSelector?: string,
+): () => Promise<k8s.KubernetesListObject<T>> {
+  return async () => {
+    const server = kc.getCurrentCluster()?.server;
+    if (!server) throw new Error("the kubeconfig names no cluster server");
+    const url = new URL(server.replace(/\/$/, "") + path);
+    if (labelSelector) url.searchParams.set("labelSelector", labelSelector);
+    const opts: https.RequestOptions = { method: "GET", headers: { accept: "application/json" } };
+    await kc.applyToHTTPSOptions(opts);
+    const list = await new Promise<k8s.KubernetesListObject<T>>((resolve, reject) => {
+      const req = (url.protocol === "https:" ? https : http).request(url, opts, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (res.statusCode !== 200) {
+            // The same shape as client-node's ApiException, which callers test for `code`.
+            return reject(
+              Object.assign(new Error(`list ${path}: HTTP ${res.statusCode}: ${text}`), {
+                code: res.statusCode,
+                body: text,
+              }),
+            );
+          }
+          resolve(JSON.parse(text) as k8s.KubernetesListObject<T>);
+        });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    const kind = (list.kind ?? "").replace(/List$/, "");
+    for (const item of list.items) {
+      item.kind ??= kind;
+      item.apiVersion ??= list.apiVersion;
+    }
+    return list;
+  };
+}
 
 /** Lists one of Portico's cluster-wide custom resources (for a watched cache's relist). */
 export function listCustom(kc: k8s.KubeConfig, plural: string): () => Promise<k8s.KubernetesListObject<Raw>> {

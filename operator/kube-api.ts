@@ -80,6 +80,7 @@ export function createWorkspaceApi(
           namespace: ws.metadata.namespace!,
           name: ws.metadata.name!,
           body: { ...ws, status },
+          fieldManager: FIELD_MANAGER,
         }),
       );
     },

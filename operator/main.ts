@@ -14,7 +14,7 @@ import {
   type Workspace,
   type WorkspaceClass,
 } from "../crds/types.ts";
-import { configOrExit, kubeConfig, listCustom, onSignals, watcher, type Raw } from "./bootstrap.ts";
+import { configOrExit, kubeConfig, listCustom, listRaw, onSignals, watcher, type Raw } from "./bootstrap.ts";
 import { loadConfig } from "./config.ts";
 import { LeaderElector } from "./engine/leader.ts";
 import { WorkQueue } from "./engine/queue.ts";
@@ -31,10 +31,6 @@ import { reconcileWorkspace, type Cache, type WorkspaceCaches } from "./workspac
 const config = configOrExit(() => loadConfig(process.argv.slice(2), process.env));
 const log = createLogger(config.logLevel, "portico-operator");
 const kc = kubeConfig(config.kubeconfig);
-
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const networking = kc.makeApiClient(k8s.NetworkingV1Api);
-const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 
 const useVirtualServices =
   config.virtualServices === "enabled" ||
@@ -156,26 +152,24 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
     path: string,
     list: () => Promise<k8s.KubernetesListObject<T>>,
   ) => watch<T>({ name, path, list, onChange: ownerOf, labelSelector: CHILD_LABEL_SELECTOR });
-  const selected = { labelSelector: CHILD_LABEL_SELECTOR };
-  const pods = child("pods", "/api/v1/pods", () => core.listPodForAllNamespaces(selected));
-  const pvcs = child("persistentvolumeclaims", "/api/v1/persistentvolumeclaims", () =>
-    core.listPersistentVolumeClaimForAllNamespaces(selected),
+  const raw = (path: string) => listRaw(kc, path, CHILD_LABEL_SELECTOR);
+  const pods = child("pods", "/api/v1/pods", raw("/api/v1/pods"));
+  const pvcs = child(
+    "persistentvolumeclaims",
+    "/api/v1/persistentvolumeclaims",
+    raw("/api/v1/persistentvolumeclaims"),
   );
-  const services = child("services", "/api/v1/services", () => core.listServiceForAllNamespaces(selected));
-  const networkPolicies = child("networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", () =>
-    networking.listNetworkPolicyForAllNamespaces(selected),
+  const services = child("services", "/api/v1/services", raw("/api/v1/services"));
+  const networkPolicies = child(
+    "networkpolicies",
+    "/apis/networking.k8s.io/v1/networkpolicies",
+    raw("/apis/networking.k8s.io/v1/networkpolicies"),
   );
   const virtualServices = useVirtualServices
     ? child(
         "virtualservices",
         "/apis/networking.istio.io/v1/virtualservices",
-        () =>
-          custom.listClusterCustomObject({
-            group: "networking.istio.io",
-            version: "v1",
-            plural: "virtualservices",
-            ...selected,
-          }) as Promise<k8s.KubernetesListObject<Raw>>,
+        raw("/apis/networking.istio.io/v1/virtualservices"),
       )
     : undefined;
   const classes = typed<WorkspaceClass>(classesRaw);

@@ -6,7 +6,7 @@
  * accepting, let in-flight requests finish (bounded), exit.
  */
 import { readFile } from "node:fs/promises";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import {
   GROUP,
   VERSION,
@@ -15,7 +15,15 @@ import {
   type Workspace,
   type WorkspaceClass,
 } from "../crds/types.ts";
-import { configOrExit, kubeConfig, listCustom, onSignals, watcher, type Raw } from "../operator/bootstrap.ts";
+import {
+  configOrExit,
+  kubeConfig,
+  listCustom,
+  listRaw,
+  onSignals,
+  watcher,
+  type Raw,
+} from "../operator/bootstrap.ts";
 import type { Watched } from "../operator/engine/watched.ts";
 import { startHealthServer } from "../operator/health.ts";
 import { createLogger } from "../operator/log.ts";
@@ -51,7 +59,6 @@ const gate = await Gate.create(
     ? JSON.parse(await readFile(config.identity.sessionKeysFile, "utf8"))
     : undefined,
 );
-const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
 
 const table = new RouteTable({
   routing: config.routingConfig.routing,
@@ -108,7 +115,7 @@ const classes = watch<Raw>({
 const slices = watch<k8s.V1EndpointSlice>({
   name: "endpointslices",
   path: "/apis/discovery.k8s.io/v1/endpointslices",
-  list: () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: CHILD_LABEL_SELECTOR }),
+  list: listRaw(kc, "/apis/discovery.k8s.io/v1/endpointslices", CHILD_LABEL_SELECTOR),
   onChange: (s) => refreshNamespace(s.metadata!.namespace!),
   labelSelector: CHILD_LABEL_SELECTOR,
 });
