@@ -42,4 +42,5 @@ node_modules/.bin/node --version | grep -q '^v24\.' || { log "node_modules/.bin/
 
 log "local cluster binaries (built once, cached in ${PORTICO_CACHE:-$HOME/.cache/portico})"
 bash e2e/cluster/build.sh >/dev/null
+log "kstatus checker for the GitOps tests (built once, cached there too)" && bash e2e/kstatus/build.sh >/dev/null
 log "code-server for the vscode class in tests (installed once, cached there too)" && bash e2e/ide/install-code-server.sh >/dev/null

@@ -91,6 +91,8 @@ interface Case {
   routed?: string;
   ready: string;
   message?: RegExp;
+  /** kstatus's pair: Reconciling True, Stalled True, or neither. */
+  progress: "Reconciling" | "Stalled" | "neither";
 }
 
 const stopped = testWorkspace({ running: false });
@@ -103,6 +105,7 @@ const cases: Case[] = [
     podReady: "Ready",
     routed: "Routed",
     ready: "Ready",
+    progress: "neither",
   },
   {
     name: "stopping: running false, pod still there",
@@ -110,6 +113,7 @@ const cases: Case[] = [
     phase: "Stopping",
     podReady: "Stopped",
     ready: "Stopped",
+    progress: "Reconciling",
     message: /stopping/,
   },
   {
@@ -119,6 +123,7 @@ const cases: Case[] = [
     storage: "Bound",
     podReady: "Stopped",
     ready: "Stopped",
+    progress: "neither",
     message: /spec\.running to true/,
   },
   {
@@ -129,6 +134,7 @@ const cases: Case[] = [
     podReady: "ClassNotFound",
     routed: "ServiceNotCreated",
     ready: "ClassNotFound",
+    progress: "Stalled",
     message: /WorkspaceClass "jupyterlab" does not exist/,
   },
   {
@@ -137,6 +143,7 @@ const cases: Case[] = [
     phase: "Failed",
     podReady: "SecretNotFound",
     ready: "SecretNotFound",
+    progress: "Stalled",
     message: /Secret "alice-git".*spec\.repository\.secretRef/,
   },
   {
@@ -157,6 +164,7 @@ const cases: Case[] = [
     phase: "Starting",
     podReady: "Unschedulable",
     ready: "Unschedulable",
+    progress: "Reconciling",
     message: /Insufficient memory/,
   },
   ...(["ImagePullBackOff", "ErrImagePull", "InvalidImageName"] as const).map((reason): Case => ({
@@ -167,6 +175,7 @@ const cases: Case[] = [
     phase: "Failed",
     podReady: reason,
     ready: reason,
+    progress: "Stalled",
     message: new RegExp(`ide cannot pull image .*${reason} for the image`),
   })),
   {
@@ -180,6 +189,7 @@ const cases: Case[] = [
     phase: "Failed",
     podReady: "ErrImagePull",
     ready: "ErrImagePull",
+    progress: "Stalled",
     message: /git-clone cannot pull image "docker\.io\/alpine\/git/,
   },
   {
@@ -194,6 +204,7 @@ const cases: Case[] = [
     phase: "Starting",
     podReady: "CreateContainerConfigError",
     ready: "CreateContainerConfigError",
+    progress: "Stalled",
     message: /secret "x" not found/,
   },
   {
@@ -212,6 +223,7 @@ const cases: Case[] = [
     phase: "Starting",
     podReady: "CrashLoopBackOff",
     ready: "CrashLoopBackOff",
+    progress: "Stalled",
     message: /exit code 2\): jupyter: unknown option$/,
   },
   {
@@ -229,6 +241,7 @@ const cases: Case[] = [
     phase: "Failed",
     podReady: "InitContainerFailed",
     ready: "InitContainerFailed",
+    progress: "Stalled",
     message: /exit code 128\): fatal: repository not found/,
   },
   {
@@ -248,6 +261,7 @@ const cases: Case[] = [
     phase: "Failed",
     podReady: "InitContainerFailed",
     ready: "InitContainerFailed",
+    progress: "Stalled",
     message: /Authentication failed/,
   },
   {
@@ -256,6 +270,7 @@ const cases: Case[] = [
     phase: "Starting",
     podReady: "Rolling",
     ready: "Rolling",
+    progress: "Reconciling",
     message: /replacing the pod to apply a WorkspaceClass or spec change/i,
   },
   {
@@ -264,6 +279,7 @@ const cases: Case[] = [
     phase: "Pending",
     podReady: "Rolling",
     ready: "Rolling",
+    progress: "Reconciling",
   },
   {
     name: "starting: cloning",
@@ -271,6 +287,7 @@ const cases: Case[] = [
     phase: "Starting",
     podReady: "Starting",
     ready: "Starting",
+    progress: "Reconciling",
     message: /Cloning the repository/,
   },
   {
@@ -279,6 +296,7 @@ const cases: Case[] = [
     phase: "Starting",
     podReady: "Starting",
     ready: "Starting",
+    progress: "Reconciling",
     message: /answer at \/api/,
   },
   {
@@ -287,6 +305,7 @@ const cases: Case[] = [
     phase: "Pending",
     podReady: "Starting",
     ready: "Starting",
+    progress: "Reconciling",
   },
   {
     name: "claim pending (storage named)",
@@ -295,6 +314,7 @@ const cases: Case[] = [
     storage: "PVCPending",
     podReady: "Starting",
     ready: "PVCPending",
+    progress: "Reconciling",
     message: /ws-alice-notebook-home .*storage class "fast-ssd"/,
   },
   {
@@ -317,7 +337,27 @@ const cases: Case[] = [
     storage: "PVCPending",
     podReady: "Unschedulable",
     ready: "PVCPending",
+    progress: "Reconciling",
     message: /default storage class/,
+  },
+  {
+    name: "claim lost: its volume is gone",
+    o: observed({ pvc: pvc("Lost"), pod: undefined }),
+    phase: "Pending",
+    storage: "PVCLost",
+    podReady: "Starting",
+    ready: "PVCLost",
+    progress: "Stalled",
+    message: /administrator has to restore/,
+  },
+  {
+    name: "pod failed",
+    o: observed({ pod: { ...pod(), status: { phase: "Failed", message: "The node was low on memory." } } }),
+    phase: "Starting",
+    podReady: "PodFailed",
+    ready: "PodFailed",
+    progress: "Stalled",
+    message: /low on memory/,
   },
   {
     name: "claim not created",
@@ -326,6 +366,7 @@ const cases: Case[] = [
     storage: "NotCreated",
     podReady: "Starting",
     ready: "NotCreated",
+    progress: "Reconciling",
     message: /ws-alice-notebook-home has not been created/,
   },
   {
@@ -335,6 +376,7 @@ const cases: Case[] = [
     podReady: "Ready",
     routed: "ServiceNotCreated",
     ready: "ServiceNotCreated",
+    progress: "Reconciling",
   },
   {
     name: "virtual service wanted, missing",
@@ -343,6 +385,7 @@ const cases: Case[] = [
     routed: "VirtualServiceNotCreated",
     podReady: "Ready",
     ready: "VirtualServiceNotCreated",
+    progress: "Reconciling",
   },
   {
     name: "virtual service wanted, present",
@@ -351,6 +394,7 @@ const cases: Case[] = [
     routed: "Routed",
     podReady: "Ready",
     ready: "Ready",
+    progress: "neither",
   },
 ];
 
@@ -366,7 +410,9 @@ test("status table: phase, reasons and the message users see", () => {
     assert.equal(ready.status, c.ready === "Ready" ? "True" : "False", `${c.name}: Ready status`);
     // Ready's message is the failing condition's message, and the status message repeats it.
     if (c.ready !== "Ready") {
-      const source = s.conditions!.find((x) => x.type !== "Ready" && x.reason === c.ready)!;
+      const source = s.conditions!.find(
+        (x) => !["Ready", "Reconciling", "Stalled"].includes(x.type) && x.reason === c.ready,
+      )!;
       assert.equal(ready.message, source.message, `${c.name}: Ready message`);
       assert.equal(s.message, ready.message, `${c.name}: message`);
       assert.notEqual(s.message, "", `${c.name}: message`);
@@ -384,6 +430,79 @@ test("status table: phase, reasons and the message users see", () => {
       );
     }
   }
+});
+
+test("Reconciling and Stalled: kstatus's pair for every phase, at most one True", () => {
+  const seen = new Map<string, Set<string>>();
+  for (const c of cases) {
+    const s = computeStatus(c.o, T0);
+    const reconciling = cond(s, "Reconciling");
+    const stalled = cond(s, "Stalled");
+    const ready = cond(s, "Ready");
+    const got =
+      reconciling.status === "True" ? "Reconciling" : stalled.status === "True" ? "Stalled" : "neither";
+    assert.equal(got, c.progress, `${c.name}: Reconciling ${reconciling.status}, Stalled ${stalled.status}`);
+    assert.ok(!(reconciling.status === "True" && stalled.status === "True"), `${c.name}: never both True`);
+    if (got === "Stalled") {
+      // Stalled says what to fix in Ready's words; Reconciling points there.
+      assert.equal(stalled.reason, ready.reason, `${c.name}: Stalled reason`);
+      assert.equal(stalled.message, ready.message, `${c.name}: Stalled message`);
+      assert.equal(reconciling.reason, "Stalled", `${c.name}: Reconciling reason`);
+    }
+    if (got === "Reconciling") {
+      assert.equal(
+        reconciling.reason,
+        s.phase === "Stopping" ? "Stopping" : ready.reason,
+        `${c.name}: Reconciling reason`,
+      );
+      assert.equal(reconciling.message, ready.message, `${c.name}: Reconciling message`);
+      assert.equal(stalled.reason, "Progressing", `${c.name}: Stalled reason`);
+    }
+    for (const x of [reconciling, stalled]) assert.ok(x.message !== "", `${c.name}: ${x.type} message`);
+    seen.set(s.phase!, (seen.get(s.phase!) ?? new Set()).add(got));
+  }
+  // The phase → pair table docs/gitops.md gives (Starting splits: a pod failing in place is stalled).
+  assert.deepEqual(Object.fromEntries([...seen].map(([phase, pairs]) => [phase, [...pairs].sort()])), {
+    Running: ["neither"],
+    Stopped: ["neither"],
+    Stopping: ["Reconciling"],
+    Pending: ["Reconciling", "Stalled"],
+    Starting: ["Reconciling", "Stalled"],
+    Failed: ["Stalled"],
+  });
+});
+
+/**
+ * How kstatus (sigs.k8s.io/cli-utils v0.37.2 `status.Compute`) reads a custom resource, in its order:
+ * observedGeneration behind → InProgress; Reconciling True → InProgress; Stalled True → Failed; then
+ * the Ready condition (True → Current, otherwise InProgress); no conditions → Current. A model for
+ * this table only: e2e/tests/gitops.test.ts runs the real library against the real operator.
+ */
+function kstatusModel(generation: number, s: WorkspaceStatus): string {
+  if (s.observedGeneration !== undefined && s.observedGeneration !== generation) return "InProgress";
+  for (const c of s.conditions ?? []) {
+    if (c.type === "Reconciling" && c.status === "True") return "InProgress";
+    if (c.type === "Stalled" && c.status === "True") return "Failed";
+  }
+  const ready = s.conditions?.find((c) => c.type === "Ready");
+  if (ready) return ready.status === "True" ? "Current" : "InProgress";
+  return "Current";
+}
+
+test("what kstatus makes of each phase (model of cli-utils' order)", () => {
+  const read = (c: Case) => kstatusModel(3, computeStatus(c.o, T0));
+  const byName = (name: string) => cases.find((c) => c.name === name)!;
+  assert.equal(read(byName("all ready")), "Current");
+  assert.equal(read(byName("no pod yet")), "InProgress");
+  assert.equal(read(byName("starting: IDE not answering yet")), "InProgress");
+  assert.equal(read(byName("rolling, old pod still there")), "InProgress");
+  assert.equal(read(byName("stopping: running false, pod still there")), "InProgress");
+  assert.equal(read(byName("class not found wins over missing children")), "Failed");
+  assert.equal(read(byName("crash loop")), "Failed");
+  // Stopped: neither Reconciling nor Stalled, but Ready is False and kstatus falls back to it.
+  assert.equal(read(byName("stopped: running false, no pod")), "InProgress");
+  // A spec change the operator has not seen yet: InProgress whatever the conditions say.
+  assert.equal(kstatusModel(4, computeStatus(observed(), T0)), "InProgress");
 });
 
 test("status fields: url, className, children, observedGeneration, lastActivity", () => {

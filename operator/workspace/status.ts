@@ -4,6 +4,9 @@
  * Conditions: StorageReady (the claim), PodReady (the IDE answers, or the most useful reason why not),
  * Routed (Service, and VirtualService when wanted) and Ready (all three; otherwise the reason and message
  * of the one users should read first). `phase` and `message` summarise them for `kubectl get`.
+ * Reconciling and Stalled are kstatus's "abnormal-true" pair (what Flux and the kubectl ecosystem read,
+ * docs/gitops.md): Reconciling True while the operator is still moving toward the spec, Stalled True
+ * when nothing will change until someone acts; at most one of them is True.
  */
 import type {
   V1ContainerStatus,
@@ -71,6 +74,17 @@ const PODREADY_FIRST: ReadonlySet<string> = new Set([
   "CreateContainerConfigError",
 ]);
 
+/**
+ * Ready reasons that stall progress besides phase Failed: the pod is there but keeps failing, or the
+ * volume is gone. The operator can only wait until someone fixes the cause.
+ */
+export const STALLED_REASONS: ReadonlySet<string> = new Set([
+  ...FAILED_REASONS,
+  "CrashLoopBackOff",
+  "CreateContainerConfigError",
+  "PodFailed",
+]);
+
 /** A condition before its bookkeeping fields are added. */
 interface Judgement {
   status: ConditionStatus;
@@ -99,6 +113,7 @@ export function computeStatus(o: ObservedWorkspace, now: Date): WorkspaceStatus 
   const routed = routedCondition(o);
   const ready = readyCondition(storage, pod, routed, o);
   const phase = phaseOf(o, storage, pod, ready);
+  const { reconciling, stalled } = progressConditions(phase, ready);
 
   const generation = ws.metadata.generation;
   const stamp = (type: string, j: Judgement): Condition => {
@@ -128,6 +143,8 @@ export function computeStatus(o: ObservedWorkspace, now: Date): WorkspaceStatus 
     className: resolvedClassName(ws),
     conditions: [
       stamp("Ready", ready),
+      stamp("Reconciling", reconciling),
+      stamp("Stalled", stalled),
       stamp("StorageReady", storage),
       stamp("PodReady", pod),
       stamp("Routed", routed),
@@ -315,6 +332,42 @@ function phaseOf(o: ObservedWorkspace, storage: Judgement, pod: Judgement, ready
   if (!o.pod || storage.status !== "True") return "Pending";
   return "Starting";
 }
+
+/**
+ * kstatus's Reconciling and Stalled from the phase and Ready: a Workspace reads InProgress while the
+ * operator works toward the spec, Failed when someone has to act, and otherwise by its Ready condition
+ * (so Running reads Current; Stopped, whose Ready is False, reads InProgress: see docs/gitops.md).
+ */
+function progressConditions(
+  phase: WorkspacePhase,
+  ready: Judgement,
+): { reconciling: Judgement; stalled: Judgement } {
+  if (ready.status === "True") {
+    return {
+      reconciling: no("Ready", "Nothing left to do: the workspace is ready."),
+      stalled: no("Ready", "The workspace is ready."),
+    };
+  }
+  if (phase === "Failed" || STALLED_REASONS.has(ready.reason) || isVolumeGone(ready.reason)) {
+    return {
+      reconciling: no("Stalled", "Not progressing until the cause in the Stalled condition is fixed."),
+      stalled: yes(ready.reason, ready.message),
+    };
+  }
+  if (phase === "Stopped") {
+    return {
+      reconciling: no("Stopped", "Nothing left to do: the workspace is stopped as spec.running asks."),
+      stalled: no("Stopped", "The workspace is stopped as spec.running asks."),
+    };
+  }
+  return {
+    reconciling: yes(phase === "Stopping" ? "Stopping" : ready.reason, ready.message),
+    stalled: no("Progressing", "The operator is making progress toward the spec."),
+  };
+}
+
+/** A claim in phase Lost (or any phase but Pending and Bound): an administrator has to restore it. */
+const isVolumeGone = (reason: string) => reason.startsWith("PVC") && reason !== "PVCPending";
 
 /**
  * Whether two statuses say the same thing. Nothing is ignored, but conditions are compared by type
