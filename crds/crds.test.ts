@@ -346,12 +346,17 @@ describe("schema details", () => {
 
 describe("YAML files", () => {
   const here = fileURLToPath(new URL(".", import.meta.url));
-  const examplesDir = `${here}examples/`;
-  const exampleFiles = readdirSync(examplesDir).filter((f) => f.endsWith(".yaml"));
+  // The API's examples, and the default WorkspaceClasses the Helm chart ships.
+  const exampleDirs = [`${here}examples/`, `${here}../charts/portico/files/workspaceclasses/`];
+  const examplePaths = exampleDirs.flatMap((d) =>
+    readdirSync(d)
+      .filter((f) => f.endsWith(".yaml"))
+      .map((f) => d + f),
+  );
   const crdFiles = Object.values(CRD_FILES).map((f) => `${here}${f}`);
 
   it("read the same as YAML 1.1, which kubectl uses (no bare on/yes/no surprises)", () => {
-    for (const file of [...crdFiles, ...exampleFiles.map((f) => examplesDir + f)]) {
+    for (const file of [...crdFiles, ...examplePaths]) {
       const text = readFileSync(file, "utf8");
       const docs12 = parseAllDocuments(text).map((d) => d.toJS());
       const docs11 = parseAllDocuments(text, { version: "1.1" }).map((d) => d.toJS());
@@ -360,9 +365,7 @@ describe("YAML files", () => {
   });
 
   it("include the examples DESIGN.md promises", () => {
-    const all = exampleFiles.flatMap((f) =>
-      parseAllDocuments(readFileSync(examplesDir + f, "utf8")).map((d) => d.toJS()),
-    );
+    const all = examplePaths.flatMap((f) => parseAllDocuments(readFileSync(f, "utf8")).map((d) => d.toJS()));
     const named = (kind: string) => all.filter((o) => o.kind === kind).map((o) => o.metadata.name as string);
     for (const ide of ["vscode", "jupyterlab", "rstudio"])
       assert.ok(named("WorkspaceClass").includes(ide), ide);
@@ -376,9 +379,10 @@ describe("YAML files", () => {
     );
   });
 
-  for (const file of exampleFiles) {
-    it(`examples/${file} fits the schema of its kind`, () => {
-      const docs = parseAllDocuments(readFileSync(examplesDir + file, "utf8")).map((d) => d.toJS());
+  for (const path of examplePaths) {
+    const file = path.split("/").slice(-2).join("/");
+    it(`${file} fits the schema of its kind`, () => {
+      const docs = parseAllDocuments(readFileSync(path, "utf8")).map((d) => d.toJS());
       assert.ok(docs.length > 0);
       for (const doc of docs) {
         const names = KINDS.find((k) => k.kind === doc.kind);

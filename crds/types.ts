@@ -359,11 +359,12 @@ export const RATE_LIMIT_KEYS = ["ClientIP", "User"] as const;
 export type RateLimitKey = (typeof RATE_LIMIT_KEYS)[number];
 
 /**
- * Condition types the proxy sets on a GatewayRoute. Not an enum in the schema; listed so producers and
- * readers spell them alike.
+ * Condition types the operator sets on a GatewayRoute. Not an enum in the schema; listed so producers
+ * and readers spell them alike. Conflicted is True while one of the route's matches loses to an
+ * identical match of an older route.
  */
-export const GATEWAY_ROUTE_CONDITION_TYPES = ["Accepted", "ResolvedRefs"] as const;
-/** A condition type the proxy sets on a GatewayRoute. */
+export const GATEWAY_ROUTE_CONDITION_TYPES = ["Accepted", "ResolvedRefs", "Conflicted"] as const;
+/** A condition type the operator sets on a GatewayRoute. */
 export type GatewayRouteConditionType = (typeof GATEWAY_ROUTE_CONDITION_TYPES)[number];
 
 /** Condition on the request path. */
@@ -531,7 +532,7 @@ export interface BackendCounts {
   healthy?: number;
 }
 
-/** What the proxy observed about a route. */
+/** What the operator observed about a route. */
 export interface GatewayRouteStatus {
   observedGeneration?: number;
   conditions?: Condition[];

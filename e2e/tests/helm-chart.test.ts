@@ -217,7 +217,10 @@ async function granted(sa: string, saNamespace: string, namespace: string): Prom
 
 // Exactly what each component uses (operator/main.ts, operator/kube-api.ts, proxy/main.ts).
 const OPERATOR_RULES = [
+  "endpointslices.discovery.k8s.io [] [list watch]",
   "events [] [create]",
+  "gatewayroutes.portico.dev [] [list watch]",
+  "gatewayroutes.portico.dev/status [] [update]",
   "networkpolicies.networking.k8s.io [] [list watch create patch delete]",
   "persistentvolumeclaims [] [list watch create patch delete]",
   "pods [] [list watch create patch delete]",
@@ -232,6 +235,8 @@ const OPERATOR_RULES = [
 const LEASES = "leases.coordination.k8s.io [] [get create update]";
 const PROXY_RULES = [
   "endpointslices.discovery.k8s.io [] [list watch]",
+  "gatewayroutes.portico.dev [] [list watch]",
+  "services [] [list watch]",
   "workspaceclasses.portico.dev [] [list watch]",
   "workspaces.portico.dev [] [list watch]",
 ];
