@@ -1,12 +1,20 @@
 /**
  * The reconciler's side effects against a real API server: server-side apply (field manager
  * `portico-operator`, so the operator owns exactly the fields it sets), uid-guarded deletes,
- * status writes with optimistic concurrency, Events. Every request waits for the client-side
+ * status writes with optimistic concurrency (Workspaces and GatewayRoutes), Events. Every request waits for the client-side
  * rate limiter; every write is counted in `portico_operator_api_writes_total`.
  */
 import * as k8s from "@kubernetes/client-node";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import { GROUP, VERSION, WORKSPACE, type Workspace, type WorkspaceStatus } from "../crds/types.ts";
+import {
+  GATEWAY_ROUTE,
+  GROUP,
+  VERSION,
+  WORKSPACE,
+  type Workspace,
+  type WorkspaceStatus,
+} from "../crds/types.ts";
+import type { GatewayRouteApi } from "./gateway/reconcile.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import type { TokenBucket } from "./ratelimit.ts";
 import type { WorkspaceApi } from "./workspace/reconcile.ts";
@@ -17,7 +25,7 @@ export function createWorkspaceApi(
   kc: k8s.KubeConfig,
   limiter: TokenBucket,
   metrics: OperatorMetrics,
-): WorkspaceApi {
+): WorkspaceApi & GatewayRouteApi {
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -80,6 +88,20 @@ export function createWorkspaceApi(
           namespace: ws.metadata.namespace!,
           name: ws.metadata.name!,
           body: { ...ws, status },
+          fieldManager: FIELD_MANAGER,
+        }),
+      );
+    },
+    async writeRouteStatus(route, status) {
+      // As for Workspaces: a replace guarded by the resourceVersion the status was computed from.
+      await write("update", "gatewayroutes/status", () =>
+        custom.replaceNamespacedCustomObjectStatus({
+          group: GROUP,
+          version: VERSION,
+          plural: GATEWAY_ROUTE.plural,
+          namespace: route.metadata.namespace!,
+          name: route.metadata.name!,
+          body: { ...route, status },
           fieldManager: FIELD_MANAGER,
         }),
       );

@@ -1,22 +1,33 @@
 /**
  * portico-operator: wiring only. Reads the configuration (config.ts), watches Workspaces,
- * WorkspaceClasses and the children it owns, and — once it holds the leader Lease — reconciles
- * one workspace key at a time per key through a work queue with capped exponential backoff.
+ * WorkspaceClasses and the children it owns, GatewayRoutes with the Services and EndpointSlices they
+ * name, and — once it holds the leader Lease — reconciles one key at a time per key
+ * (`Workspace/ns/name`, `GatewayRoute/ns/name`) through a work queue with capped exponential backoff.
  * Health, readiness and metrics are served on their own port. SIGTERM stops taking work, waits for
  * in-flight reconciles, releases the Lease (so a standby takes over at once) and exits.
  */
 import * as k8s from "@kubernetes/client-node";
 import {
+  GATEWAY_ROUTE,
   GROUP,
   VERSION,
   WORKSPACE,
   WORKSPACE_CLASS,
+  type GatewayRoute,
   type Workspace,
   type WorkspaceClass,
 } from "../crds/types.ts";
 import { configOrExit, kubeConfig, listCustom, listRaw, onSignals, watcher, type Raw } from "./bootstrap.ts";
 import { loadConfig } from "./config.ts";
 import { LeaderElector } from "./engine/leader.ts";
+import { SERVICE_NAME_LABEL, type ClusterView, type EndpointSliceLike } from "./gateway/endpoints.ts";
+import {
+  memoTable,
+  reconcileGatewayRoute,
+  routeChangeMatters,
+  routesNaming,
+  sliceService,
+} from "./gateway/reconcile.ts";
 import { WorkQueue } from "./engine/queue.ts";
 import { realClock } from "./engine/types.ts";
 import type { Watched } from "./engine/watched.ts";
@@ -39,6 +50,13 @@ const useVirtualServices =
 // ------------------------------------------------------------------ metrics, API, queue, caches
 
 const wsKey = (namespace: string, name: string) => `${WORKSPACE.kind}/${namespace}/${name}`;
+const routeKey = (namespace: string, name: string) => `${GATEWAY_ROUTE.kind}/${namespace}/${name}`;
+/** A key's kind (`Workspace`, `GatewayRoute`) and the `namespace/name` after it. */
+const splitKey = (key: string) => {
+  const slash = key.indexOf("/");
+  return { kind: key.slice(0, slash), object: key.slice(slash + 1) };
+};
+const routeTable = memoTable();
 // Caches, metrics and the queue refer to each other through closures that run only after start.
 const metrics = createMetrics(
   () => {
@@ -61,7 +79,17 @@ const queue: WorkQueue = new WorkQueue({
   clock: realClock,
   logger: log,
   process: async (key) => {
-    const [, namespace, name] = key.split("/");
+    const [kind, namespace, name] = key.split("/");
+    if (kind === GATEWAY_ROUTE.kind) {
+      return reconcileGatewayRoute(namespace!, name!, {
+        routes: gateway.routes,
+        view: gateway.view,
+        api,
+        table: routeTable,
+        log,
+        now: () => new Date(),
+      });
+    }
     return reconcileWorkspace(namespace!, name!, {
       caches,
       api,
@@ -72,15 +100,17 @@ const queue: WorkQueue = new WorkQueue({
       onReady: (seconds) => metrics.timeToReady.observe(seconds),
     });
   },
-  onProcessed: (_key, ms, outcome) => {
-    metrics.reconciles.inc({ kind: WORKSPACE.kind, outcome });
-    metrics.reconcileDuration.observe({ kind: WORKSPACE.kind }, ms / 1000);
+  onProcessed: (key, ms, outcome) => {
+    const { kind } = splitKey(key);
+    metrics.reconciles.inc({ kind, outcome });
+    metrics.reconcileDuration.observe({ kind }, ms / 1000);
   },
   onError: (key, err, failures, delayMs) => {
-    metrics.reconcileErrors.inc({ kind: WORKSPACE.kind });
+    const { kind, object } = splitKey(key);
+    metrics.reconcileErrors.inc({ kind });
     const e = err as { code?: number; body?: unknown; message?: string };
     log.warn("reconcile failed, retrying", {
-      workspace: key.slice(WORKSPACE.kind.length + 1),
+      [kind === GATEWAY_ROUTE.kind ? "gatewayRoute" : "workspace"]: object,
       error: e.message ?? String(err),
       code: e.code,
       failures,
@@ -194,16 +224,69 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
   };
 })();
 
+/**
+ * GatewayRoutes (all namespaces) and what their backends name: every Service and EndpointSlice,
+ * not only the operator's labelled children (a route may name any Service of its namespace).
+ */
+const gateway = (() => {
+  const enqueueRoute = (r: GatewayRoute) => {
+    if (r.metadata.namespace && r.metadata.name) queue.add(routeKey(r.metadata.namespace, r.metadata.name));
+  };
+  const routesRaw = watch<Raw>({
+    name: "gatewayroutes",
+    path: `/apis/${GROUP}/${VERSION}/${GATEWAY_ROUTE.plural}`,
+    list: listCustom(kc, GATEWAY_ROUTE.plural),
+    onChange: (raw, oldRaw) => {
+      const r = raw as unknown as GatewayRoute;
+      // Conflicts are between routes: a change to one may change any other's status (N is small).
+      // A status-only update (our own write coming back) concerns this route alone.
+      if (routeChangeMatters(r, oldRaw as unknown as GatewayRoute | undefined))
+        routes.list().forEach(enqueueRoute);
+      else enqueueRoute(r);
+    },
+  });
+  const routes = typed<GatewayRoute>(routesRaw);
+  const routesOf = (namespace: string | undefined, service: string | undefined) => {
+    if (namespace && service) routesNaming(routes, namespace, service).forEach(enqueueRoute);
+  };
+  const services = watch<Raw>({
+    name: "services-all",
+    path: "/api/v1/services",
+    list: listRaw(kc, "/api/v1/services"),
+    onChange: (svc) => routesOf(svc.metadata?.namespace, svc.metadata?.name),
+  });
+  const slices = watch<Raw>({
+    name: "endpointslices",
+    path: "/apis/discovery.k8s.io/v1/endpointslices",
+    list: listRaw(kc, "/apis/discovery.k8s.io/v1/endpointslices"),
+    onChange: (slice, old) => {
+      const service = sliceService(slice);
+      routesOf(slice.metadata?.namespace, service);
+      const was = old && sliceService(old);
+      if (was && was !== service) routesOf(old.metadata?.namespace, was);
+    },
+  });
+  const view: ClusterView = {
+    service: (namespace, name) => services.get(name, namespace),
+    slices: (namespace, service) =>
+      (slices.list(namespace) as unknown as EndpointSliceLike[]).filter(
+        (s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === service,
+      ),
+  };
+  return { routes, view, all: [routesRaw, services, slices] as Watched<k8s.KubernetesObject>[] };
+})();
+const allCaches = [...caches.all, ...gateway.all];
+
 // ------------------------------------------------------------------ start
 
 const server = await startHealthServer(
   config.healthHost,
   config.healthPort,
-  { ready: () => caches.all.every((c) => c.synced()) },
+  { ready: () => allCaches.every((c) => c.synced()) },
   metrics.registry,
 );
-await Promise.all(caches.all.map((c) => c.start()));
-log.info("caches synced", { virtualServices: useVirtualServices, resources: caches.all.length });
+await Promise.all(allCaches.map((c) => c.start()));
+log.info("caches synced", { virtualServices: useVirtualServices, resources: allCaches.length });
 
 const elector = config.leaderElection.enabled
   ? new LeaderElector({
@@ -224,6 +307,7 @@ function lead(): void {
   log.info("leading: reconciling", { identity: config.leaderElection.identity });
   queue.start();
   for (const w of caches.workspaces.list()) enqueue(w.metadata.namespace, w.metadata.name);
+  for (const r of gateway.routes.list()) queue.add(routeKey(r.metadata.namespace!, r.metadata.name!));
 }
 
 if (elector) {
@@ -246,7 +330,7 @@ onSignals(async (signal) => {
   force.unref();
   await queue.stop();
   await elector?.stop();
-  await Promise.all(caches.all.map((c) => c.stop()));
+  await Promise.all(allCaches.map((c) => c.stop()));
   server.close();
   log.info("stopped");
   process.exit(0);
