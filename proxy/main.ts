@@ -8,10 +8,12 @@
 import { readFile } from "node:fs/promises";
 import type * as k8s from "@kubernetes/client-node";
 import {
+  GATEWAY_ROUTE,
   GROUP,
   VERSION,
   WORKSPACE,
   WORKSPACE_CLASS,
+  type GatewayRoute,
   type Workspace,
   type WorkspaceClass,
 } from "../crds/types.ts";
@@ -34,7 +36,13 @@ import { EventHub } from "./events.ts";
 import { createMetrics } from "./metrics.ts";
 import { classNameOf, toRoute } from "./routing/from-cluster.ts";
 import { RouteTable } from "./routing/table.ts";
-import { createProxyServer } from "./server.ts";
+import { createProxyServer, type ProxyServer } from "./server.ts";
+import {
+  SERVICE_NAME_LABEL,
+  type ClusterView,
+  type EndpointSliceLike,
+  type ServiceLike,
+} from "../operator/gateway/endpoints.ts";
 
 const config = configOrExit(() => loadConfig(process.argv.slice(2), process.env));
 const log = createLogger(config.logLevel, "portico-proxy");
@@ -119,7 +127,45 @@ const slices = watch<k8s.V1EndpointSlice>({
   onChange: (s) => refreshNamespace(s.metadata!.namespace!),
   labelSelector: CHILD_LABEL_SELECTOR,
 });
-const caches = [workspaces, classes, slices] as Watched<Raw>[];
+// GatewayRoutes, and every Service and EndpointSlice their backends may name (the gateway's view).
+/** The server, once it exists: changes seen while the caches seed wait for the first full update. */
+const live: { proxy?: ProxyServer } = {};
+let gatewayDirty = false;
+/** Rebuilds the gateway from the caches once per burst of changes. */
+const gatewayChanged = () => {
+  if (gatewayDirty) return;
+  gatewayDirty = true;
+  setImmediate(() => {
+    gatewayDirty = false;
+    live.proxy?.gateway.update(gatewayRoutes.list() as unknown as GatewayRoute[], clusterView);
+  });
+};
+const gatewayRoutes = watch<Raw>({
+  name: "gatewayroutes",
+  path: `/apis/${GROUP}/${VERSION}/${GATEWAY_ROUTE.plural}`,
+  list: listCustom(kc, GATEWAY_ROUTE.plural),
+  onChange: gatewayChanged,
+});
+const services = watch<Raw>({
+  name: "services",
+  path: "/api/v1/services",
+  list: listRaw(kc, "/api/v1/services"),
+  onChange: gatewayChanged,
+});
+const allSlices = watch<Raw>({
+  name: "endpointslices-all",
+  path: "/apis/discovery.k8s.io/v1/endpointslices",
+  list: listRaw(kc, "/apis/discovery.k8s.io/v1/endpointslices"),
+  onChange: gatewayChanged,
+});
+const clusterView: ClusterView = {
+  service: (ns, name) => services.get(name, ns) as ServiceLike | undefined,
+  slices: (ns, name) =>
+    (allSlices.list(ns) as EndpointSliceLike[]).filter(
+      (s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === name,
+    ),
+};
+const caches = [workspaces, classes, slices, gatewayRoutes, services, allSlices] as Watched<Raw>[];
 
 let ready = false;
 const health = await startHealthServer(
@@ -132,6 +178,8 @@ await Promise.all(caches.map((c) => c.start()));
 // Every cache is seeded: rebuild every route once from the full picture, then serve.
 for (const w of workspaces.list()) refresh(w.metadata!.namespace!, w.metadata!.name!);
 const proxy = createProxyServer({ config, gate, table, events, metrics, log });
+live.proxy = proxy;
+proxy.gateway.update(gatewayRoutes.list() as unknown as GatewayRoute[], clusterView);
 await new Promise<void>((resolve, reject) => {
   proxy.server.once("error", reject);
   proxy.server.listen(config.port, config.host, () => resolve());
@@ -141,6 +189,7 @@ log.info("proxy ready", {
   listen: `${config.host}:${config.port}`,
   routing: config.routingConfig.routing,
   routes: table.size,
+  gatewayRules: proxy.gateway.size,
   auth: config.auth,
 });
 

@@ -43,6 +43,8 @@ import { WsRelay, upstreamHeaders } from "./http/websocket.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import { BadPath, hostName, parseTarget, type Target } from "./routing/path.ts";
 import type { Route, RouteMatch, RouteTable } from "./routing/table.ts";
+import { Gateway, type Caller } from "./gateway/serve.ts";
+import type { GatewayHit } from "../operator/gateway/model.ts";
 
 export interface ServerDeps {
   config: ProxyConfig;
@@ -56,6 +58,8 @@ export interface ServerDeps {
 
 export interface ProxyServer {
   server: Server;
+  /** GatewayRoutes served; `update` it whenever routes, Services or EndpointSlices change. */
+  gateway: Gateway;
   /** Open WebSocket relays. */
   websockets(): number;
   /** Stops accepting, closes relays and idle connections; resolves when the server closed. */
@@ -103,6 +107,19 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     onOpen: () => metrics.websocketOpened(),
     onClose: () => metrics.websocketClosed(),
     onUpstreamError: (err) => metrics.upstreamError(errorCode(err)),
+  });
+
+  // GatewayRoutes: what no workspace route claims. main.ts feeds it the routes and the cluster view.
+  const gateway = new Gateway({
+    log,
+    registry: metrics.registry,
+    forwarder,
+    relay,
+    sessionCookie: config.sessionCookie,
+    trustForwarded: config.trustForwarded,
+    maxBodyBytes: limits.maxBodyBytes,
+    idleTimeoutMs: limits.idleTimeoutMs,
+    maxResponseHeaderBytes: Math.max(limits.maxHeaderBytes, 64 * 1024),
   });
 
   /** Response passes: the IDE's headers, changed in place before the client sees them. */
@@ -300,6 +317,16 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
     const m = table.match(host, target);
     if (!m) {
+      const hit = gateway.match({
+        host,
+        method: req.method ?? "GET",
+        path: target.path,
+        headers: req.headers,
+      });
+      if (hit) {
+        ctx.route = `gateway:${hit.ref.namespace}/${hit.ref.route}`;
+        return gateway.serve(req, res, hit, caller(req, who), target.path, target.query);
+      }
       ctx.route = "none";
       return sendJson(res, 404, {
         error: "not_found",
@@ -415,6 +442,15 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const checked = checkRequest(req);
     if ("status" in checked) return reject("invalid", checked);
     const m = checked && table.match(checked.host, checked.target);
+    if (!m) {
+      const hit = gateway.match({
+        host: checked.host,
+        method: req.method ?? "GET",
+        path: checked.target.path,
+        headers: req.headers,
+      });
+      if (hit) return upgradeGateway(req, socket, head, hit, checked.target, done);
+    }
     if (!m || m.kind !== "route")
       return reject("none", {
         status: 404,
@@ -465,6 +501,58 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     else next(identified);
   }
 
+  /** Who is asking, for a GatewayRoute's balancing and limits. */
+  function caller(req: IncomingMessage, who: Identity): Caller {
+    const forwarded = config.trustForwarded ? req.headers["x-forwarded-for"] : undefined;
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+    return { user: who.user, clientIp: first || req.socket.remoteAddress || "unknown" };
+  }
+
+  /** A WebSocket to a GatewayRoute: identified like any request, then the gateway decides. */
+  function upgradeGateway(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    hit: GatewayHit,
+    target: Target,
+    done: (route: string, status: number) => void,
+  ): void {
+    const name = `gateway:${hit.ref.namespace}/${hit.ref.route}`;
+    const reject = (status: number, body: ErrorBody, headers: Record<string, string> = {}) => {
+      done(name, status);
+      rejectSocket(socket, status, body, headers);
+    };
+    const ipLimit = gate.limitIp(req.socket.remoteAddress);
+    if (!ipLimit.ok) {
+      const r = tooMany(ipLimit, "requests from this address");
+      return reject(r.status, r.body, r.headers);
+    }
+    const next = (i: Identified) => {
+      if (socket.destroyed) return;
+      if ("reason" in i) {
+        gate.logRefusal(req, i);
+        return reject(401, {
+          error: "unauthenticated",
+          message: i.presented ? "the credentials presented were refused" : "log in first",
+        });
+      }
+      const userLimit = gate.limitUser(i.who);
+      if (!userLimit.ok) {
+        const r = tooMany(userLimit, `requests by ${i.who.user}`);
+        return reject(r.status, r.body, r.headers);
+      }
+      if (gateway.upgrade(req, socket, head, hit, caller(req, i.who), target.path, target.query, reject))
+        done(name, 101);
+    };
+    const identified = gate.identify(req);
+    if (identified instanceof Promise)
+      identified.then(next, (err: unknown) => {
+        log.error("authentication failed", { err: (err as Error).stack ?? String(err) });
+        reject(503, { error: "auth_unavailable", message: "authentication is unavailable; retry" });
+      });
+    else next(identified);
+  }
+
   function upgradeRoute(
     req: IncomingMessage,
     socket: Duplex,
@@ -489,6 +577,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
   return {
     server,
+    gateway,
     websockets: () => relay.size,
     close: () =>
       new Promise<void>((resolve) => {
@@ -496,6 +585,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         events.close();
         server.close(() => resolve());
         server.closeIdleConnections();
+        gateway.close();
         void forwarder.close();
       }),
   };

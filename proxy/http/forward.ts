@@ -49,6 +49,10 @@ export interface Upstream {
    * is checked before forwarding, and undici holds the body to it.
    */
   maxBodyBytes: number;
+  /** The pool to use instead of the forwarder's own (a GatewayRoute rule's, with its timeouts). */
+  dispatcher?: Dispatcher;
+  /** Upstream request headers, when the caller built them (default: from `req.headers`). */
+  headers?: string[];
 }
 
 /** What happens around one forwarded request; called at most once each, `onError` or the others. */
@@ -57,6 +61,13 @@ export interface ForwardHooks {
   onResponseHeaders(status: number, headers: IncomingHttpHeaders): void;
   /** Failed before anything was written to the client (answer it), or after (it was cut off). */
   onError(err: Error, responseStarted: boolean): void;
+  /**
+   * Whether to drop an answer with this status instead of passing it on (a gateway retrying a 5xx
+   * elsewhere): nothing of it reaches the client, and `onError` gets a `DivertedAnswer`.
+   */
+  divert?(status: number): boolean;
+  /** The answer was passed on in full. */
+  onDone?(status: number): void;
 }
 
 /** Upstream headers: the client's (after the request passes changed them) minus hop-by-hop ones. */
@@ -142,8 +153,14 @@ export class Forwarder {
         controller = c;
         if (res.destroyed) c.abort(new ClientGone());
       },
-      onResponseStart(_c, status, headers) {
+      onResponseStart(c, status, headers) {
         if (status < 200) return; // 1xx (other than 101) stays between this hop and the IDE
+        if (hooks.divert?.(status)) {
+          settled = true;
+          res.off("close", onClientGone);
+          c.abort(new DivertedAnswer(status));
+          return hooks.onError(new DivertedAnswer(status), false);
+        }
         const out = clientResponseHeaders(headers as Record<string, string | string[] | undefined>);
         hooks.onResponseHeaders(status, out);
         res.writeHead(status, out);
@@ -155,6 +172,7 @@ export class Forwarder {
       onResponseEnd() {
         settled = true;
         res.end();
+        hooks.onDone?.(res.statusCode);
       },
       onResponseError(_c, err) {
         if (settled) return;
@@ -164,6 +182,7 @@ export class Forwarder {
         }
         settled = true;
         if (err instanceof ClientGone) return res.destroy();
+        res.off("close", onClientGone); // the caller may try again: its next attempt listens anew
         hooks.onError(err, res.headersSent);
       },
     };
@@ -171,10 +190,11 @@ export class Forwarder {
       origin: to.origin,
       path: to.path,
       method: (req.method ?? "GET") as Dispatcher.HttpMethod,
-      headers: upstreamRequestHeaders(req.headers),
+      headers: to.headers ?? upstreamRequestHeaders(req.headers),
       body,
     };
-    const send = () => void this.#agent.dispatch(options, handler);
+    const dispatcher = to.dispatcher ?? this.#agent;
+    const send = () => void dispatcher.dispatch(options, handler);
     send();
   }
 
@@ -201,6 +221,16 @@ export class BodyTooLarge extends Error {
     super(`the request body is larger than ${limit} bytes`);
     this.name = "BodyTooLarge";
     this.limit = limit;
+  }
+}
+
+/** An answer dropped on the caller's request (`divert`): the status it had. */
+export class DivertedAnswer extends Error {
+  readonly status: number;
+  constructor(status: number) {
+    super(`the answer (status ${status}) was dropped to try elsewhere`);
+    this.name = "DivertedAnswer";
+    this.status = status;
   }
 }
 

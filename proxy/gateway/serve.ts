@@ -1,0 +1,545 @@
+/**
+ * Serving GatewayRoutes: the compiled match table (operator/gateway/match.ts) and, per served rule,
+ * its endpoints, balancer, health, circuit breaker, rate limit and connection pool. The request
+ * passes before this (method, Host, path, identity) are the proxy's own; here a matched request is
+ * rate limited, checked against the breaker, rewritten, and sent to an endpoint with retries.
+ *
+ * Retries go to another endpoint when one is left, and only where sending again is safe: a request
+ * without a body, after a failure the rule retries on (`retries.retryOn`, default ConnectFailure);
+ * a connect failure sent nothing, so any bodiless method may go again; after any other failure only
+ * idempotent methods do. A request with a body is never sent twice. Without `retries`, a rule gets
+ * the API's defaults (1 retry, on ConnectFailure): a killed endpoint costs only its in-flight requests.
+ *
+ * Health is this replica's own: active probes and passive ejection per endpoint, the breaker per rule.
+ * Workspace routes come first: a GatewayRoute serves what no workspace route claims.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Registry } from "prom-client";
+import { Agent } from "undici";
+import type { GatewayRoute, RetryOn } from "../../crds/types.ts";
+import { ruleEndpoints, type ClusterView } from "../../operator/gateway/endpoints.ts";
+import { compileGatewayTable } from "../../operator/gateway/match.ts";
+import type {
+  Balancer,
+  Endpoint,
+  GatewayHit,
+  GatewayTable,
+  RequestFacts,
+  RuleRef,
+} from "../../operator/gateway/model.ts";
+import type { Logger } from "../../operator/log.ts";
+import { parseDurationMs } from "../../operator/settings.ts";
+import { KeyedBuckets } from "../auth/limits.ts";
+import { errorCode, sendJson, type ErrorBody } from "../http/errors.ts";
+import { BodyTooLarge, DivertedAnswer, upstreamRequestHeaders, type Forwarder } from "../http/forward.ts";
+import { forwardedHeaders, stripCredentials } from "../http/request.ts";
+import { upstreamHeaders, type WsRelay } from "../http/websocket.ts";
+import { createBalancer } from "./balancer.ts";
+import { ActiveProber, CircuitBreaker, EndpointHealth } from "./health.ts";
+import { createGatewayMetrics, type GatewayMetrics } from "./metrics.ts";
+import { modifyHeaders, upstreamPath } from "./transform.ts";
+
+export interface GatewayDeps {
+  log: Logger;
+  registry: Registry;
+  /** Shared with workspace traffic: streams both ways with backpressure; each rule brings its pool. */
+  forwarder: Forwarder;
+  relay: WsRelay;
+  sessionCookie: string;
+  trustForwarded: boolean;
+  /** The proxy's own limits, which a rule may tighten. */
+  maxBodyBytes: number;
+  idleTimeoutMs: number;
+  maxResponseHeaderBytes: number;
+  now?: () => number;
+}
+
+/** Who is asking, as far as routing and limits need it. */
+export interface Caller {
+  user: string;
+  clientIp: string;
+}
+
+type FailureKind = RetryOn;
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+const CONNECT_FAILURES = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "ETIMEDOUT", "ESOCKETTIMEDOUT"]);
+
+/** What kind of failure an attempt met (for retryOn, metrics and the answer). */
+export function failureKind(err: Error): FailureKind {
+  if (err instanceof DivertedAnswer)
+    return err.status >= 502 && err.status <= 504 ? "GatewayError" : "ServerError";
+  const code = errorCode(err);
+  if (CONNECT_FAILURES.has(code)) return "ConnectFailure";
+  if (TIMEOUTS.has(code)) return "Timeout";
+  return "Reset";
+}
+
+/** Whether an answer with `status` is one of the failures in `on`. */
+export function retryableStatus(status: number, on: ReadonlySet<RetryOn>): boolean {
+  if (on.has("ServerError") && status >= 500) return true;
+  return on.has("GatewayError") && status >= 502 && status <= 504;
+}
+
+const ms = (d: string | undefined, fallback: number) =>
+  d === undefined ? fallback : (parseDurationMs(d) ?? fallback);
+
+/** Everything one served rule keeps between requests. */
+interface RuleState {
+  ref: RuleRef;
+  /** `key@generation`: a changed rule starts afresh. */
+  id: string;
+  endpoints: Endpoint[];
+  health: Map<string, EndpointHealth>;
+  inflight: Map<string, number>;
+  balancer: Balancer;
+  breaker?: CircuitBreaker;
+  limiter?: KeyedBuckets;
+  prober?: ActiveProber;
+  agent: Agent;
+  attempts: number;
+  retryOn: ReadonlySet<RetryOn>;
+  backoffMs: number;
+  requestTimeoutMs: number;
+  maxBodyBytes: number;
+}
+
+export class Gateway {
+  readonly #d: GatewayDeps;
+  readonly #now: () => number;
+  readonly #metrics: GatewayMetrics;
+  #table: GatewayTable = compileGatewayTable([]);
+  readonly #states = new Map<string, RuleState>();
+
+  constructor(d: GatewayDeps) {
+    this.#d = d;
+    this.#now = d.now ?? (() => performance.now());
+    this.#metrics = createGatewayMetrics(d.registry, {
+      endpoints: () =>
+        [...this.#states.values()].flatMap((s) =>
+          s.endpoints.map((e) => ({
+            rule: s.ref.key,
+            endpoint: e.id,
+            state: s.health.get(e.id)?.state(this.#now()) ?? "healthy",
+          })),
+        ),
+      breakers: () =>
+        [...this.#states.values()].flatMap((s) =>
+          s.breaker ? [{ rule: s.ref.key, state: s.breaker.state(this.#now()) }] : [],
+        ),
+    });
+  }
+
+  /** Rules served now. */
+  get size(): number {
+    return this.#states.size;
+  }
+
+  /** Rebuilds the table and every rule's endpoints from the caches; keeps health where endpoints stay. */
+  update(routes: readonly GatewayRoute[], view: ClusterView): void {
+    this.#table = compileGatewayTable(routes);
+    for (const [key, problems] of this.#table.problems)
+      this.#d.log.warn("GatewayRoute not served", { route: key, problems });
+    const keep = new Set<string>();
+    for (const ref of this.#table.rules) {
+      keep.add(ref.key);
+      let st = this.#states.get(ref.key);
+      const id = `${ref.key}@${ref.generation}`;
+      if (st && st.id !== id) {
+        this.#dispose(st);
+        st = undefined;
+      }
+      st ??= this.#newState(ref, id);
+      st.ref = ref;
+      this.#setEndpoints(st, ruleEndpoints(ref.namespace, ref.rule, view));
+      this.#states.set(ref.key, st);
+    }
+    for (const [key, st] of this.#states)
+      if (!keep.has(key)) {
+        this.#dispose(st);
+        this.#states.delete(key);
+      }
+  }
+
+  match(facts: RequestFacts): GatewayHit | undefined {
+    return this.#table.match(facts);
+  }
+
+  /** Serves an HTTP request the table matched. `path`/`query` as the request passes parsed them. */
+  serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    hit: GatewayHit,
+    who: Caller,
+    path: string,
+    query: string,
+  ): void {
+    const st = this.#states.get(hit.ref.key);
+    if (!st) return sendJson(res, 404, { error: "not_found", message: "the route was just removed" });
+    const started = this.#now();
+    const rule = st.ref.rule;
+    const name = st.ref.key;
+    const refuse = (
+      status: number,
+      reason: string,
+      body: ErrorBody,
+      headers: Record<string, string> = {},
+    ) => {
+      this.#metrics.refused(name, reason);
+      this.#metrics.request(name, "", status, (this.#now() - started) / 1000);
+      sendJson(res, status, body, headers);
+    };
+
+    const limited = this.#limit(st, who);
+    if (limited) return refuse(429, "rate_limited", limited.body, limited.headers);
+    const declared = Number(req.headers["content-length"] ?? "0");
+    if (st.maxBodyBytes > 0 && declared > st.maxBodyBytes)
+      return refuse(413, "body_too_large", {
+        error: "body_too_large",
+        message: `request bodies on this route are limited to ${st.maxBodyBytes} bytes`,
+      });
+    if (st.breaker && !st.breaker.tryAcquire(this.#now()))
+      return refuse(
+        503,
+        "circuit_open",
+        { error: "circuit_open", message: `the backends of ${name} keep failing; retry later` },
+        { "retry-after": String(Math.max(1, Math.ceil(this.#retryAfterMs(st) / 1000))) },
+      );
+
+    const hasBody = declared > 0 || req.headers["transfer-encoding"] !== undefined;
+    const method = req.method ?? "GET";
+    const host = req.headers.host ?? "";
+    stripCredentials(req.headers, this.#d.sessionCookie);
+    forwardedHeaders(req.headers, {
+      remoteAddress: req.socket.remoteAddress,
+      proto: "http",
+      host,
+      prefix: rule.rewrite && hit.matchedPrefix && hit.matchedPrefix !== "/" ? hit.matchedPrefix : "",
+      trust: this.#d.trustForwarded,
+    });
+    modifyHeaders(req.headers, rule.requestHeaders);
+    const hashKey = hashKeyOf(req.headers, rule.loadBalancer?.hashOn);
+    const tried = new Set<string>();
+    let finished = false;
+    let timer: NodeJS.Timeout | undefined;
+    let breakerTaken = st.breaker !== undefined;
+    const finish = (ok: boolean | undefined, endpoint: string, status: number) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      if (breakerTaken) {
+        breakerTaken = false;
+        if (ok === undefined) st.breaker!.release(this.#now());
+        else st.breaker!.onResult(ok, this.#now());
+      }
+      this.#metrics.request(name, endpoint, status, (this.#now() - started) / 1000);
+    };
+    res.once("close", () => finish(undefined, "", 499));
+    if (st.requestTimeoutMs > 0) {
+      timer = setTimeout(() => {
+        if (res.headersSent) return void res.destroy(); // half an answer must not look complete
+        finish(false, "", 504);
+        sendJson(res, 504, {
+          error: "upstream_timeout",
+          message: `no answer from ${name} within ${st.requestTimeoutMs} ms`,
+        });
+      }, st.requestTimeoutMs);
+      timer.unref();
+    }
+
+    const attempt = (n: number): void => {
+      if (finished || res.destroyed) return;
+      const ep = this.#pick(st, who.clientIp, hashKey, tried);
+      if (!ep) {
+        this.#metrics.refused(name, "no_healthy_backend");
+        finish(false, "", 503);
+        return sendJson(
+          res,
+          503,
+          { error: "no_healthy_backend", message: `no healthy backend for ${name}` },
+          { "retry-after": "2" },
+        );
+      }
+      tried.add(ep.id);
+      const headers: IncomingHttpHeaders = { ...req.headers };
+      // A URL backend is its own virtual host; a Service's pods get the Host the client sent.
+      if (ep.id.startsWith("http")) headers.host = new URL(ep.origin).host;
+      const safe = !hasBody && n < st.attempts;
+      const again = (kind: FailureKind) =>
+        safe && st.retryOn.has(kind) && (kind === "ConnectFailure" || IDEMPOTENT.has(method));
+      // In flight until its answer has ended (or failed, or the client left): least connections
+      // counts requests that are still streaming, not only those waiting for headers.
+      st.inflight.set(ep.id, (st.inflight.get(ep.id) ?? 0) + 1);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        st.inflight.set(ep.id, Math.max(0, (st.inflight.get(ep.id) ?? 1) - 1));
+      };
+      res.once("close", release);
+      let judged = false;
+      /** The attempt's verdict for passive health: once, at the first sign (headers or failure). */
+      const settle = (ok: boolean) => {
+        if (judged) return;
+        judged = true;
+        st.health.get(ep.id)?.passiveResult(ok, this.#now());
+      };
+      this.#d.forwarder.forward(
+        req,
+        res,
+        {
+          origin: ep.origin,
+          path: upstreamPath(path, query, hit.matchedPrefix, rule.rewrite, ep.basePath),
+          maxBodyBytes: st.maxBodyBytes,
+          dispatcher: st.agent,
+          headers: upstreamRequestHeaders(headers),
+        },
+        {
+          divert: (status) =>
+            finished ||
+            (retryableStatus(status, st.retryOn) &&
+              again(status >= 502 && status <= 504 ? "GatewayError" : "ServerError")),
+          onResponseHeaders: (status, h) => {
+            settle(status < 500);
+            modifyHeaders(h, rule.responseHeaders);
+          },
+          onDone: (status) => {
+            release();
+            finish(status < 500, ep.id, status);
+          },
+          onError: (err, started) => {
+            release();
+            if (err instanceof BodyTooLarge) {
+              settle(true);
+              this.#metrics.refused(name, "body_too_large");
+              finish(undefined, ep.id, 413);
+              sendJson(
+                res,
+                413,
+                {
+                  error: "body_too_large",
+                  message: `request bodies on this route are limited to ${st.maxBodyBytes} bytes`,
+                },
+                { connection: "close" },
+              );
+              res.once("finish", () => req.socket.destroy());
+              return;
+            }
+            const kind = failureKind(err);
+            settle(false);
+            this.#metrics.upstreamError(name, ep.id, kind);
+            if (finished) return;
+            if (!started && again(kind) && !res.destroyed) {
+              this.#metrics.retry(name);
+              if (st.backoffMs > 0) setTimeout(() => attempt(n + 1), st.backoffMs).unref();
+              else attempt(n + 1);
+              return;
+            }
+            if (started) {
+              finish(false, ep.id, 502);
+              return void res.destroy();
+            }
+            const status =
+              err instanceof DivertedAnswer
+                ? err.status
+                : kind === "Timeout"
+                  ? 504
+                  : kind === "ConnectFailure"
+                    ? 503
+                    : 502;
+            this.#d.log.warn("gateway upstream error", {
+              rule: name,
+              endpoint: ep.id,
+              kind,
+              code: errorCode(err),
+            });
+            finish(false, ep.id, status);
+            sendJson(res, status, {
+              error: kind === "Timeout" ? "upstream_timeout" : "upstream_error",
+              message: `${name}: the backend at ${ep.id} failed (${kind}${err instanceof DivertedAnswer ? ` ${err.status}` : `, ${errorCode(err)}`})`,
+            });
+          },
+        },
+      );
+    };
+    attempt(0);
+  }
+
+  /**
+   * A WebSocket upgrade the table matched: refused when the rule turns WebSockets off, else relayed
+   * to one endpoint (hash strategies keep a client on one; no retries once the handshake is sent).
+   */
+  upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    hit: GatewayHit,
+    who: Caller,
+    path: string,
+    query: string,
+    reject: (status: number, body: ErrorBody, headers?: Record<string, string>) => void,
+  ): boolean {
+    const refused = (status: number, body: ErrorBody, headers?: Record<string, string>) => {
+      reject(status, body, headers);
+      return false;
+    };
+    const st = this.#states.get(hit.ref.key);
+    if (!st) return refused(404, { error: "not_found", message: "the route was just removed" });
+    const name = st.ref.key;
+    if (st.ref.rule.websocket === false) {
+      this.#metrics.refused(name, "websocket_disabled");
+      return refused(403, { error: "websocket_disabled", message: `${name} does not take WebSockets` });
+    }
+    const limited = this.#limit(st, who);
+    if (limited) return refused(429, limited.body, limited.headers);
+    const ep = this.#pick(
+      st,
+      who.clientIp,
+      hashKeyOf(req.headers, st.ref.rule.loadBalancer?.hashOn),
+      new Set(),
+    );
+    if (!ep) return refused(503, { error: "no_healthy_backend", message: `no healthy backend for ${name}` });
+    stripCredentials(req.headers, this.#d.sessionCookie);
+    modifyHeaders(req.headers, st.ref.rule.requestHeaders);
+    const target = upstreamPath(path, query, hit.matchedPrefix, st.ref.rule.rewrite, ep.basePath);
+    const ws = ep.origin.replace(/^http/, "ws");
+    this.#metrics.request(name, ep.id, 101, 0);
+    this.#d.relay.relay(req, socket, head, ws + target, upstreamHeaders(req.headers), name);
+    return true;
+  }
+
+  close(): void {
+    for (const st of this.#states.values()) this.#dispose(st);
+    this.#states.clear();
+  }
+
+  #pick(
+    st: RuleState,
+    clientIp: string,
+    hashKey: string | undefined,
+    tried: ReadonlySet<string>,
+  ): Endpoint | undefined {
+    const now = this.#now();
+    const healthy = st.endpoints.filter((e) => st.health.get(e.id)?.healthy(now) ?? true);
+    return st.balancer.pick(healthy, { clientIp, hashKey, exclude: tried });
+  }
+
+  #limit(st: RuleState, who: Caller): { body: ErrorBody; headers: Record<string, string> } | undefined {
+    if (!st.limiter) return undefined;
+    const key = st.ref.rule.rateLimit?.key === "User" ? `u:${who.user}` : `ip:${who.clientIp}`;
+    const v = st.limiter.take(key);
+    if (v.ok) return undefined;
+    this.#metrics.refused(st.ref.key, "rate_limited");
+    return {
+      body: {
+        error: "rate_limited",
+        message: `too many requests on ${st.ref.key}: retry in ${v.retryAfterSeconds} s`,
+      },
+      headers: { "retry-after": String(v.retryAfterSeconds) },
+    };
+  }
+
+  #retryAfterMs(st: RuleState): number {
+    return ms(st.ref.rule.circuitBreaker?.openDuration, 30_000);
+  }
+
+  #newState(ref: RuleRef, id: string): RuleState {
+    const rule = ref.rule;
+    const inflight = new Map<string, number>();
+    const t = rule.timeouts ?? {};
+    const idleMs = ms(t.idle, this.#d.idleTimeoutMs);
+    const st: RuleState = {
+      ref,
+      id,
+      endpoints: [],
+      health: new Map(),
+      inflight,
+      balancer: createBalancer(rule.loadBalancer?.strategy, (e) => inflight.get(e) ?? 0),
+      ...(rule.circuitBreaker ? { breaker: new CircuitBreaker(rule.circuitBreaker) } : {}),
+      ...(rule.rateLimit
+        ? {
+            limiter: new KeyedBuckets({
+              ratePerSecond: rule.rateLimit.requestsPerSecond,
+              burst: rule.rateLimit.burst ?? rule.rateLimit.requestsPerSecond,
+              maxKeys: 100_000,
+            }),
+          }
+        : {}),
+      agent: new Agent({
+        connect: { timeout: ms(t.connect, 5_000) },
+        // 0s turns the idle limit off, as the API says.
+        headersTimeout: idleMs,
+        bodyTimeout: idleMs,
+        keepAliveTimeout: 4_000,
+        maxHeaderSize: this.#d.maxResponseHeaderBytes,
+        pipelining: 1,
+      }),
+      attempts: rule.retries?.attempts ?? 1,
+      retryOn: new Set(rule.retries?.retryOn ?? ["ConnectFailure"]),
+      backoffMs: ms(rule.retries?.backoff, 0),
+      requestTimeoutMs: ms(t.request, 0),
+      maxBodyBytes:
+        rule.maxBodyBytes !== undefined && rule.maxBodyBytes > 0
+          ? this.#d.maxBodyBytes > 0
+            ? Math.min(rule.maxBodyBytes, this.#d.maxBodyBytes)
+            : rule.maxBodyBytes
+          : this.#d.maxBodyBytes,
+    };
+    const active = rule.healthCheck?.active;
+    if (active)
+      st.prober = new ActiveProber(active, {
+        onResult: (endpoint, ok) => {
+          const h = st.health.get(endpoint);
+          if (!h) return;
+          const before = h.state(this.#now());
+          h.activeResult(ok);
+          const after = h.state(this.#now());
+          if (before !== after)
+            this.#d.log.info("gateway endpoint health", { rule: ref.key, endpoint, state: after });
+        },
+      });
+    return st;
+  }
+
+  #setEndpoints(st: RuleState, endpoints: Endpoint[]): void {
+    st.endpoints = endpoints;
+    const ids = new Set(endpoints.map((e) => e.id));
+    for (const e of endpoints)
+      if (!st.health.has(e.id)) st.health.set(e.id, new EndpointHealth(st.ref.rule.healthCheck));
+    for (const id of [...st.health.keys()]) if (!ids.has(id)) st.health.delete(id);
+    st.prober?.update(endpoints.map((e) => ({ id: e.id, origin: e.origin, basePath: e.basePath })));
+  }
+
+  #dispose(st: RuleState): void {
+    st.prober?.stop();
+    void st.agent.close();
+  }
+}
+
+/** ConsistentHash's key: the named header's value or cookie's value. */
+export function hashKeyOf(
+  headers: IncomingHttpHeaders,
+  on: { header?: string; cookie?: string } | undefined,
+): string | undefined {
+  if (!on) return undefined;
+  if (on.header) {
+    const v = headers[on.header.toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
+  }
+  if (on.cookie) {
+    for (const part of (headers.cookie ?? "").split(";")) {
+      const eq = part.indexOf("=");
+      if (eq > 0 && part.slice(0, eq).trim() === on.cookie) return part.slice(eq + 1).trim();
+    }
+  }
+  return undefined;
+}
