@@ -1,0 +1,230 @@
+/**
+ * Benchmark (not a test): throughput through a GatewayRoute spread over 3 backends, against one
+ * backend reached directly. The backends are real `bench-backend` processes on pod IPs (1 KiB
+ * answers over keep-alive) behind a real Service; the proxy balances round robin over the Service's
+ * endpoints from its EndpointSlice. Max load with wrk in rounds of alternating order; ratios are
+ * medians of per-round ratios (this VM drifts between rounds).
+ *
+ *   npm run bench:gateway [-- --seconds=6 --rounds=5]
+ *
+ * Prints JSON and writes docs/benchmarks.md's gateway section.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { request } from "node:http";
+import { readFile, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { parseArgs, promisify } from "node:util";
+import { API_VERSION, GATEWAY_ROUTE, GROUP, VERSION } from "../../crds/types.ts";
+import { eventually } from "../lib/kube.ts";
+import { stateDir } from "../lib/operator.ts";
+import { benchNetns, startBackend } from "./backend.ts";
+import { cpuTicks, sum } from "./proxy-peers.ts";
+import { startPortico } from "./proxy-portico.ts";
+
+const { values: opt } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "6" },
+    rounds: { type: "string", default: "5" },
+    connections: { type: "string", default: "32" },
+  },
+});
+const SECONDS = Number(opt.seconds);
+const ROUNDS = Number(opt.rounds);
+const CONNS = Number(opt.connections);
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
+const REPO = resolve(import.meta.dirname, "../..");
+const HOST = "gw.bench.test";
+const run = promisify(execFile);
+const log = (s: string) => process.stderr.write(`[bench:gateway] ${s}\n`);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+const netns = benchNetns("bench:gateway");
+const { c, ns, ready } = await startBackend("bench-gateway");
+const portico = await startPortico(ready, "198.18.0.65", 8000, join(stateDir(), "logs"), {
+  name: "portico-gateway",
+  healthPort: 18292,
+});
+
+// Three backends behind one Service, and a GatewayRoute to it.
+const pods = ["gw-b1", "gw-b2", "gw-b3"];
+for (const name of pods)
+  await c.core.createNamespacedPod({
+    namespace: ns.name,
+    body: {
+      metadata: { name, labels: { app: "gw-bench" } },
+      spec: {
+        containers: [
+          { name: "b", image: "portico.dev/test/bench-backend:1", ports: [{ containerPort: 8080 }] },
+        ],
+      },
+    },
+  });
+await c.core.createNamespacedService({
+  namespace: ns.name,
+  body: {
+    metadata: { name: "gw-bench" },
+    spec: { selector: { app: "gw-bench" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+  },
+});
+await c.custom.createNamespacedCustomObject({
+  group: GROUP,
+  version: VERSION,
+  namespace: ns.name,
+  plural: GATEWAY_ROUTE.plural,
+  body: {
+    apiVersion: API_VERSION,
+    kind: GATEWAY_ROUTE.kind,
+    metadata: { name: "bench" },
+    spec: { hosts: [HOST], rules: [{ backends: [{ service: { name: "gw-bench", port: 80 } }] }] },
+  },
+});
+const ips = await eventually(
+  "3 backend pods with IPs",
+  async () => {
+    const list = await c.core.listNamespacedPod({ namespace: ns.name, labelSelector: "app=gw-bench" });
+    const got = list.items
+      .filter((p) => p.status?.podIP && p.status.phase === "Running")
+      .map((p) => p.status!.podIP!);
+    return got.length === 3 ? got : undefined;
+  },
+  120_000,
+  500,
+);
+/** Which backend answered a request through the gateway (its bound address, from the Service's endpoints). */
+const viaGateway = () =>
+  new Promise<number>((res) => {
+    const req = request(`${portico.peer.url}`, { headers: { host: HOST } }, (r) => {
+      r.resume();
+      r.on("end", () => res(r.statusCode ?? 0));
+    });
+    req.on("error", () => res(0));
+    req.end();
+  });
+await eventually(
+  "the gateway routes to the backends",
+  async () => ((await viaGateway()) === 200 ? true : undefined),
+  60_000,
+  300,
+);
+// All three endpoints in the EndpointSlice before measuring.
+await eventually(
+  "3 ready endpoints",
+  async () => {
+    const slices = await c.custom.listNamespacedCustomObject({
+      group: "discovery.k8s.io",
+      version: "v1",
+      namespace: ns.name,
+      plural: "endpointslices",
+      labelSelector: "kubernetes.io/service-name=gw-bench",
+    });
+    const n = (slices as { items: { endpoints?: { conditions?: { ready?: boolean } }[] }[] }).items
+      .flatMap((s) => s.endpoints ?? [])
+      .filter((e) => e.conditions?.ready !== false).length;
+    return n === 3 ? true : undefined;
+  },
+  60_000,
+  500,
+);
+
+interface Path {
+  name: string;
+  url: string;
+  host: string;
+  pids: () => number[];
+}
+const paths: Path[] = [
+  { name: "direct (1 backend)", url: `http://${ips[0]}:8080/`, host: `${ips[0]}:8080`, pids: () => [] },
+  { name: "gateway (3 backends)", url: portico.peer.url, host: HOST, pids: portico.peer.pids },
+];
+
+async function round(
+  p: Path,
+): Promise<{ rps: number; cpuUs: number; errors: number; p50: string; p99: string }> {
+  const args = [
+    "-t1",
+    `-c${CONNS}`,
+    `-d${SECONDS}s`,
+    "--timeout",
+    "5s",
+    "--latency",
+    "-H",
+    `Host: ${p.host}`,
+  ];
+  const t0 = sum(p.pids(), cpuTicks);
+  const { stdout } = await run("wrk", [...args, p.url], { maxBuffer: 1 << 20 });
+  const ticks = sum(p.pids(), cpuTicks) - t0;
+  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0),
+    cpuUs: ((ticks / CLK_TCK) * 1e6) / Math.max(1, requests),
+    errors:
+      Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) +
+      Number(/Socket errors:.*timeout (\d+)/.exec(stdout)?.[1] ?? 0),
+    p50: /\s50%\s+(\S+)/.exec(stdout)?.[1] ?? "?",
+    p99: /\s99%\s+(\S+)/.exec(stdout)?.[1] ?? "?",
+  };
+}
+
+for (const p of paths) await round(p); // warm-up
+const results = new Map(paths.map((p) => [p.name, [] as Awaited<ReturnType<typeof round>>[]]));
+for (let r = 0; r < ROUNDS; r++) {
+  for (const p of r % 2 ? [...paths].reverse() : paths) {
+    const x = await round(p);
+    results.get(p.name)!.push(x);
+    log(
+      `round ${r + 1}/${ROUNDS} ${p.name}: ${x.rps.toFixed(0)} req/s, p50 ${x.p50}, p99 ${x.p99}, ${x.errors} errors`,
+    );
+  }
+}
+// How the gateway spread the load (its own metrics).
+const metrics = await (await fetch("http://127.0.0.1:18292/metrics")).text();
+const perEndpoint = [
+  ...metrics.matchAll(
+    /^portico_gateway_requests_total\{[^}]*endpoint="([^"]+)"[^}]*code="200"[^}]*\} (\d+)/gm,
+  ),
+].map((m) => [m[1]!, Number(m[2])] as const);
+await portico.peer.stop();
+await ns.drop();
+
+const direct = results.get(paths[0]!.name)!;
+const gw = results.get(paths[1]!.name)!;
+const ratio = median(gw.map((x, i) => x.rps / direct[i]!.rps));
+const errors = [...direct, ...gw].reduce((a, x) => a + x.errors, 0);
+console.log(
+  JSON.stringify(
+    { seconds: SECONDS, rounds: ROUNDS, connections: CONNS, direct, gateway: gw, ratio, perEndpoint },
+    null,
+    2,
+  ),
+);
+
+const f0 = (x: number) => x.toFixed(0);
+const argv = process.argv.slice(2);
+const netnsEnv = netns === "portico-bench" ? "" : `PORTICO_NETNS=${netns} `;
+const total = perEndpoint.reduce((a, [, n]) => a + n, 0);
+const section = `<!-- gateway:start -->
+## Gateway: a GatewayRoute over 3 backends vs one backend direct
+
+Command: \`${netnsEnv}npm run bench:gateway${argv.length ? ` -- ${argv.join(" ")}` : ""}\` (${new Date().toISOString().slice(0, 10)}; the same 2-vCPU machine
+and network namespace as above). Three real \`bench-backend\` processes on pod IPs (1 KiB answers,
+keep-alive) behind one Service; Portico's proxy serves a GatewayRoute to it (round robin over the
+EndpointSlice's endpoints). \`wrk -t1 -c${CONNS} -d${SECONDS}s\`, ${ROUNDS} rounds, order alternating; ${errors} errors in all.
+
+| path | req/s per round | median | p50 / p99 (last round) | proxy CPU µs/req (median) |
+| --- | --- | --- | --- | --- |
+| direct to 1 backend | ${direct.map((x) => f0(x.rps)).join(", ")} | ${f0(median(direct.map((x) => x.rps)))} | ${direct.at(-1)!.p50} / ${direct.at(-1)!.p99} | — |
+| GatewayRoute, 3 backends | ${gw.map((x) => f0(x.rps)).join(", ")} | ${f0(median(gw.map((x) => x.rps)))} | ${gw.at(-1)!.p50} / ${gw.at(-1)!.p99} | ${median(gw.map((x) => x.cpuUs)).toFixed(1)} |
+
+Gateway ÷ direct, median of per-round ratios: **${ratio.toFixed(2)}**. Requests per endpoint
+through the gateway: ${perEndpoint.map(([e, n]) => `${e} ${((n / Math.max(1, total)) * 100).toFixed(1)}%`).join(", ")}.
+On this 2-vCPU machine wrk, the proxy and the backends share two cores: the gateway cannot add
+capacity here, so the ratio shows the proxy's cost, not what 3 backends on their own nodes would give.
+<!-- gateway:end -->`;
+const docPath = join(REPO, "docs/benchmarks.md");
+let doc = await readFile(docPath, "utf8");
+doc = /<!-- gateway:start -->[\s\S]*<!-- gateway:end -->/.test(doc)
+  ? doc.replace(/<!-- gateway:start -->[\s\S]*<!-- gateway:end -->/, () => section)
+  : `${doc.trimEnd()}\n\n${section}\n`;
+await writeFile(docPath, doc);
+log(`wrote ${docPath}`);
+process.exit(0);
