@@ -25,8 +25,9 @@ bash e2e/cluster/cluster.sh up >/dev/null
 bin="$(cat "$PORTICO_CLUSTER_STATE/bin-dir")"
 k() { bash e2e/cluster/cluster.sh exec -- kubectl "$@"; }
 
-# The chart's default WorkspaceClasses, and a sample GatewayRoute.
-k apply -f charts/portico/files/workspaceclasses/ -f crds/examples/gatewayroute.yaml >/dev/null
+# The chart's default WorkspaceClasses; a plain pod ('hello') behind a Service, and a GatewayRoute
+# that serves it through the proxy at http://api.localhost:18080/hello/.
+k apply -f charts/portico/files/workspaceclasses/ >/dev/null
 k apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Pod
@@ -34,6 +35,24 @@ metadata: {name: hello, namespace: default, labels: {app: hello}}
 spec:
   containers:
   - {name: web, image: "portico.dev/test/http-echo:1", ports: [{containerPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello, namespace: default}
+spec:
+  selector: {app: hello}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+---
+apiVersion: portico.dev/v1alpha1
+kind: GatewayRoute
+metadata: {name: hello, namespace: default}
+spec:
+  hosts: [api.localhost]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /hello}}]
+    backends: [{service: {name: hello, port: 80}}]
+    rewrite: {stripPrefix: true}
+    healthCheck: {active: {path: /, interval: 5s}}
 YAML
 
 # The operator and the proxy, each as its own process group in the cluster's namespace, under its
@@ -80,6 +99,7 @@ Portico is up on a local cluster (network namespace $PORTICO_NETNS, Kubernetes $
   kubectl get pods,pvc,svc,networkpolicies,virtualservices
   kubectl patch workspace demo --type merge -p '{"spec":{"running":false}}'   # stop; files are kept
   curl http://127.0.0.1:$ECHO_HOST_PORT/         # a plain pod ('hello') run as a real process on $ip:8080
+  curl http://api.localhost:$PROXY_HOST_PORT/hello/   # the same pod through a GatewayRoute (kubectl get gatewayroutes)
 
   Logs: $PORTICO_CLUSTER_STATE/logs/operator.log, $PORTICO_CLUSTER_STATE/logs/proxy.log
 
