@@ -65,7 +65,7 @@ export function createMetrics(routeCounts: () => Record<string, number>): ProxyM
     registry,
     request(route, code, seconds) {
       requests.inc({ route, code });
-      const kind = route.includes("/") ? "workspace" : route;
+      const kind = route.startsWith("gateway:") ? "gateway" : route.includes("/") ? "workspace" : route;
       duration.observe({ kind }, seconds);
     },
     upstreamError: (code) => upstreamErrors.inc({ code }),

@@ -99,6 +99,8 @@ interface RuleState {
   /** `key@generation`: a changed rule starts afresh. */
   id: string;
   endpoints: Endpoint[];
+  /** Whether the rule has health checks (else every endpoint counts as healthy). */
+  checked: boolean;
   health: Map<string, EndpointHealth>;
   inflight: Map<string, number>;
   balancer: Balancer;
@@ -270,9 +272,9 @@ export class Gateway {
         );
       }
       tried.add(ep.id);
-      const headers: IncomingHttpHeaders = { ...req.headers };
       // A URL backend is its own virtual host; a Service's pods get the Host the client sent.
-      if (ep.id.startsWith("http")) headers.host = new URL(ep.origin).host;
+      if (ep.id.startsWith("http")) req.headers.host = new URL(ep.origin).host;
+      else req.headers.host = host;
       const safe = !hasBody && n < st.attempts;
       const again = (kind: FailureKind) =>
         safe && st.retryOn.has(kind) && (kind === "ConnectFailure" || IDEMPOTENT.has(method));
@@ -301,7 +303,7 @@ export class Gateway {
           path: upstreamPath(path, query, hit.matchedPrefix, rule.rewrite, ep.basePath),
           maxBodyBytes: st.maxBodyBytes,
           dispatcher: st.agent,
-          headers: upstreamRequestHeaders(headers),
+          headers: upstreamRequestHeaders(req.headers),
         },
         {
           divert: (status) =>
@@ -428,8 +430,10 @@ export class Gateway {
     hashKey: string | undefined,
     tried: ReadonlySet<string>,
   ): Endpoint | undefined {
-    const now = this.#now();
-    const healthy = st.endpoints.filter((e) => st.health.get(e.id)?.healthy(now) ?? true);
+    // Without health checks every ready endpoint is healthy: no list to build per request.
+    const healthy = st.checked
+      ? st.endpoints.filter((e) => st.health.get(e.id)?.healthy(this.#now()) ?? true)
+      : st.endpoints;
     return st.balancer.pick(healthy, { clientIp, hashKey, exclude: tried });
   }
 
@@ -461,6 +465,7 @@ export class Gateway {
       ref,
       id,
       endpoints: [],
+      checked: rule.healthCheck !== undefined,
       health: new Map(),
       inflight,
       balancer: createBalancer(rule.loadBalancer?.strategy, (e) => inflight.get(e) ?? 0),
