@@ -92,6 +92,10 @@ export async function startPortico(
     process.execPath,
     [
       ...PROXY_NODE_ARGS,
+      // PORTICO_PROXY_PROFILE=DIR: a V8 CPU profile of the proxy under the benchmark's load.
+      ...(process.env.PORTICO_PROXY_PROFILE
+        ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PORTICO_PROXY_PROFILE}`]
+        : []),
       MAIN,
       `--kubeconfig=${join(stateDir(), "kubeconfig.proxy")}`,
       ...(o.flags ?? ["--auth=none"]),
