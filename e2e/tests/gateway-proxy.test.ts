@@ -237,6 +237,29 @@ test("IP hash keeps each client on one backend, and when a backend leaves only i
   await routedTo("/rr", ["e1", "e2", "e3"]);
 });
 
+test("consistent hash on a header keeps each value on one backend", async () => {
+  await apply(
+    route("hashed", [
+      {
+        matches: prefix("/hashed"),
+        backends: [backend("echo")],
+        loadBalancer: { strategy: "ConsistentHash", hashOn: { header: "X-Session" } },
+      },
+    ]),
+  );
+  await eventually("hashed route served", async () =>
+    (await call("/hashed")).status === 200 ? true : undefined,
+  );
+  const seen = new Map<string, Set<string>>();
+  for (let round = 0; round < 3; round++)
+    for (let i = 0; i < 40; i++) {
+      const a = await call("/hashed", { headers: { "x-session": `s-${i}` } });
+      seen.set(`s-${i}`, (seen.get(`s-${i}`) ?? new Set()).add(a.pod));
+    }
+  for (const [k, pods] of seen) assert.equal(pods.size, 1, `${k} went to ${[...pods].join(", ")}`);
+  assert.equal(new Set([...seen.values()].map((p) => [...p][0])).size, 3, "the values spread over all three");
+});
+
 test("least connections sends new requests to the idle backend", async () => {
   await apply(
     route("least", [
