@@ -9,11 +9,12 @@
  * CRDs always give the same bytes; reading crds/ and writing docs/ happen only in `main`.
  * Options for tests: `--crds=DIR` and `--out=FILE` (defaults: crds/ and docs/crd-reference.md).
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import type { CRD, CRDVersion, JSONSchemaProps, PrinterColumn, ValidationRule } from "../crds/schema.ts";
+import { runGenerator } from "./generated-doc.ts";
 
 /** The command that regenerates the reference; named in the file's header and in `--check`'s message. */
 export const COMMAND = "node scripts/crd-reference.ts";
@@ -308,31 +309,16 @@ export function readCrds(dir: string = CRD_DIR): object[] {
 
 /** Writes the reference, or with `--check` reports whether it is current. Returns the exit status. */
 export function main(argv: readonly string[]): number {
-  const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const unknown = argv.filter((a) => a !== "--check" && !/^--(crds|out)=/.test(a));
-  if (unknown.length) {
-    console.error(`unknown argument ${unknown.join(" ")}; usage: ${COMMAND} [--check]`);
-    return 2;
-  }
-  const out = opt("out") ?? OUTPUT;
-  const rendered = renderCrdReference(readCrds(opt("crds") ?? CRD_DIR));
-  const shown = relative(process.cwd(), out) || out;
-  if (argv.includes("--check")) {
-    let current: string | undefined;
-    try {
-      current = readFileSync(out, "utf8");
-    } catch {
-      current = undefined;
-    }
-    if (current === rendered) return 0;
-    console.error(
-      `${shown} ${current === undefined ? "is missing" : "is stale: crds/ changed since it was generated"}; run \`${COMMAND}\` and commit the result`,
-    );
-    return 1;
-  }
-  writeFileSync(out, rendered);
-  console.log(`wrote ${shown}`);
-  return 0;
+  return runGenerator(
+    {
+      command: COMMAND,
+      output: OUTPUT,
+      options: ["crds"],
+      staleBecause: "crds/ changed since it was generated",
+      render: (opt) => renderCrdReference(readCrds(opt("crds") ?? CRD_DIR)),
+    },
+    argv,
+  );
 }
 
 if (import.meta.main) process.exitCode = main(process.argv.slice(2));

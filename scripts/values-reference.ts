@@ -10,10 +10,11 @@
  * reading the chart and writing docs/ happen only in `main`.
  * Options for tests: `--chart=DIR` and `--out=FILE` (defaults: charts/portico and docs/configuration.md).
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
+import { runGenerator } from "./generated-doc.ts";
 
 /** The command that regenerates the reference; named in the file's header and in `--check`'s message. */
 export const COMMAND = "node scripts/values-reference.ts";
@@ -326,32 +327,20 @@ export function readChart(dir: string = CHART_DIR): { schema: ValuesSchema; valu
 
 /** Writes the reference, or with `--check` reports whether it is current. Returns the exit status. */
 export function main(argv: readonly string[]): number {
-  const opt = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const unknown = argv.filter((a) => a !== "--check" && !/^--(chart|out)=/.test(a));
-  if (unknown.length) {
-    console.error(`unknown argument ${unknown.join(" ")}; usage: ${COMMAND} [--check]`);
-    return 2;
-  }
-  const out = opt("out") ?? OUTPUT;
-  const { schema, values } = readChart(opt("chart") ?? CHART_DIR);
-  const rendered = renderValuesReference(schema, values);
-  const shown = relative(process.cwd(), out) || out;
-  if (argv.includes("--check")) {
-    let current: string | undefined;
-    try {
-      current = readFileSync(out, "utf8");
-    } catch {
-      current = undefined;
-    }
-    if (current === rendered) return 0;
-    console.error(
-      `${shown} ${current === undefined ? "is missing" : "is stale: the chart's values or schema changed since it was generated"}; run \`${COMMAND}\` and commit the result`,
-    );
-    return 1;
-  }
-  writeFileSync(out, rendered);
-  console.log(`wrote ${shown}`);
-  return 0;
+  return runGenerator(
+    {
+      command: COMMAND,
+      output: OUTPUT,
+      options: ["chart"],
+      staleBecause: "the chart's values or schema changed since it was generated",
+      render: (opt) =>
+        (() => {
+          const { schema, values } = readChart(opt("chart") ?? CHART_DIR);
+          return renderValuesReference(schema, values);
+        })(),
+    },
+    argv,
+  );
 }
 
 if (import.meta.main) process.exitCode = main(process.argv.slice(2));

@@ -10,15 +10,14 @@
  *
  * Prints JSON and writes docs/benchmarks.md's auth section.
  */
-import { execFile, execFileSync } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { parseArgs, promisify } from "node:util";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { startOidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
 import { benchNetns, startBackend } from "./backend.ts";
-import { cpuTicks, sum, type Peer } from "./proxy-peers.ts";
+import type { Peer } from "./proxy-peers.ts";
 import { startPortico } from "./proxy-portico.ts";
+import { median, wrkRound, writeSection, type WrkRound } from "./wrk.ts";
 
 const { values: opt } = parseArgs({
   options: {
@@ -30,11 +29,7 @@ const { values: opt } = parseArgs({
 const SECONDS = Number(opt.seconds);
 const ROUNDS = Number(opt.rounds);
 const CONNS = Number(opt.connections);
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
-const REPO = resolve(import.meta.dirname, "../..");
-const run = promisify(execFile);
 const log = (s: string) => process.stderr.write(`[bench:auth] ${s}\n`);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 const netns = benchNetns("bench:auth");
 const { ns, ready } = await startBackend("bench-auth");
@@ -66,26 +61,11 @@ const paths: [Peer, Record<string, string>][] = [
   [on.peer, authHeader],
 ];
 
-async function round(
-  p: Peer,
-  headers: Record<string, string>,
-): Promise<{ rps: number; cpuUs: number; errors: number }> {
-  const args = ["-t1", `-c${CONNS}`, `-d${SECONDS}s`, "--timeout", "5s", "-H", `Host: ${p.host}`];
-  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
-  const t0 = sum(p.pids(), cpuTicks);
-  const { stdout } = await run("wrk", [...args, p.url], { maxBuffer: 1 << 20 });
-  const ticks = sum(p.pids(), cpuTicks) - t0;
-  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0),
-    cpuUs: ((ticks / CLK_TCK) * 1e6) / Math.max(1, requests),
-    errors: non2xx,
-  };
-}
+const round = (p: Peer, headers: Record<string, string>) =>
+  wrkRound({ url: p.url, host: p.host!, headers, pids: p.pids }, CONNS, SECONDS);
 
 for (const [p, h] of paths) await round(p, h); // warm-up: JIT, pools, the verified-token cache
-const results = new Map(paths.map(([p]) => [p.name, [] as { rps: number; cpuUs: number; errors: number }[]]));
+const results = new Map(paths.map(([p]) => [p.name, [] as WrkRound[]]));
 for (let r = 0; r < ROUNDS; r++) {
   const order = r % 2 ? [...paths].reverse() : paths;
   for (const [p, h] of order) {
@@ -140,11 +120,5 @@ order alternating; ${errors} non-2xx answers in all.
 Throughput with JWT auth ÷ without, median of per-round ratios: **${f2(ratio)}** (auth costs
 ${f0((1 - ratio) * 100)}%; target: at most 20%, ${ratio >= 0.8 ? "met" : "**not met**"}). CPU per request with ÷ without: ${f2(cpuRatio)}.
 <!-- auth:end -->`;
-const docPath = join(REPO, "docs/benchmarks.md");
-let doc = await readFile(docPath, "utf8");
-doc = /<!-- auth:start -->[\s\S]*<!-- auth:end -->/.test(doc)
-  ? doc.replace(/<!-- auth:start -->[\s\S]*<!-- auth:end -->/, () => section)
-  : `${doc.trimEnd()}\n\n${section}\n`;
-await writeFile(docPath, doc);
-log(`wrote ${docPath}`);
+log(`wrote ${await writeSection("auth", section)}`);
 process.exit(0);

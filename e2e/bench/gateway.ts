@@ -9,17 +9,15 @@
  *
  * Prints JSON and writes docs/benchmarks.md's gateway section.
  */
-import { execFile, execFileSync } from "node:child_process";
 import { request } from "node:http";
-import { readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { parseArgs, promisify } from "node:util";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { API_VERSION, GATEWAY_ROUTE, GROUP, VERSION } from "../../crds/types.ts";
 import { eventually } from "../lib/kube.ts";
 import { stateDir } from "../lib/operator.ts";
 import { benchNetns, startBackend } from "./backend.ts";
-import { cpuTicks, sum } from "./proxy-peers.ts";
 import { startPortico } from "./proxy-portico.ts";
+import { median, wrkRound, writeSection, type WrkRound, type WrkTarget } from "./wrk.ts";
 
 const { values: opt } = parseArgs({
   options: {
@@ -31,13 +29,9 @@ const { values: opt } = parseArgs({
 const SECONDS = Number(opt.seconds);
 const ROUNDS = Number(opt.rounds);
 const CONNS = Number(opt.connections);
-const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
-const REPO = resolve(import.meta.dirname, "../..");
 const HOST = "gw.bench.test";
 const HOST_ONE = "gw1.bench.test";
-const run = promisify(execFile);
 const log = (s: string) => process.stderr.write(`[bench:gateway] ${s}\n`);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 const netns = benchNetns("bench:gateway");
 const { c, ns, ready } = await startBackend("bench-gateway");
@@ -140,11 +134,8 @@ await eventually(
   500,
 );
 
-interface Path {
+interface Path extends WrkTarget {
   name: string;
-  url: string;
-  host: string;
-  pids: () => number[];
 }
 const paths: Path[] = [
   { name: "direct (1 backend)", url: `http://${ips[0]}:8080/`, host: `${ips[0]}:8080`, pids: () => [] },
@@ -158,36 +149,10 @@ const paths: Path[] = [
   },
 ];
 
-async function round(
-  p: Path,
-): Promise<{ rps: number; cpuUs: number; errors: number; p50: string; p99: string }> {
-  const args = [
-    "-t1",
-    `-c${CONNS}`,
-    `-d${SECONDS}s`,
-    "--timeout",
-    "5s",
-    "--latency",
-    "-H",
-    `Host: ${p.host}`,
-  ];
-  const t0 = sum(p.pids(), cpuTicks);
-  const { stdout } = await run("wrk", [...args, p.url], { maxBuffer: 1 << 20 });
-  const ticks = sum(p.pids(), cpuTicks) - t0;
-  const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0),
-    cpuUs: ((ticks / CLK_TCK) * 1e6) / Math.max(1, requests),
-    errors:
-      Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) +
-      Number(/Socket errors:.*timeout (\d+)/.exec(stdout)?.[1] ?? 0),
-    p50: /\s50%\s+(\S+)/.exec(stdout)?.[1] ?? "?",
-    p99: /\s99%\s+(\S+)/.exec(stdout)?.[1] ?? "?",
-  };
-}
+const round = (p: Path) => wrkRound(p, CONNS, SECONDS);
 
 for (const p of paths) await round(p); // warm-up
-const results = new Map(paths.map((p) => [p.name, [] as Awaited<ReturnType<typeof round>>[]]));
+const results = new Map(paths.map((p) => [p.name, [] as WrkRound[]]));
 for (let r = 0; r < ROUNDS; r++) {
   // Rotated, so no path always runs first or last in a round.
   for (const p of [...paths.slice(r % paths.length), ...paths.slice(0, r % paths.length)]) {
@@ -252,11 +217,5 @@ cost, not what 3 backends on their own nodes would give. The GatewayRoute's extr
 workspace route is its rule's work per request: the breaker and balancer state, retries' bookkeeping,
 and its own per-rule metrics.
 <!-- gateway:end -->`;
-const docPath = join(REPO, "docs/benchmarks.md");
-let doc = await readFile(docPath, "utf8");
-doc = /<!-- gateway:start -->[\s\S]*<!-- gateway:end -->/.test(doc)
-  ? doc.replace(/<!-- gateway:start -->[\s\S]*<!-- gateway:end -->/, () => section)
-  : `${doc.trimEnd()}\n\n${section}\n`;
-await writeFile(docPath, doc);
-log(`wrote ${docPath}`);
+log(`wrote ${await writeSection("gateway", section)}`);
 process.exit(0);
