@@ -145,6 +145,7 @@ export function sampleGatewayRoute(name = "sample-route"): GatewayRoute {
           backends: [{ service: { name: "sessions", port: 80 }, weight: 1 }],
           loadBalancer: { strategy: "ConsistentHash", hashOn: { cookie: "SESSION" } },
           websocket: true,
+          forwardToken: true,
         },
       ],
     },

@@ -517,6 +517,8 @@ export interface RouteRule {
   maxBodyBytes?: number;
   /** Default true. */
   websocket?: boolean;
+  /** Default false: the caller's access token is forwarded as `Authorization: Bearer` when true. */
+  forwardToken?: boolean;
 }
 
 /** A route's hosts and rules. */

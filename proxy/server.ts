@@ -505,7 +505,11 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
   function caller(req: IncomingMessage, who: Identity): Caller {
     const forwarded = config.trustForwarded ? req.headers["x-forwarded-for"] : undefined;
     const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
-    return { user: who.user, clientIp: first || req.socket.remoteAddress || "unknown" };
+    return {
+      user: who.user,
+      clientIp: first || req.socket.remoteAddress || "unknown",
+      ...(who.token ? { token: who.token } : {}),
+    };
   }
 
   /** A WebSocket to a GatewayRoute: identified like any request, then the gateway decides. */

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { createHmac, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
+import { API_VERSION, GATEWAY_ROUTE, GROUP, VERSION } from "../../crds/types.ts";
 import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import { decodeJwt, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { startOperator, type OperatorProcess } from "../lib/operator.ts";
@@ -18,6 +19,7 @@ import { jupyterExecute, startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import {
   createClass,
   createWorkspace,
+  getWorkspace,
   deleteClass,
   isReady,
   jupyterClass,
@@ -168,6 +170,49 @@ test("the gateway's credentials never reach the IDE, unless its class asks for t
   const seenFwd = JSON.parse(fwd.body) as { headers: Record<string, string> };
   assert.equal(seenFwd.headers.authorization, `Bearer ${mine}`);
   assert.equal(seenFwd.headers.cookie, undefined);
+});
+
+test("GatewayRoutes pass the same gate: 401 without a token; the user's token reaches only a forwardToken rule", async () => {
+  // The echo workspace's pod as a URL backend, behind two rules of one route.
+  const ws = await getWorkspace(c, ns.name, "echo");
+  const pod = await c.core.readNamespacedPod({ namespace: ns.name, name: ws.status!.children!.pod! });
+  const url = `http://${pod.status!.podIP}:8080`;
+  await c.custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace: ns.name,
+    plural: GATEWAY_ROUTE.plural,
+    body: {
+      apiVersion: API_VERSION,
+      kind: GATEWAY_ROUTE.kind,
+      metadata: { name: "api" },
+      spec: {
+        hosts: ["api.identity.test"],
+        rules: [
+          { name: "plain", matches: [{ path: { value: "/plain" } }], backends: [{ url }] },
+          { name: "fwd", matches: [{ path: { value: "/fwd" } }], backends: [{ url }], forwardToken: true },
+        ],
+      },
+    },
+  });
+  const host = "api.identity.test";
+  await eventually(
+    "the route is served",
+    async () => ((await get("/plain", host, bearer(await token("alice")))).status === 200 ? true : undefined),
+    15_000,
+    200,
+  );
+  assert.equal((await get("/plain", host)).status, 401, "no token");
+  const mine = await token("alice");
+  const plain = JSON.parse(
+    (await get("/plain", host, { ...bearer(mine), cookie: "portico_session=s" })).body,
+  ) as {
+    headers: Record<string, string>;
+  };
+  assert.equal(plain.headers.authorization, undefined, "the gateway's credentials stay at the gateway");
+  assert.equal(plain.headers.cookie, undefined);
+  const fwd = JSON.parse((await get("/fwd", host, bearer(mine))).body) as { headers: Record<string, string> };
+  assert.equal(fwd.headers.authorization, `Bearer ${mine}`, "forwardToken: the user's own token goes on");
 });
 
 test("a table of bad tokens: each refused with 401 and its reason in the proxy's log", async (t) => {

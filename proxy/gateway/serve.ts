@@ -10,6 +10,9 @@
  * idempotent methods do. A request with a body is never sent twice. Without `retries`, a rule gets
  * the API's defaults (1 retry, on ConnectFailure): a killed endpoint costs only its in-flight requests.
  *
+ * The gateway's own credentials never reach a backend; the caller's access token does where the rule
+ * says `forwardToken`.
+ *
  * Health is this replica's own: active probes and passive ejection per endpoint, the breaker per rule.
  * Workspace routes come first: a GatewayRoute serves what no workspace route claims.
  */
@@ -59,6 +62,8 @@ export interface GatewayDeps {
 export interface Caller {
   user: string;
   clientIp: string;
+  /** The caller's own access token (bearer, or the session's), for rules with `forwardToken`. */
+  token?: string;
 }
 
 type FailureKind = RetryOn;
@@ -221,6 +226,7 @@ export class Gateway {
     const method = req.method ?? "GET";
     const host = req.headers.host ?? "";
     stripCredentials(req.headers, this.#d.sessionCookie);
+    if (rule.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
     forwardedHeaders(req.headers, {
       remoteAddress: req.socket.remoteAddress,
       proto: "http",
@@ -411,6 +417,7 @@ export class Gateway {
     );
     if (!ep) return refused(503, { error: "no_healthy_backend", message: `no healthy backend for ${name}` });
     stripCredentials(req.headers, this.#d.sessionCookie);
+    if (st.ref.rule.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
     modifyHeaders(req.headers, st.ref.rule.requestHeaders);
     const target = upstreamPath(path, query, hit.matchedPrefix, st.ref.rule.rewrite, ep.basePath);
     const ws = ep.origin.replace(/^http/, "ws");
