@@ -6,50 +6,46 @@
  * provider rotates its keys a new token works without restarting the proxy; the gateway's
  * credentials never reach the IDE; a burst from one user gets 429 while another user is served.
  */
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { API_VERSION, GATEWAY_ROUTE, GROUP, VERSION } from "../../crds/types.ts";
-import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
+import { eventually } from "../lib/kube.ts";
+import { clusterSuite } from "../lib/suite.ts";
 import { decodeJwt, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
-import { startOperator, type OperatorProcess } from "../lib/operator.ts";
 import { jupyterExecute, startProxy, type ProxyProcess } from "../lib/proxy.ts";
-import {
-  createClass,
-  createWorkspace,
-  getWorkspace,
-  deleteClass,
-  isReady,
-  jupyterClass,
-  patchWorkspace,
-  waitWorkspace,
-  workspace,
-  echoClass,
-} from "../lib/workspaces.ts";
+import { getWorkspace, jupyterClass, patchWorkspace, echoClass } from "../lib/workspaces.ts";
 
 const PROVIDER = "198.18.0.30";
 const OTHER_PROVIDER = "198.18.0.31";
 const PROXY = "198.18.0.24";
 const AUDIENCE = "portico";
 
-let c: Clients;
-let ns: { name: string; drop: () => Promise<void> };
-let op: OperatorProcess;
+const suite = clusterSuite("identity", {
+  classes: {
+    jupyter: jupyterClass,
+    echo: echoClass,
+    // The same backend, of a class that asks for the user's token.
+    echoFwd: (name: string) => echoClass(name, { forwardToken: true }),
+  },
+  workspaces: [
+    { name: "nb", class: "jupyter", owner: "alice" },
+    { name: "echo", class: "echo", owner: "alice" },
+    { name: "echo-fwd", class: "echoFwd", owner: "alice" },
+  ],
+});
+const c = suite.c;
 let px: ProxyProcess;
 let idp: OidcProvider;
-const jupyter = uniqueName("jupyter-id");
-const echo = uniqueName("echo-id");
-const echoForward = uniqueName("echo-fwd");
 
 before(async () => {
-  c = clients();
-  ns = await withNamespace(c, "identity");
-  await createClass(c, jupyterClass(jupyter));
-  await createClass(c, echoClass(echo));
-  // The same backend, of a class that asks for the user's token.
-  await createClass(c, echoClass(echoForward, { forwardToken: true }));
+  await suite.ready();
+  suite.onTeardown(async () => {
+    await px?.stop();
+    await idp?.stop();
+  });
   // Short-lived access tokens, so one of the bad tokens can be a really expired one.
   idp = await startOidcProvider({
     address: PROVIDER,
@@ -57,7 +53,6 @@ before(async () => {
     redirectUris: ["http://portico.test/__portico/auth/callback"],
     accessTokenTtl: 4,
   });
-  op = await startOperator(["--lease-name=identity"], "identity-operator");
   px = await startProxy({
     address: PROXY,
     port: 8080,
@@ -73,22 +68,6 @@ before(async () => {
       "--rate-limit-burst=20",
     ],
   });
-  await createWorkspace(c, workspace(ns.name, "nb", { className: jupyter, owner: "alice" }));
-  await createWorkspace(c, workspace(ns.name, "echo", { className: echo, owner: "alice" }));
-  await createWorkspace(c, workspace(ns.name, "echo-fwd", { className: echoForward, owner: "alice" }));
-  await waitWorkspace(c, ns.name, "nb", "Ready", isReady, 90_000);
-  await waitWorkspace(c, ns.name, "echo", "Ready", isReady, 90_000);
-  await waitWorkspace(c, ns.name, "echo-fwd", "Ready", isReady, 90_000);
-});
-
-after(async () => {
-  await px?.stop();
-  await op?.stop();
-  await idp?.stop();
-  await ns?.drop();
-  await deleteClass(c, jupyter);
-  await deleteClass(c, echo);
-  await deleteClass(c, echoForward);
 });
 
 /** A fresh access token for `user` (they live 4 s). */
@@ -114,7 +93,7 @@ function get(
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 test("the owner gets in; another user gets 403 over HTTP and WebSocket until it is shared with them", async () => {
-  const host = px.hostFor(ns.name, "nb");
+  const host = px.hostFor(suite.ns, "nb");
   assert.equal((await get("/api", host)).status, 401, "no token");
   assert.equal((await get("/api", host, bearer(await token("alice")))).status, 200, "the owner");
   const bob = await token("bob");
@@ -126,12 +105,12 @@ test("the owner gets in; another user gets 403 over HTTP and WebSocket until it 
   assert.equal(await jupyterExecute(px, "", "1+1", host, bearer(await token("alice"))), "2");
 
   // The status stream obeys the same rules.
-  const events = `/api/v1/workspaces/${ns.name}/nb/events`;
+  const events = `/api/v1/workspaces/${suite.ns}/nb/events`;
   const plain = `${PROXY}:8080`;
   assert.equal((await get(events, plain, bearer(await token("bob")))).status, 403, "bob's status stream");
   assert.equal((await get(events, plain)).status, 401, "no token, no status stream");
 
-  await patchWorkspace(c, ns.name, "nb", { sharedWith: { users: ["bob"] } });
+  await patchWorkspace(c, suite.ns, "nb", { sharedWith: { users: ["bob"] } });
   await eventually(
     "bob gets in once shared",
     async () => ((await get("/api", host, bearer(await token("bob")))).status === 200 ? true : undefined),
@@ -149,7 +128,7 @@ test("the owner gets in; another user gets 403 over HTTP and WebSocket until it 
 });
 
 test("the gateway's credentials never reach the IDE, unless its class asks for the user's token", async () => {
-  const host = px.hostFor(ns.name, "echo");
+  const host = px.hostFor(suite.ns, "echo");
   const res = await get("/seen", host, {
     ...bearer(await token("alice")),
     cookie: "portico_session=secret-session; ide_cookie=kept",
@@ -162,7 +141,7 @@ test("the gateway's credentials never reach the IDE, unless its class asks for t
 
   // A class with forwardToken: the user's own token goes on (the session cookie still does not).
   const mine = await token("alice");
-  const fwd = await get("/seen", px.hostFor(ns.name, "echo-fwd"), {
+  const fwd = await get("/seen", px.hostFor(suite.ns, "echo-fwd"), {
     ...bearer(mine),
     cookie: "portico_session=secret-session",
   });
@@ -174,13 +153,13 @@ test("the gateway's credentials never reach the IDE, unless its class asks for t
 
 test("GatewayRoutes pass the same gate: 401 without a token; the user's token reaches only a forwardToken rule", async () => {
   // The echo workspace's pod as a URL backend, behind two rules of one route.
-  const ws = await getWorkspace(c, ns.name, "echo");
-  const pod = await c.core.readNamespacedPod({ namespace: ns.name, name: ws.status!.children!.pod! });
+  const ws = await getWorkspace(c, suite.ns, "echo");
+  const pod = await c.core.readNamespacedPod({ namespace: suite.ns, name: ws.status!.children!.pod! });
   const url = `http://${pod.status!.podIP}:8080`;
   await c.custom.createNamespacedCustomObject({
     group: GROUP,
     version: VERSION,
-    namespace: ns.name,
+    namespace: suite.ns,
     plural: GATEWAY_ROUTE.plural,
     body: {
       apiVersion: API_VERSION,
@@ -216,7 +195,7 @@ test("GatewayRoutes pass the same gate: 401 without a token; the user's token re
 });
 
 test("a table of bad tokens: each refused with 401 and its reason in the proxy's log", async (t) => {
-  const host = px.hostFor(ns.name, "echo");
+  const host = px.hostFor(suite.ns, "echo");
   const good = await token("alice");
   const [h, p, s] = good.split(".") as [string, string, string];
   const header = decodeJwt(good).header;
@@ -331,7 +310,7 @@ test("a table of bad tokens: each refused with 401 and its reason in the proxy's
 });
 
 test("after the provider rotates its keys, a token signed with the new key works without a proxy restart", async () => {
-  const host = px.hostFor(ns.name, "echo");
+  const host = px.hostFor(suite.ns, "echo");
   const before = decodeJwt(await token("alice")).header.kid;
   const { kid } = await idp.rotateKeys();
   assert.notEqual(kid, before);
@@ -347,7 +326,7 @@ test("after the provider rotates its keys, a token signed with the new key works
 });
 
 test("a burst from one user gets 429 with Retry-After while another user is still served", async () => {
-  const host = px.hostFor(ns.name, "echo");
+  const host = px.hostFor(suite.ns, "echo");
   const alice = await token("alice");
   const admin = await token("admin");
   const burst = await Promise.all(Array.from({ length: 60 }, () => get("/", host, bearer(alice))));

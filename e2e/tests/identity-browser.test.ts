@@ -7,42 +7,38 @@
  * user gets 403 on the same URL, over HTTP and WebSocket, until the workspace is shared with them. When the provider's tokens expire, the session goes on through
  * its refresh token. Logging out clears the session.
  */
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { checkJupyter } from "../ide/checks.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
-import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
+import { eventually } from "../lib/kube.ts";
 import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
-import { startOperator, stateDir, type OperatorProcess } from "../lib/operator.ts";
+import { stateDir } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
-import {
-  createClass,
-  createWorkspace,
-  deleteClass,
-  isReady,
-  jupyterClass,
-  patchWorkspace,
-  waitWorkspace,
-  workspace,
-} from "../lib/workspaces.ts";
+import { clusterSuite } from "../lib/suite.ts";
+import { jupyterClass, patchWorkspace } from "../lib/workspaces.ts";
 
 const PROVIDER = "198.18.0.30";
 const PROXY = "198.18.0.25";
 const PUBLIC = "http://portico.test:8080";
 
-let c: Clients;
-let ns: { name: string; drop: () => Promise<void> };
-let op: OperatorProcess;
+const suite = clusterSuite("identity-browser", {
+  classes: { jupyter: jupyterClass },
+  workspaces: [{ name: "nb", class: "jupyter", owner: "alice" }],
+});
+const c = suite.c;
 let px: ProxyProcess;
 let idp: OidcProvider;
 const browsers: TestBrowser[] = [];
-const jupyter = uniqueName("jupyter-login");
 
 before(async () => {
-  c = clients();
-  ns = await withNamespace(c, "login");
-  await createClass(c, jupyterClass(jupyter));
+  await suite.ready();
+  suite.onTeardown(async () => {
+    for (const b of browsers) await b.close();
+    await px?.stop();
+    await idp?.stop();
+  });
   idp = await startOidcProvider({
     address: PROVIDER,
     port: 9000,
@@ -50,7 +46,6 @@ before(async () => {
     // ID tokens live 8 s: a session outlives them only through its refresh token.
     idTokenTtl: 8,
   });
-  op = await startOperator(["--lease-name=identity-browser"], "identity-browser-operator");
   px = await startProxy({
     address: PROXY,
     port: 8080,
@@ -64,17 +59,6 @@ before(async () => {
       `--public-url=${PUBLIC}`,
     ],
   });
-  await createWorkspace(c, workspace(ns.name, "nb", { className: jupyter, owner: "alice" }));
-  await waitWorkspace(c, ns.name, "nb", "Ready", isReady, 90_000);
-});
-
-after(async () => {
-  for (const b of browsers) await b.close();
-  await px?.stop();
-  await op?.stop();
-  await idp?.stop();
-  await ns?.drop();
-  await deleteClass(c, jupyter);
 });
 
 async function browser(): Promise<TestBrowser> {
@@ -105,7 +89,7 @@ async function loginThrough(b: TestBrowser, url: string, user: string): Promise<
 
 test("logged out, a workspace URL goes to login; after login Jupyter loads and runs 1+1", async () => {
   const b = await browser();
-  const base = `http://${px.hostFor(ns.name, "nb")}/`;
+  const base = `http://${px.hostFor(suite.ns, "nb")}/`;
   assert.equal(await loginThrough(b, `${base}tree`, "alice"), 200);
   const cookies = await b.context.cookies(base);
   const session = cookies.find((k) => k.name === "portico_session");
@@ -123,10 +107,10 @@ test("logged out, a workspace URL goes to login; after login Jupyter loads and r
 
 test("another user gets 403 over HTTP and over WebSocket, and gets in once it is shared with them", async () => {
   const b = await browser();
-  const base = `http://${px.hostFor(ns.name, "nb")}/`;
+  const base = `http://${px.hostFor(suite.ns, "nb")}/`;
   assert.equal(await loginThrough(b, `${base}api`, "bob"), 403);
   // A WebSocket from bob's page, with his session cookie: refused before the upgrade completes.
-  const route = { route: `${ns.name}/nb`, code: "403" };
+  const route = { route: `${suite.ns}/nb`, code: "403" };
   const { page } = await b.newPage();
   await page.goto(`${base}api`, { waitUntil: "load" }); // same site, so the cookie goes with the socket
   await page.waitForTimeout(500); // the page's own requests (favicon) are done
@@ -138,13 +122,13 @@ test("another user gets 403 over HTTP and over WebSocket, and gets in once it is
         ws.onopen = () => resolve("open");
         ws.onclose = (e) => resolve(`closed ${e.code}`);
       }),
-    `ws://${px.hostFor(ns.name, "nb")}/api/kernels/none/channels`,
+    `ws://${px.hostFor(suite.ns, "nb")}/api/kernels/none/channels`,
   );
   assert.equal(outcome, "closed 1006", "the browser never got a WebSocket");
   assert.equal(await px.metric("portico_proxy_requests_total", route), before + 1, "the upgrade got 403");
 
   // Alice shares it with bob: the same browser, the same session, now gets in.
-  await patchWorkspace(c, ns.name, "nb", { sharedWith: { users: ["bob"] } });
+  await patchWorkspace(c, suite.ns, "nb", { sharedWith: { users: ["bob"] } });
   await eventually(
     "bob's page loads once shared",
     async () =>
@@ -156,7 +140,7 @@ test("another user gets 403 over HTTP and over WebSocket, and gets in once it is
 
 test("logout clears the session; the next visit goes to login again", async () => {
   const b = await browser();
-  const base = `http://${px.hostFor(ns.name, "nb")}/`;
+  const base = `http://${px.hostFor(suite.ns, "nb")}/`;
   assert.equal(await loginThrough(b, `${base}api`, "alice"), 200);
   const { page } = await b.newPage();
   await page.goto(`${PUBLIC}/__portico/auth/logout`, { waitUntil: "domcontentloaded" });
@@ -173,7 +157,7 @@ test("logout clears the session; the next visit goes to login again", async () =
 
 test("when the provider's tokens expire the session is refreshed, not ended", async () => {
   const b = await browser();
-  const base = `http://${px.hostFor(ns.name, "nb")}/`;
+  const base = `http://${px.hostFor(suite.ns, "nb")}/`;
   assert.equal(await loginThrough(b, `${base}api`, "alice"), 200);
   const sealed = async () => (await b.context.cookies(base)).find((k) => k.name === "portico_session")?.value;
   const first = await sealed();

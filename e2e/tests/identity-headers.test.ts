@@ -3,37 +3,30 @@
  * -Groups are believed only from the configured source ranges. Two proxies in front of one real
  * workspace: one trusts this test's address range, one trusts another range only.
  */
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
-import { startOperator, type OperatorProcess } from "../lib/operator.ts";
+import { eventually } from "../lib/kube.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
-import {
-  createClass,
-  createWorkspace,
-  deleteClass,
-  isReady,
-  waitWorkspace,
-  workspace,
-  echoClass,
-} from "../lib/workspaces.ts";
+import { clusterSuite } from "../lib/suite.ts";
+import { echoClass } from "../lib/workspaces.ts";
 
-let c: Clients;
-let ns: { name: string; drop: () => Promise<void> };
-let op: OperatorProcess;
+const suite = clusterSuite("identity-headers", {
+  classes: { echo: echoClass },
+  workspaces: [{ name: "echo", class: "echo", owner: "alice", spec: { sharedWith: { groups: ["team-a"] } } }],
+});
 let trusting: ProxyProcess;
 let elsewhere: ProxyProcess;
 let limited: ProxyProcess;
-const echo = uniqueName("echo-hdr");
 
 before(async () => {
-  c = clients();
-  ns = await withNamespace(c, "trusted-headers");
-  const cls = echoClass(echo);
-  await createClass(c, cls);
-  op = await startOperator(["--lease-name=identity-headers"], "identity-headers-operator");
+  await suite.ready();
+  suite.onTeardown(async () => {
+    await trusting?.stop();
+    await elsewhere?.stop();
+    await limited?.stop();
+  });
   // Connections to an address in this namespace come from that address: 198.18.0.0/16.
   trusting = await startProxy({
     address: "198.18.0.26",
@@ -58,27 +51,13 @@ before(async () => {
       "--rate-limit-burst=5",
     ],
   });
-  await createWorkspace(
-    c,
-    workspace(ns.name, "echo", { className: echo, owner: "alice", sharedWith: { groups: ["team-a"] } }),
-  );
-  await waitWorkspace(c, ns.name, "echo", "Ready", isReady, 90_000);
-});
-
-after(async () => {
-  await trusting?.stop();
-  await elsewhere?.stop();
-  await limited?.stop();
-  await op?.stop();
-  await ns?.drop();
-  await deleteClass(c, echo);
 });
 
 function get(px: ProxyProcess, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       `${px.url}/seen`,
-      { headers: { ...headers, host: px.hostFor(ns.name, "echo") } },
+      { headers: { ...headers, host: px.hostFor(suite.ns, "echo") } },
       (res) => {
         let body = "";
         res.on("data", (d) => (body += String(d)));

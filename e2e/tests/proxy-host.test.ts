@@ -4,56 +4,33 @@
  * that echoes what it receives, and a table of bad requests each answered with its code while the
  * proxy keeps serving everyone else.
  */
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { connect } from "node:net";
-import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
-import { startOperator, type OperatorProcess } from "../lib/operator.ts";
 import { jupyterExecute, startProxy, type ProxyProcess } from "../lib/proxy.ts";
-import {
-  createClass,
-  createWorkspace,
-  deleteClass,
-  isReady,
-  jupyterClass,
-  waitWorkspace,
-  workspace,
-  echoClass,
-} from "../lib/workspaces.ts";
+import { clusterSuite } from "../lib/suite.ts";
+import { echoClass, jupyterClass } from "../lib/workspaces.ts";
 
-let c: Clients;
-let ns: { name: string; drop: () => Promise<void> };
-let op: OperatorProcess;
-let px: ProxyProcess;
-const jupyter = uniqueName("jupyter-pxh");
-const echo = uniqueName("echo-pxh");
 const ADDRESS = "198.18.0.22";
+const suite = clusterSuite("proxy-host", {
+  classes: { jupyter: jupyterClass, echo: echoClass },
+  workspaces: [
+    { name: "echo", class: "echo", readyTimeoutMs: 60_000 },
+    { name: "nb", class: "jupyter" },
+  ],
+});
+let px: ProxyProcess;
 
 before(async () => {
-  c = clients();
-  ns = await withNamespace(c, "proxy-host");
-  await createClass(c, jupyterClass(jupyter));
-  await createClass(c, echoClass(echo));
-  op = await startOperator(["--lease-name=proxy-host"], "proxy-host-operator");
+  await suite.ready();
   px = await startProxy({
     address: ADDRESS,
     port: 8080,
     name: "proxy-host",
     flags: ["--max-body-bytes=1Mi", "--max-header-bytes=16Ki", "--headers-timeout=2s"],
   });
-  await createWorkspace(c, workspace(ns.name, "nb", { className: jupyter }));
-  await createWorkspace(c, workspace(ns.name, "echo", { className: echo }));
-  await waitWorkspace(c, ns.name, "echo", "Ready", isReady, 60_000);
-  await waitWorkspace(c, ns.name, "nb", "Ready", isReady, 90_000);
-});
-
-after(async () => {
-  await px?.stop();
-  await op?.stop();
-  await ns?.drop();
-  await deleteClass(c, jupyter);
-  await deleteClass(c, echo);
+  suite.onTeardown(() => px.stop());
 });
 
 /** A GET with a chosen Host header; resolves with status and body. */
@@ -93,21 +70,21 @@ function raw(text: string | Buffer[], waitMs = 6000): Promise<{ status: number; 
 }
 
 test("a Jupyter workspace on its own host: /api and a kernel computing 1+1 over WebSocket", async () => {
-  const host = px.hostFor(ns.name, "nb");
+  const host = px.hostFor(suite.ns, "nb");
   const api = await get(host, "/api");
   assert.equal(api.status, 200, api.body);
   assert.ok((JSON.parse(api.body) as { version?: string }).version);
   assert.equal(await jupyterExecute(px, "", "1+1", host), "2");
   // Another workspace's host reaches that workspace, not this one; an unknown one, nothing.
   assert.equal(
-    (JSON.parse((await get(px.hostFor(ns.name, "echo"), "/x")).body) as { server: string }).server,
+    (JSON.parse((await get(px.hostFor(suite.ns, "echo"), "/x")).body) as { server: string }).server,
     "http-echo",
   );
-  assert.equal((await get(px.hostFor(ns.name, "nope"), "/api")).status, 404);
+  assert.equal((await get(px.hostFor(suite.ns, "nope"), "/api")).status, 404);
 });
 
 test("the gateway's Authorization and session cookie never reach the workspace; Host arrives as sent", async () => {
-  const host = px.hostFor(ns.name, "echo");
+  const host = px.hostFor(suite.ns, "echo");
   const res = await get(host, "/whoami?x=1", {
     authorization: "Bearer gateway-token",
     cookie: "portico_session=gateway-session; ide_cookie=keep",
@@ -125,7 +102,7 @@ test("the gateway's Authorization and session cookie never reach the workspace; 
 });
 
 test("bad requests get their codes while the proxy keeps serving others", async () => {
-  const host = px.hostFor(ns.name, "echo");
+  const host = px.hostFor(suite.ns, "echo");
   const key = "dGhlIHNhbXBsZSBub25jZQ==";
   const req = (line: string, headers = `Host: ${host}\r\n`) =>
     `${line}\r\n${headers}Connection: close\r\n\r\n`;
@@ -146,10 +123,14 @@ test("bad requests get their codes while the proxy keeps serving others", async 
     ["malformed Host", req("GET / HTTP/1.1", "Host: bad host\r\n"), 400],
     ["Host with a path", req("GET / HTTP/1.1", "Host: evil/../x\r\n"), 400],
     ["no Host", req("GET / HTTP/1.1", ""), 400],
-    ["unknown route", req("GET / HTTP/1.1", `Host: ${px.hostFor(ns.name, "nope")}\r\n`), 404],
+    ["unknown route", req("GET / HTTP/1.1", `Host: ${px.hostFor(suite.ns, "nope")}\r\n`), 404],
     [
       "upgrade, unknown route",
-      upgrade("/", px.hostFor(ns.name, "nope"), `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n`),
+      upgrade(
+        "/",
+        px.hostFor(suite.ns, "nope"),
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n`,
+      ),
       404,
     ],
     [
@@ -177,11 +158,11 @@ test("bad requests get their codes while the proxy keeps serving others", async 
 });
 
 test("a streamed body past the limit gets 413; slow headers are cut off with 408", async () => {
-  const host = px.hostFor(ns.name, "echo");
+  const host = px.hostFor(suite.ns, "echo");
   // Jupyter reads a whole upload before it answers, so the limit is what answers first.
   const chunk = Buffer.alloc(256 * 1024, 97);
   const head = Buffer.from(
-    `PUT /api/contents/big.txt HTTP/1.1\r\nHost: ${px.hostFor(ns.name, "nb")}\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    `PUT /api/contents/big.txt HTTP/1.1\r\nHost: ${px.hostFor(suite.ns, "nb")}\r\nTransfer-Encoding: chunked\r\n\r\n`,
   );
   const parts = [head];
   for (let i = 0; i < 8; i++)

@@ -9,39 +9,27 @@
  * workspace's backend process itself is killed (SIGKILL) under 200 requests in flight: each client
  * is cut off or answered 502/503, the fds come back, and the proxy still answers.
  */
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
-import { startOperator, type OperatorProcess } from "../lib/operator.ts";
+import { eventually } from "../lib/kube.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
-import {
-  createClass,
-  createWorkspace,
-  deleteClass,
-  isReady,
-  waitWorkspace,
-  workspace,
-  echoClass,
-} from "../lib/workspaces.ts";
+import { clusterSuite } from "../lib/suite.ts";
+import { echoClass } from "../lib/workspaces.ts";
 
 const ROUNDS = 10;
 const PER_ROUND = 2000;
 const BATCH = 500;
 
-let c: Clients;
-let ns: { name: string; drop: () => Promise<void> };
-let op: OperatorProcess;
+const suite = clusterSuite("proxy-leak", {
+  classes: { echo: echoClass },
+  workspaces: [{ name: "echo", class: "echo", readyTimeoutMs: 60_000 }],
+});
 let px: ProxyProcess;
-const echo = uniqueName("echo-leak");
 
 before(async () => {
-  c = clients();
-  ns = await withNamespace(c, "proxy-leak");
-  const cls = echoClass(echo);
-  await createClass(c, cls);
-  op = await startOperator(["--lease-name=proxy-leak"], "proxy-leak-operator");
+  await suite.ready();
   // Keep-alive sockets (client and upstream) idle for 1 s are closed, so the baseline comes back quickly.
   px = await startProxy({
     address: "198.18.0.23",
@@ -49,15 +37,7 @@ before(async () => {
     name: "proxy-leak",
     flags: ["--idle-timeout=1s", "--keep-alive-timeout=1s", "--log-level=warn"],
   });
-  await createWorkspace(c, workspace(ns.name, "echo", { className: echo }));
-  await waitWorkspace(c, ns.name, "echo", "Ready", isReady, 60_000);
-});
-
-after(async () => {
-  await px?.stop();
-  await op?.stop();
-  await ns?.drop();
-  await deleteClass(c, echo);
+  suite.onTeardown(() => px?.stop());
 });
 
 const fds = () => readdirSync(`/proc/${px.proc.pid}/fd`).length;
@@ -119,7 +99,7 @@ function oneConnection(kind: number, host: string, ends: Ends): Promise<void> {
 }
 
 test(`${ROUNDS} rounds of ${PER_ROUND} killed connections: open fds return to baseline`, async (t) => {
-  const host = px.hostFor(ns.name, "echo");
+  const host = px.hostFor(suite.ns, "echo");
   // Warm up (the upstream agent, the logger), then let idle sockets expire for the baseline.
   assert.equal(await rawGet(host, "/warm-up"), 200);
   await new Promise((r) => setTimeout(r, 3000));
@@ -145,7 +125,7 @@ test(`${ROUNDS} rounds of ${PER_ROUND} killed connections: open fds return to ba
 });
 
 test("the backend process is killed under 200 requests in flight: clients cut off, fds back, proxy alive", async (t) => {
-  const host = px.hostFor(ns.name, "echo");
+  const host = px.hostFor(suite.ns, "echo");
   const pid = backendPid(await rawBody(host, "/who"));
   await new Promise((r) => setTimeout(r, 2000));
   const baseline = fds();

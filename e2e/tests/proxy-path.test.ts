@@ -5,16 +5,14 @@
  * stopped, back on start with the waiting page and the status stream in between), and a restarted
  * proxy has rebuilt its routes before /readyz says ready.
  */
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import type { WorkspaceClass } from "../../crds/types.ts";
 import assert from "node:assert/strict";
-import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
-import { startOperator, type OperatorProcess } from "../lib/operator.ts";
+import { eventually } from "../lib/kube.ts";
 import { jupyterExecute, startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import { clusterSuite } from "../lib/suite.ts";
 import {
-  createClass,
   createWorkspace,
-  deleteClass,
   isReady,
   jupyterClass,
   patchWorkspace,
@@ -22,31 +20,19 @@ import {
   workspace,
 } from "../lib/workspaces.ts";
 
-let c: Clients;
-let ns: { name: string; drop: () => Promise<void> };
-let op: OperatorProcess;
-let px: ProxyProcess;
-const cls = uniqueName("jupyter-px");
-const rstudio = uniqueName("rstudio-fake-px");
 const ADDRESS = "198.18.0.21";
+const suite = clusterSuite("proxy-path", {
+  classes: { jupyter: jupyterClass, rstudio: rstudioFakeClass },
+  operator: ["--routing=path"],
+});
+let px: ProxyProcess;
+const c = suite.c;
+const proxyFlags = () => ["--routing=path", `--compat-namespace=${suite.ns}`];
 
 before(async () => {
-  c = clients();
-  ns = await withNamespace(c, "proxy-path");
-  await createClass(c, jupyterClass(cls));
-  await createClass(c, rstudioFakeClass(rstudio));
-  op = await startOperator(["--routing=path", "--lease-name=proxy-path"], "proxy-path-operator");
+  await suite.ready();
   px = await startProxy({ address: ADDRESS, port: 8080, flags: proxyFlags(), name: "proxy-path" });
-});
-
-const proxyFlags = () => ["--routing=path", `--compat-namespace=${ns.name}`];
-
-after(async () => {
-  await px?.stop();
-  await op?.stop();
-  await ns?.drop();
-  await deleteClass(c, cls);
-  await deleteClass(c, rstudio);
+  suite.onTeardown(() => px?.stop());
 });
 
 /** The rstudio class as the chart ships it (charts/portico/files/workspaceclasses), on the RStudio-behaviour FAKE (e2e/fixtures/rstudio-fake.ts). */
@@ -75,32 +61,34 @@ function rstudioFakeClass(name: string): WorkspaceClass {
  * Ready is a benchmark (`npm run bench:proxy`, docs/benchmarks.md), not something a test times.
  */
 async function readyThenRouted(name: string, timeoutMs = 90_000): Promise<void> {
-  await waitWorkspace(c, ns.name, name, "Ready", isReady, timeoutMs);
+  await waitWorkspace(c, suite.ns, name, "Ready", isReady, timeoutMs);
   await eventually(
     `route to ${name}`,
-    async () => ((await fetch(`${px.url}/w/${ns.name}/${name}/api`)).status === 200 ? true : undefined),
+    async () => ((await fetch(`${px.url}/w/${suite.ns}/${name}/api`)).status === 200 ? true : undefined),
     10_000,
     20,
   );
 }
 
 test("a Jupyter workspace through the proxy: /api, compatible path, and a kernel computing 1+1", async () => {
-  await createWorkspace(c, workspace(ns.name, "nb", { className: cls }));
+  await createWorkspace(c, workspace(suite.ns, "nb", { className: suite.cls.jupyter }));
   await readyThenRouted("nb");
 
-  const api = await fetch(`${px.url}/w/${ns.name}/nb/api`);
+  const api = await fetch(`${px.url}/w/${suite.ns}/nb/api`);
   assert.equal(api.status, 200);
   assert.ok(((await api.json()) as { version?: string }).version, "Jupyter's /api answers with its version");
   assert.equal(api.headers.get("x-frame-options"), "SAMEORIGIN");
 
-  const compat = await fetch(`${px.url}/api/v1/connect/${ns.name}/alice/${cls}/api`);
+  const compat = await fetch(`${px.url}/api/v1/connect/${suite.ns}/alice/${suite.cls.jupyter}/api`);
   assert.equal(compat.status, 200, "the compatible path reaches the same IDE");
 
-  assert.equal(await jupyterExecute(px, `/w/${ns.name}/nb`, "1+1"), "2");
+  assert.equal(await jupyterExecute(px, `/w/${suite.ns}/nb`, "1+1"), "2");
 
   // The compatible status stream: the workspace of that class (and owner) in --compat-namespace.
   const abort = new AbortController();
-  const sse = await fetch(`${px.url}/api/v1/analysis/events/${cls}?owner=alice`, { signal: abort.signal });
+  const sse = await fetch(`${px.url}/api/v1/analysis/events/${suite.cls.jupyter}?owner=alice`, {
+    signal: abort.signal,
+  });
   assert.equal(sse.status, 200);
   const reader = sse.body!.getReader();
   let first = "";
@@ -109,16 +97,16 @@ test("a Jupyter workspace through the proxy: /api, compatible path, and a kernel
   abort.abort();
   assert.match(first, /"name":"nb"/);
   assert.match(first, /"routable":true/);
-  assert.equal((await fetch(`${px.url}/api/v1/analysis/events/${cls}?owner=bob`)).status, 404);
+  assert.equal((await fetch(`${px.url}/api/v1/analysis/events/${suite.cls.jupyter}?owner=bob`)).status, 404);
 
   assert.equal(await px.metric("portico_proxy_routes", { state: "ready" }), 1);
-  assert.ok((await px.metric("portico_proxy_requests_total", { route: `${ns.name}/nb`, code: "200" })) >= 2);
+  assert.ok((await px.metric("portico_proxy_requests_total", { route: `${suite.ns}/nb`, code: "200" })) >= 2);
 });
 
 test("stop: the route goes (404 workspace_stopped); start: waiting page, status stream, back without a proxy restart", async () => {
-  const base = `${px.url}/w/${ns.name}/nb`;
-  await patchWorkspace(c, ns.name, "nb", { running: false });
-  await waitWorkspace(c, ns.name, "nb", "Stopped", (w) => w.status?.phase === "Stopped");
+  const base = `${px.url}/w/${suite.ns}/nb`;
+  await patchWorkspace(c, suite.ns, "nb", { running: false });
+  await waitWorkspace(c, suite.ns, "nb", "Stopped", (w) => w.status?.phase === "Stopped");
   const stopped = await eventually(
     "route gone",
     async () => {
@@ -132,7 +120,7 @@ test("stop: the route goes (404 workspace_stopped); start: waiting page, status 
 
   // Follow the status stream while the workspace starts again.
   const abort = new AbortController();
-  const stream = await fetch(`${px.url}/api/v1/workspaces/${ns.name}/nb/events`, { signal: abort.signal });
+  const stream = await fetch(`${px.url}/api/v1/workspaces/${suite.ns}/nb/events`, { signal: abort.signal });
   assert.equal(stream.headers.get("content-type"), "text/event-stream; charset=utf-8");
   const phases: string[] = [];
   const followed = (async () => {
@@ -152,7 +140,7 @@ test("stop: the route goes (404 workspace_stopped); start: waiting page, status 
     return false;
   })();
 
-  await patchWorkspace(c, ns.name, "nb", { running: true });
+  await patchWorkspace(c, suite.ns, "nb", { running: true });
   const page = await eventually(
     "waiting page",
     async () => {
@@ -172,39 +160,39 @@ test("stop: the route goes (404 workspace_stopped); start: waiting page, status 
   assert.ok(phases.includes("Starting") || phases.includes("Pending"), `saw it start: ${phases.join(" → ")}`);
   assert.equal(phases.at(-1), "Running");
   assert.equal((await fetch(`${base}/api`)).status, 200);
-  assert.equal(await jupyterExecute(px, `/w/${ns.name}/nb`, "1+1"), "2");
+  assert.equal(await jupyterExecute(px, `/w/${suite.ns}/nb`, "1+1"), "2");
 });
 
 test("a restarted proxy has rebuilt its routes before /readyz is 200", async () => {
   await px.stop();
   px = await startProxy({ address: ADDRESS, port: 8080, flags: proxyFlags(), name: "proxy-path-2" });
   // startProxy returned as soon as /readyz said 200: the very first request must be routed.
-  assert.equal((await fetch(`${px.url}/w/${ns.name}/nb/api`)).status, 200);
+  assert.equal((await fetch(`${px.url}/w/${suite.ns}/nb/api`)).status, 200);
 });
 
 test("the rstudio class on an RStudio-behaviour FAKE: prefix stripped, root path header, redirects and cookies rewritten", async () => {
-  await createWorkspace(c, workspace(ns.name, "rs", { className: rstudio }));
+  await createWorkspace(c, workspace(suite.ns, "rs", { className: suite.cls.rstudio }));
   await readyThenRouted("rs", 60_000); // its /api is the fake's main page
-  const base = `${px.url}/w/${ns.name}/rs`;
+  const base = `${px.url}/w/${suite.ns}/rs`;
   const first = await fetch(`${base}/`, { redirect: "manual" });
   assert.equal(first.headers.get("x-fake"), "rstudio-behaviour", "this is the fake, not RStudio");
   assert.equal(first.status, 302);
   assert.equal(
     first.headers.get("location"),
-    `/w/${ns.name}/rs/auth-sign-in?appUri=%2F`,
+    `/w/${suite.ns}/rs/auth-sign-in?appUri=%2F`,
     "absolute redirect rewritten",
   );
   const signIn = await fetch(`${base}/auth-sign-in`);
   assert.equal(signIn.status, 200);
-  assert.equal(signIn.headers.get("set-cookie"), `user-id=fake-user; Path=/w/${ns.name}/rs/; HttpOnly`);
-  assert.match(await signIn.text(), new RegExp(`root=/w/${ns.name}/rs<`), "X-RStudio-Root-Path reached it");
+  assert.equal(signIn.headers.get("set-cookie"), `user-id=fake-user; Path=/w/${suite.ns}/rs/; HttpOnly`);
+  assert.match(await signIn.text(), new RegExp(`root=/w/${suite.ns}/rs<`), "X-RStudio-Root-Path reached it");
   const main = await fetch(`${base}/`, { headers: { cookie: "user-id=fake-user" } });
   const seen = (await main.json()) as { path: string; root: string; signedIn: boolean };
   assert.deepEqual(seen, {
     fake: "rstudio-behaviour",
     page: "main",
     path: "/",
-    root: `/w/${ns.name}/rs`,
+    root: `/w/${suite.ns}/rs`,
     signedIn: true,
   });
 });
