@@ -11,24 +11,14 @@
  * Prints JSON and writes docs/benchmarks.md's auth section.
  */
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { startOidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
 import { benchNetns, startBackend } from "./backend.ts";
 import type { Peer } from "./proxy-peers.ts";
 import { startPortico } from "./proxy-portico.ts";
-import { median, wrkRound, writeSection, type WrkRound } from "./wrk.ts";
+import { median, roundOptions, wrkRound, writeSection, type WrkRound } from "./wrk.ts";
 
-const { values: opt } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "6" },
-    rounds: { type: "string", default: "5" },
-    connections: { type: "string", default: "32" },
-  },
-});
-const SECONDS = Number(opt.seconds);
-const ROUNDS = Number(opt.rounds);
-const CONNS = Number(opt.connections);
+const { seconds: SECONDS, rounds: ROUNDS, connections: CONNS } = roundOptions();
 const log = (s: string) => process.stderr.write(`[bench:auth] ${s}\n`);
 
 const netns = benchNetns("bench:auth");

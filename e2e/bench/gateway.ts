@@ -11,24 +11,14 @@
  */
 import { request } from "node:http";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { API_VERSION, GATEWAY_ROUTE, GROUP, VERSION } from "../../crds/types.ts";
 import { eventually } from "../lib/kube.ts";
 import { stateDir } from "../lib/operator.ts";
 import { benchNetns, startBackend } from "./backend.ts";
 import { startPortico } from "./proxy-portico.ts";
-import { median, wrkRound, writeSection, type WrkRound, type WrkTarget } from "./wrk.ts";
+import { median, roundOptions, wrkRound, writeSection, type WrkRound, type WrkTarget } from "./wrk.ts";
 
-const { values: opt } = parseArgs({
-  options: {
-    seconds: { type: "string", default: "6" },
-    rounds: { type: "string", default: "5" },
-    connections: { type: "string", default: "32" },
-  },
-});
-const SECONDS = Number(opt.seconds);
-const ROUNDS = Number(opt.rounds);
-const CONNS = Number(opt.connections);
+const { seconds: SECONDS, rounds: ROUNDS, connections: CONNS } = roundOptions();
 const HOST = "gw.bench.test";
 const HOST_ONE = "gw1.bench.test";
 const log = (s: string) => process.stderr.write(`[bench:gateway] ${s}\n`);

@@ -5,7 +5,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { promisify } from "node:util";
+import { parseArgs, promisify } from "node:util";
 import { cpuTicks, sum } from "./proxy-peers.ts";
 
 const run = promisify(execFile);
@@ -71,4 +71,25 @@ export async function writeSection(name: string, section: string): Promise<strin
     marked.test(doc) ? doc.replace(marked, () => section) : `${doc.trimEnd()}\n\n${section}\n`,
   );
   return DOC;
+}
+
+/** `--seconds`, `--rounds` and `--connections` from the command line (defaults 6, 5, 32). */
+export function roundOptions(argv = process.argv.slice(2)): {
+  seconds: number;
+  rounds: number;
+  connections: number;
+} {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      seconds: { type: "string", default: "6" },
+      rounds: { type: "string", default: "5" },
+      connections: { type: "string", default: "32" },
+    },
+  });
+  return {
+    seconds: Number(values.seconds),
+    rounds: Number(values.rounds),
+    connections: Number(values.connections),
+  };
 }
