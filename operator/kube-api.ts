@@ -11,6 +11,7 @@ import {
   GROUP,
   VERSION,
   WORKSPACE,
+  type GatewayRoute,
   type Workspace,
   type WorkspaceStatus,
 } from "../crds/types.ts";
@@ -40,6 +41,23 @@ export function createWorkspaceApi(
     metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace },
   });
 
+  /**
+   * Replaces an object's status, guarded by the resourceVersion it was computed from: a concurrent
+   * change → 409 → retried with backoff from the newer object, never a blind overwrite.
+   */
+  const replaceStatus = async (plural: string, obj: Workspace | GatewayRoute, status: object) => {
+    await write("update", `${plural}/status`, () =>
+      custom.replaceNamespacedCustomObjectStatus({
+        group: GROUP,
+        version: VERSION,
+        plural,
+        namespace: obj.metadata.namespace!,
+        name: obj.metadata.name!,
+        body: { ...obj, status },
+        fieldManager: FIELD_MANAGER,
+      }),
+    );
+  };
   return {
     async apply(obj) {
       await write("apply", obj.kind, () =>
@@ -77,35 +95,8 @@ export function createWorkspaceApi(
         }
       });
     },
-    async writeStatus(ws: Workspace, status: WorkspaceStatus) {
-      // Replace with the resourceVersion we computed from: a concurrent change → 409 → retried with
-      // backoff from the newer object, never a blind overwrite.
-      await write("update", "workspaces/status", () =>
-        custom.replaceNamespacedCustomObjectStatus({
-          group: GROUP,
-          version: VERSION,
-          plural: WORKSPACE.plural,
-          namespace: ws.metadata.namespace!,
-          name: ws.metadata.name!,
-          body: { ...ws, status },
-          fieldManager: FIELD_MANAGER,
-        }),
-      );
-    },
-    async writeRouteStatus(route, status) {
-      // As for Workspaces: a replace guarded by the resourceVersion the status was computed from.
-      await write("update", "gatewayroutes/status", () =>
-        custom.replaceNamespacedCustomObjectStatus({
-          group: GROUP,
-          version: VERSION,
-          plural: GATEWAY_ROUTE.plural,
-          namespace: route.metadata.namespace!,
-          name: route.metadata.name!,
-          body: { ...route, status },
-          fieldManager: FIELD_MANAGER,
-        }),
-      );
-    },
+    writeStatus: (ws: Workspace, status: WorkspaceStatus) => replaceStatus(WORKSPACE.plural, ws, status),
+    writeRouteStatus: (route, status) => replaceStatus(GATEWAY_ROUTE.plural, route, status),
     async secretExists(namespace, name) {
       await limiter.take();
       try {
