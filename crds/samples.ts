@@ -138,6 +138,7 @@ export function sampleGatewayRoute(name = "sample-route"): GatewayRoute {
           rateLimit: { requestsPerSecond: 100, burst: 200, key: "ClientIP" },
           maxBodyBytes: 1048576,
           websocket: false,
+          forwardToken: false,
         },
         {
           name: "sessions",

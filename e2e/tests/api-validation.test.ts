@@ -618,6 +618,7 @@ describe("the API server accepts good input", () => {
       circuitBreaker: { consecutiveFailures: 5, openDuration: "30s", halfOpenRequests: 1 },
       rateLimit: { requestsPerSecond: 10, key: "ClientIP" },
       websocket: true,
+      forwardToken: false,
     });
     const bare = (await create({ ...route(), metadata: { name: "defaults-bare" } })) as Manifest & {
       spec: { rules: Patch[] };
