@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import type { CRD, CRDVersion, JSONSchemaProps, PrinterColumn, ValidationRule } from "../crds/schema.ts";
-import { runGenerator } from "./generated-doc.ts";
+import { code, runGenerator, text } from "./generated-doc.ts";
 
 /** The command that regenerates the reference; named in the file's header and in `--check`'s message. */
 export const COMMAND = "node scripts/crd-reference.ts";
@@ -258,20 +258,6 @@ function limits(n: JSONSchemaProps): string[] {
     out.push(`${k} CEL rule${k === 1 ? "" : "s"}`);
   }
   return out;
-}
-
-/** Text for a table cell: one line, pipes escaped, no raw HTML. */
-function text(s: string): string {
-  return s.replace(/\s+/g, " ").trim().replace(/</g, "&lt;").replace(/\|/g, "\\|");
-}
-
-/** A code span for a table cell: pipes escaped (GFM tables), backticks in the value fenced around. */
-function code(s: string): string {
-  const one = s.replace(/\s+/g, " ").trim().replace(/\|/g, "\\|");
-  const ticks = Math.max(0, ...(one.match(/`+/g) ?? []).map((t) => t.length));
-  const fence = "`".repeat(ticks + 1);
-  const pad = ticks ? " " : "";
-  return `${fence}${pad}${one}${pad}${fence}`;
 }
 
 function codeList(items: readonly string[] | undefined): string {

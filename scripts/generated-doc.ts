@@ -47,3 +47,20 @@ export function runGenerator(doc: GeneratedDoc, argv: readonly string[]): number
   console.log(`wrote ${shown}`);
   return 0;
 }
+
+/** Text for a Markdown table cell: one line, pipes escaped, no raw HTML. */
+export function text(s: string): string {
+  return s.replace(/\s+/g, " ").trim().replace(/</g, "&lt;").replace(/\|/g, "\\|");
+}
+
+/**
+ * A code span for a Markdown table cell: pipes escaped (GFM tables), backticks in the value fenced
+ * around, padded when the value starts or ends with a backtick.
+ */
+export function code(s: string): string {
+  const one = s.replace(/\s+/g, " ").trim().replace(/\|/g, "\\|");
+  const ticks = Math.max(0, ...(one.match(/`+/g) ?? []).map((t) => t.length));
+  const fence = "`".repeat(ticks + 1);
+  const pad = ticks || one.startsWith("`") || one.endsWith("`") ? " " : "";
+  return `${fence}${pad}${one}${pad}${fence}`;
+}

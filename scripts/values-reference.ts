@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { runGenerator } from "./generated-doc.ts";
+import { code, runGenerator, text } from "./generated-doc.ts";
 
 /** The command that regenerates the reference; named in the file's header and in `--check`'s message. */
 export const COMMAND = "node scripts/values-reference.ts";
@@ -290,20 +290,6 @@ function itemConstraints(items: ValuesSchema): string[] {
   const limits = constraints(items);
   if (items.required?.length) limits.push(`${items.required.map((k) => code(k)).join(", ")} required`);
   return limits.map((c) => `each item: ${c}`);
-}
-
-/** Text for a table cell: one line, pipes escaped, no raw HTML. */
-function text(s: string): string {
-  return s.replace(/\s+/g, " ").trim().replace(/</g, "&lt;").replace(/\|/g, "\\|");
-}
-
-/** A code span for a table cell: pipes escaped (GFM tables), backticks in the value fenced around. */
-function code(s: string): string {
-  const one = s.replace(/\s+/g, " ").trim().replace(/\|/g, "\\|");
-  const ticks = Math.max(0, ...(one.match(/`+/g) ?? []).map((t) => t.length));
-  const fence = "`".repeat(ticks + 1);
-  const pad = ticks || one.startsWith("`") || one.endsWith("`") ? " " : "";
-  return `${fence}${pad}${one}${pad}${fence}`;
 }
 
 /** GitHub's heading anchor for a plain heading. */
