@@ -8,7 +8,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
-key="$(sha256sum "$here/versions.env" "$here/build.sh" | sha256sum | cut -c1-12)"
+# The contents only: a hash of `sha256sum FILES` would include their paths, so every clone
+# (CI checks out into another folder) would build its own copy.
+key="$(cat "$here/versions.env" "$here/build.sh" | sha256sum | cut -c1-12)"
 cache="${PORTICO_CACHE:-$HOME/.cache/portico}"
 out="$cache/cluster-$K8S_VERSION-$key"
 bin="$out/bin"
