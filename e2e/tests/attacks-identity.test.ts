@@ -25,6 +25,8 @@ import { stateDir } from "../lib/component.ts";
 import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { jupyterExecute, startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
+import { API_VERSION, GATEWAY_ROUTE, GROUP, VERSION } from "../../crds/types.ts";
+import { eventually } from "../lib/kube.ts";
 import { echoClass, getWorkspace, jupyterClass } from "../lib/workspaces.ts";
 
 const PROVIDER = "198.18.0.111";
@@ -34,12 +36,14 @@ const HOPS1_PROXY = "198.18.0.114";
 const HOPS1_LB = "198.18.0.115";
 const HOPS0_PROXY = "198.18.0.116";
 const HOPS0_LB = "198.18.0.117";
+const FWD_LB = "198.18.0.118";
 /** Client addresses (the test binds its connections to them: the whole range is local here). */
 const CLIENT_A = "198.18.0.121";
 const CLIENT_B = "198.18.0.122";
 const CLIENT_C = "198.18.0.123";
 const CLIENT_D = "198.18.0.124";
 const CLIENT_E = "198.18.0.125";
+const CLIENT_F = "198.18.0.126";
 const AUDIENCE = "portico";
 const SECRET_HEADER = "x-portico-gateway-secret";
 const BURST = 5;
@@ -64,6 +68,7 @@ let hops1: ProxyProcess;
 let hops0: ProxyProcess;
 let lb1: Balancer;
 let lb0: Balancer;
+let lb2: Balancer;
 let idp: OidcProvider;
 const tokens: Record<string, string> = {};
 /** Pod address of each workspace (the backend, asked directly). */
@@ -72,7 +77,7 @@ const pods: Record<string, string> = {};
 before(async () => {
   await suite.ready();
   suite.onTeardown(async () => {
-    for (const p of [lb1, lb0, headersPx, fwdPx, hops1, hops0, idp]) await p?.stop();
+    for (const p of [lb1, lb0, lb2, headersPx, fwdPx, hops1, hops0, idp]) await p?.stop();
   });
   for (const name of ["echo", "fwd", "nb"]) {
     const ws = await getWorkspace(c, suite.ns, name);
@@ -106,7 +111,12 @@ before(async () => {
         "--rate-limit-ip=0",
       ],
     }),
-    startProxy({ address: FWD_PROXY, port: 8080, name: "attacks-fwd", flags: [...jwt, "--rate-limit-ip=0"] }),
+    startProxy({
+      address: FWD_PROXY,
+      port: 8080,
+      name: "attacks-fwd",
+      flags: [...jwt, "--rate-limit-ip=0", "--trusted-proxy-hops=1"],
+    }),
     startProxy({
       address: HOPS1_PROXY,
       port: 8080,
@@ -115,9 +125,10 @@ before(async () => {
     }),
     startProxy({ address: HOPS0_PROXY, port: 8080, name: "attacks-hops0", flags: [...jwt, ...limited] }),
   ]);
-  [lb1, lb0] = await Promise.all([
+  [lb1, lb0, lb2] = await Promise.all([
     startBalancer({ address: HOPS1_LB, port: 8080, backend: `${HOPS1_PROXY}:8080`, name: "attacks-lb1" }),
     startBalancer({ address: HOPS0_LB, port: 8080, backend: `${HOPS0_PROXY}:8080`, name: "attacks-lb0" }),
+    startBalancer({ address: FWD_LB, port: 8080, backend: `${FWD_PROXY}:8080`, name: "attacks-lb2" }),
   ]);
   for (const user of ["alice", "bob", "admin"]) tokens[user] = (await idp.tokensFor(user)).accessToken;
 });
@@ -126,6 +137,8 @@ interface Answer {
   status: number;
   body: string;
   error?: string;
+  /** Which backend process answered (the echo's `x-echo-pod`). */
+  pod?: string;
 }
 
 /** One HTTP request to `url` (a proxy or balancer), from `from` (a local source address). */
@@ -155,7 +168,13 @@ function send(
           } catch {
             // not JSON
           }
-          resolve({ status: res.statusCode ?? 0, body, ...(error ? { error } : {}) });
+          const pod = res.headers["x-echo-pod"];
+          resolve({
+            status: res.statusCode ?? 0,
+            body,
+            ...(error ? { error } : {}),
+            ...(typeof pod === "string" ? { pod } : {}),
+          });
         });
       },
     );
@@ -428,4 +447,67 @@ test("behind a balancer, --trusted-proxy-hops=0 makes the balancer everyone's on
     burst(lb0.url, marker("hops0-lb-e"), host, CLIENT_E, "bob"),
   ]);
   assertLimited([...d, ...e], started);
+});
+
+test("attack: --trusted-proxy-hops=1: spoofed X-Forwarded-For entries cannot steer a GatewayRoute's IP-hash balancing → every request of one client on one backend", async () => {
+  // Two backends (the two echo workspaces' Services) behind one IPHash rule.
+  await c.custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace: suite.ns,
+    plural: GATEWAY_ROUTE.plural,
+    body: {
+      apiVersion: API_VERSION,
+      kind: GATEWAY_ROUTE.kind,
+      metadata: { name: "sticky" },
+      spec: {
+        hosts: ["sticky.attacks.test"],
+        rules: [
+          {
+            name: "sticky",
+            matches: [{ path: { type: "PathPrefix", value: "/" } }],
+            backends: [{ service: { name: "ws-echo", port: 80 } }, { service: { name: "ws-fwd", port: 80 } }],
+            loadBalancer: { strategy: "IPHash" },
+          },
+        ],
+      },
+    },
+  });
+  const host = "sticky.attacks.test";
+  // Both backends serve (different client addresses land on both), so a spread would show.
+  await eventually(
+    "the route is served by both backends",
+    async () => {
+      const pods = new Set<string>();
+      for (let i = 1; i <= 40; i++) {
+        const a = await send(fwdPx.url, "/", host, bearer("alice"), { from: `198.18.61.${i}` });
+        if (a.status === 200 && a.pod) pods.add(a.pod);
+      }
+      return pods.size === 2 ? true : undefined;
+    },
+    30_000,
+    500,
+  );
+  const path = marker("iphash");
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      send(
+        lb2.url,
+        path,
+        host,
+        { ...bearer("alice"), "x-forwarded-for": `10.77.${i}.${i + 1}` },
+        { from: CLIENT_F },
+      ),
+    ),
+  );
+  assert.deepEqual(
+    answers.map((a) => a.status),
+    answers.map(() => 200),
+  );
+  const pods = new Set(answers.map((a) => a.pod));
+  assert.equal(pods.size, 1, `one client, one backend, whatever it wrote: ${[...pods].join(", ")}`);
+  const seen = [...at(await seenBy("echo"), path), ...at(await seenBy("fwd"), path)];
+  assert.equal(seen.length, 20);
+  for (const r of seen)
+    assert.match(r.headers["x-forwarded-for"] ?? "", new RegExp(`^${CLIENT_F.replace(/\./g, "\\.")}, `));
 });
