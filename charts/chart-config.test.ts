@@ -215,16 +215,41 @@ describe("the chart's flags are accepted by the components", () => {
     assert.ok(!r.objects.some((o) => o.kind === "Secret"), "no Secrets in jwt mode");
   });
 
-  it("trusted-headers: the trusted ranges and admin roles", async () => {
+  it("trusted-headers: the gateway secret mounted as a file, the trusted ranges and admin roles", async () => {
+    const gatewaySecret = "g".repeat(48);
     const { r, px, operator, proxy } = await configs({
       "proxy.auth.mode": "trusted-headers",
       "proxy.auth.trustedHeaderCidrs": ["10.0.0.0/8", "fd00::/8"],
+      "proxy.auth.trustedHeaderSecret.value": gatewaySecret,
+      "proxy.auth.trustedHeaderSecret.header": "X-Mesh-Proof",
       "proxy.auth.adminRoles": ["platform"],
     });
     assertOperatorFindsProxy(r, px, operator);
     assert.equal(proxy.auth, "trusted-headers");
     assert.deepEqual(proxy.identity.trustedHeaderCidrs, ["10.0.0.0/8", "fd00::/8"]);
     assert.deepEqual(proxy.identity.adminRoles, ["platform"]);
+    assert.equal(proxy.identity.trustedHeaderSecretName, "x-mesh-proof");
+    // The secret: in a Secret, mounted where the flag points, never in args or env.
+    const file = proxy.identity.trustedHeaderSecretFile!;
+    const mount = px.spec.template.spec.containers[0]!.volumeMounts!.find((m) =>
+      file.startsWith(`${m.mountPath}/`),
+    )!;
+    const volume = px.spec.template.spec.volumes!.find((v) => v.name === mount.name)!;
+    const stored = r.find<Secret>("Secret", volume.secret!.secretName);
+    const key = file.slice(mount.mountPath.length + 1);
+    assert.equal(Buffer.from(stored.data![key]!, "base64").toString(), gatewaySecret);
+    assert.ok(!JSON.stringify(px.spec.template.spec.containers).includes(gatewaySecret));
+  });
+
+  it("trusted-headers: an existing Secret for the gateway secret, no ranges; none made by the chart", async () => {
+    const { r, px, proxy } = await configs({
+      "proxy.auth.mode": "trusted-headers",
+      "proxy.auth.trustedHeaderSecret.existingSecret": "mesh-proof",
+    });
+    assert.deepEqual(proxy.identity.trustedHeaderCidrs, []);
+    assert.ok(proxy.identity.trustedHeaderSecretFile);
+    assert.equal(px.spec.template.spec.volumes![0]!.secret!.secretName, "mesh-proof");
+    assert.ok(!r.objects.some((o) => o.kind === "Secret"), "no Secret rendered");
   });
 
   it("none, path routing over http on a port, and non-default limits, workers and extra flags", async () => {
@@ -316,6 +341,7 @@ describe("the chart's flags are accepted by the components", () => {
     );
     assert.equal(proxy.frameAncestors, "'self' https://portal.example.com");
     assert.equal(proxy.trustForwarded, true);
+    assert.equal(proxy.trustedProxyHops, 1, "trustForwarded (deprecated) is one trusted hop");
     assert.equal(proxy.logLevel, "debug");
     assert.equal(proxy.identity.cookieDomain, undefined, "path routing sets no cookie domain");
     assert.equal(proxy.port, 8080);
@@ -442,10 +468,19 @@ describe("NOTES.txt", () => {
     },
     "jwt, no issuer": { "proxy.auth.mode": "jwt" },
     "jwt, complete": { "proxy.auth.mode": "jwt", "proxy.auth.oidc.issuer": ISSUER },
-    "trusted-headers, no ranges": { "proxy.auth.mode": "trusted-headers" },
+    "trusted-headers, no secret": { "proxy.auth.mode": "trusted-headers" },
+    "trusted-headers, ranges but no secret": {
+      "proxy.auth.mode": "trusted-headers",
+      "proxy.auth.trustedHeaderCidrs": ["10.0.0.0/8"],
+    },
     "trusted-headers, complete": {
       "proxy.auth.mode": "trusted-headers",
       "proxy.auth.trustedHeaderCidrs": ["10.0.0.0/8"],
+      "proxy.auth.trustedHeaderSecret.value": "s".repeat(40),
+    },
+    "trusted-headers, an existing secret": {
+      "proxy.auth.mode": "trusted-headers",
+      "proxy.auth.trustedHeaderSecret.existingSecret": "mesh-proof",
     },
     none: { "proxy.auth.mode": "none" },
   };

@@ -144,6 +144,18 @@ const BAD: BadRow[] = [
     says: "'10.300.0.0/16' does not match pattern",
   },
   {
+    name: "a gateway secret too short to resist guessing",
+    values: { "proxy.auth.trustedHeaderSecret.value": "hunter2" },
+    at: "/proxy/auth/trustedHeaderSecret/value",
+    says: "'hunter2' does not match pattern",
+  },
+  {
+    name: "a negative number of trusted proxy hops",
+    values: { "proxy.trustedProxyHops": -1 },
+    at: "/proxy/trustedProxyHops",
+    says: "minimum",
+  },
+  {
     name: "a Service type Kubernetes does not have",
     values: { "proxy.service.type": "Ingress" },
     at: "/proxy/service/type",
@@ -281,6 +293,16 @@ const GOOD: { name: string; values: Record<string, unknown> }[] = [
     values: {
       "proxy.auth.mode": "trusted-headers",
       "proxy.auth.trustedHeaderCidrs": ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8", "::1/128"],
+      "proxy.auth.trustedHeaderSecret.existingSecret": "mesh-proof",
+    },
+  },
+  {
+    name: "trusted-headers behind Istio, the secret set by the chart's VirtualService, two trusted hops",
+    values: {
+      "proxy.auth.mode": "trusted-headers",
+      "proxy.auth.trustedHeaderSecret.value": "0123456789abcdef0123456789abcdef",
+      "proxy.trustedProxyHops": 2,
+      "istio.enabled": true,
     },
   },
   { name: "no authentication", values: { "proxy.auth.mode": "none" } },

@@ -288,7 +288,7 @@ export interface WorkspaceClassSpec {
   idleTimeout?: Duration;
   /** Defaulted to `{}` so its booleans are always present. */
   basePath?: BasePathHandling;
-  /** Forward the user's bearer token to the IDE. Default false. */
+  /** Forward the owner's access token to the IDE, only when the visitor is the owner. Default false. */
   forwardToken?: boolean;
   /** Path probed for readiness; may start with `{prefix}`. Default `/`. */
   readinessPath?: string;
@@ -517,7 +517,7 @@ export interface RouteRule {
   maxBodyBytes?: number;
   /** Default true. */
   websocket?: boolean;
-  /** Default false: the caller's access token is forwarded as `Authorization: Bearer` when true. */
+  /** Default false: every caller's access token is forwarded as `Authorization: Bearer` when true. */
   forwardToken?: boolean;
 }
 

@@ -23,7 +23,15 @@ test("each auth mode says what it needs; the client secret comes from the enviro
     },
   );
   assert.throws(() => loadConfig(["--auth=jwt", "--oidc-issuer=https://idp.test"], {}), /--oidc-audiences/);
-  assert.throws(() => loadConfig(["--auth=trusted-headers"], {}), /--trusted-header-cidrs/);
+  assert.throws(
+    () => loadConfig(["--auth=trusted-headers"], {}),
+    /--trusted-header-secret-file \(or PORTICO_TRUSTED_HEADER_SECRET_FILE\) must be given with --auth=trusted-headers/,
+  );
+  assert.throws(
+    () => loadConfig(["--auth=trusted-headers", "--trusted-header-cidrs=10.0.0.0/8"], {}),
+    /a source range \(--trusted-header-cidrs\) alone proves nothing/i,
+    "a CIDR alone is refused",
+  );
   assert.throws(
     () => loadConfig(["--auth=trusted-headers", "--trusted-header-cidrs=10.0.0.0/8,everyone"], {}),
     /"everyone" is not a CIDR/,
@@ -82,4 +90,75 @@ test("sizes parse with binary suffixes", () => {
   assert.equal(parseBytes("2Mi"), 2 * 1024 * 1024);
   assert.equal(parseBytes("100"), 100);
   assert.equal(parseBytes("1.5Mi"), undefined);
+});
+
+test("trusted-headers: the gateway secret file is required; the CIDRs are an optional extra; the header is configurable", () => {
+  const c = loadConfig(["--auth=trusted-headers"], {
+    PORTICO_TRUSTED_HEADER_SECRET_FILE: "/etc/portico/gw/secret",
+  });
+  assert.equal(c.identity.trustedHeaderSecretFile, "/etc/portico/gw/secret");
+  assert.equal(c.identity.trustedHeaderSecretName, "x-portico-gateway-secret");
+  assert.deepEqual(c.identity.trustedHeaderCidrs, []);
+  const named = loadConfig(
+    [
+      "--auth=trusted-headers",
+      "--trusted-header-secret-file=/s",
+      "--trusted-header-secret-name=X-Mesh-Proof",
+      "--trusted-header-cidrs=10.1.2.0/24",
+    ],
+    {},
+  );
+  assert.equal(named.identity.trustedHeaderSecretName, "x-mesh-proof", "lower case, as Node reads headers");
+  assert.deepEqual(named.identity.trustedHeaderCidrs, ["10.1.2.0/24"]);
+  for (const bad of ["Authorization", "X-Forwarded-User", "Cookie", "x-forwarded-for"])
+    assert.throws(
+      () =>
+        loadConfig(
+          [
+            "--auth=trusted-headers",
+            "--trusted-header-secret-file=/s",
+            `--trusted-header-secret-name=${bad}`,
+          ],
+          {},
+        ),
+      /--trusted-header-secret-name .*: [a-z-]+ is a header with its own meaning/,
+      bad,
+    );
+  assert.throws(
+    () =>
+      loadConfig(
+        ["--auth=trusted-headers", "--trusted-header-secret-file=/s", "--trusted-header-secret-name=a b"],
+        {},
+      ),
+    /is not a header name/,
+  );
+});
+
+test("trusted proxy hops: 0 by default; --trust-forwarded=true is one hop; both given must agree", () => {
+  const d = loadConfig(["--auth=none"], {});
+  assert.equal(d.trustedProxyHops, 0);
+  assert.equal(d.trustForwarded, false);
+  const two = loadConfig(["--auth=none", "--trusted-proxy-hops=2"], {});
+  assert.equal(two.trustedProxyHops, 2);
+  assert.equal(two.trustForwarded, true, "X-Forwarded-Proto/Host come from the hops");
+  const old = loadConfig(["--auth=none", "--trust-forwarded=true"], {});
+  assert.equal(old.trustedProxyHops, 1, "the older boolean: one trusted hop");
+  assert.equal(loadConfig(["--auth=none", "--trust-forwarded=false"], {}).trustedProxyHops, 0);
+  assert.equal(
+    loadConfig(["--auth=none", "--trust-forwarded=true", "--trusted-proxy-hops=3"], {}).trustedProxyHops,
+    3,
+  );
+  assert.throws(
+    () => loadConfig(["--auth=none", "--trust-forwarded=true", "--trusted-proxy-hops=0"], {}),
+    /--trust-forwarded \(or PORTICO_TRUST_FORWARDED\) contradicts --trusted-proxy-hops/,
+  );
+  assert.throws(
+    () => loadConfig(["--auth=none", "--trust-forwarded=false"], { PORTICO_TRUSTED_PROXY_HOPS: "1" }),
+    /contradicts/,
+  );
+  assert.throws(
+    () => loadConfig(["--auth=none", "--trusted-proxy-hops=-1"], {}),
+    /a whole number from 0 to 16/,
+  );
+  assert.throws(() => loadConfig(["--auth=none", "--trusted-proxy-hops=one"], {}), /--trusted-proxy-hops/);
 });

@@ -15,6 +15,7 @@ import {
   settingsReader,
   type Source,
 } from "../operator/settings.ts";
+import { GATEWAY_SECRET_HEADER } from "./http/request.ts";
 
 export { ConfigError, parseBytes };
 
@@ -71,8 +72,18 @@ export interface IdentityConfig {
   cookieDomain?: string;
   adminRoles: readonly string[];
   clockSkewSeconds: number;
-  /** `trusted-headers`: the source ranges (CIDR) whose X-Forwarded-User is believed. */
+  /**
+   * `trusted-headers`: if given, identity headers count only from these source ranges (CIDR) — an
+   * extra restriction: a range alone proves nothing (every pod in it could send the headers).
+   */
   trustedHeaderCidrs: readonly string[];
+  /**
+   * `trusted-headers` (required there): a file of shared secrets, one a line (any line matches, for
+   * rotation); the gateway proves itself by sending one in `trustedHeaderSecretName`. Never logged.
+   */
+  trustedHeaderSecretFile?: string;
+  /** The header (lower case) the gateway sends the secret in; removed before anything is forwarded. */
+  trustedHeaderSecretName: string;
   rateLimit: {
     /** Requests per second per user and per client IP (token buckets); 0: no limit. Off with --auth=none. */
     perUser: number;
@@ -99,7 +110,12 @@ export interface ProxyConfig {
   frameAncestors: string;
   /** Methods allowed through; anything else gets 405 (TRACE and CONNECT never pass). */
   allowedMethods: readonly string[];
-  /** Trust an incoming X-Forwarded-For/Proto (behind a load balancer): append rather than replace. */
+  /**
+   * Proxies in front of this one that append to X-Forwarded-For (proxy/http/client.ts): the client's
+   * address is the entry this many places left of the TCP peer. 0: the TCP peer is the client.
+   */
+  trustedProxyHops: number;
+  /** `trustedProxyHops > 0`: X-Forwarded-Proto/Host from the hops are kept rather than replaced. */
   trustForwarded: boolean;
   /** Namespace of the compatible paths `/api/v1/analysis/events/{ide}`. */
   compatNamespace: string;
@@ -122,6 +138,7 @@ const KNOWN = [
   "frame-ancestors",
   "allowed-methods",
   "trust-forwarded",
+  "trusted-proxy-hops",
   "compat-namespace",
   "max-header-bytes",
   "max-body-bytes",
@@ -145,6 +162,8 @@ const KNOWN = [
   "admin-roles",
   "jwt-clock-skew",
   "trusted-header-cidrs",
+  "trusted-header-secret-file",
+  "trusted-header-secret-name",
   "rate-limit-user",
   "rate-limit-ip",
   "rate-limit-burst",
@@ -152,6 +171,20 @@ const KNOWN = [
 ] as const;
 
 const NEVER_ALLOWED = ["TRACE", "CONNECT", "TRACK"];
+/** Headers the gateway secret may not travel in: each means something else on the way. */
+const RESERVED_HEADERS = [
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "host",
+  "x-forwarded-user",
+  "x-forwarded-email",
+  "x-forwarded-groups",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-prefix",
+];
 
 /**
  * Builds the configuration from flags and environment. Throws ConfigError naming the flag and the
@@ -204,8 +237,31 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
     if (!raw("oidc-audiences") && !clientId)
       problems.push(`${where("oidc-audiences")} (or --oidc-client-id) must be given with --auth=jwt`);
   }
-  if (auth === "trusted-headers" && trustedHeaderCidrs.length === 0)
-    problems.push(`${where("trusted-header-cidrs")} must be given with --auth=trusted-headers`);
+  const secretFile = raw("trusted-header-secret-file");
+  const secretName = str(
+    "trusted-header-secret-name",
+    GATEWAY_SECRET_HEADER,
+    /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+    "a header name",
+  ).toLowerCase();
+  if (RESERVED_HEADERS.includes(secretName))
+    problems.push(
+      `${where("trusted-header-secret-name")}: ${secretName} is a header with its own meaning; pick one of your own like ${GATEWAY_SECRET_HEADER}`,
+    );
+  if (auth === "trusted-headers" && !secretFile)
+    problems.push(
+      `${where("trusted-header-secret-file")} must be given with --auth=trusted-headers: a file holding the secret your gateway sends in ${secretName}. A source range (--trusted-header-cidrs) alone proves nothing: every pod in it could send X-Forwarded-User`,
+    );
+
+  // --trust-forwarded (a boolean, older) is one trusted hop; both given must agree.
+  const trustForwardedFlag =
+    raw("trust-forwarded") === undefined ? undefined : bool("trust-forwarded", false);
+  const hopsGiven = raw("trusted-proxy-hops") !== undefined;
+  const trustedProxyHops = int("trusted-proxy-hops", trustForwardedFlag ? 1 : 0, 0, 16);
+  if (hopsGiven && trustForwardedFlag !== undefined && trustForwardedFlag !== trustedProxyHops > 0)
+    problems.push(
+      `${where("trust-forwarded")} contradicts ${where("trusted-proxy-hops")}: give only --trusted-proxy-hops (the number of proxies in front that append to X-Forwarded-For)`,
+    );
 
   const methods = (raw("allowed-methods") ?? "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS")
     .split(",")
@@ -240,6 +296,8 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
       adminRoles: list("admin-roles", "portico-admin"),
       clockSkewSeconds: dur("jwt-clock-skew", 30_000, true) / 1000,
       trustedHeaderCidrs,
+      ...(secretFile ? { trustedHeaderSecretFile: secretFile } : {}),
+      trustedHeaderSecretName: secretName,
       rateLimit: {
         perUser: int("rate-limit-user", 100, 0, 1_000_000),
         perIp: int("rate-limit-ip", 200, 0, 1_000_000),
@@ -270,7 +328,8 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
     sessionCookie: str("session-cookie", "portico_session", /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "a cookie name"),
     frameAncestors,
     allowedMethods: Object.freeze(methods),
-    trustForwarded: bool("trust-forwarded", false),
+    trustedProxyHops,
+    trustForwarded: trustedProxyHops > 0,
     compatNamespace: str("compat-namespace", "default", DNS_LABEL, "a namespace name"),
     watchSilenceMs: dur("watch-silence", 5 * 60_000),
     logLevel: oneOf("log-level", "info", ["error", "warn", "info", "debug"] as const),

@@ -22,9 +22,10 @@ import type { Logger } from "../operator/log.ts";
 import type { ProxyConfig } from "./config.ts";
 import type { EventHub } from "./events.ts";
 import { AUTH_PREFIX, type Gate, type Identified } from "./auth/gate.ts";
-import { mayOpen, type Identity } from "./auth/identity.ts";
+import { forwardedToken, mayOpen, type Identity } from "./auth/identity.ts";
 import { ConnectionCounts } from "./auth/limits.ts";
 import { classifyUpstreamError, errorCode, rejectSocket, sendJson, type ErrorBody } from "./http/errors.ts";
+import { clientAddress, type ClientAddress } from "./http/client.ts";
 import { BodyTooLarge, Forwarder } from "./http/forward.ts";
 import {
   bodyTooLarge,
@@ -72,8 +73,12 @@ interface Ctx {
   /** The path as the client asked for it (req.url is rewritten for the upstream). */
   path: string;
   started: bigint;
-  /** Read up front: Node detaches the socket from the request before the response's `close`. */
-  remote: string | undefined;
+  /**
+   * The client's address through the trusted hops (http/client.ts), read up front: Node detaches the
+   * socket from the request before the response's `close`.
+   */
+  remote: string;
+  client: ClientAddress;
 }
 
 const EVENTS_RE = /^\/api\/v1\/workspaces\/([^/]+)\/([^/]+)\/events$/;
@@ -202,15 +207,17 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
   /**
    * The request passes on the way to an IDE (HTTP and WebSocket alike): the gateway's credentials
-   * out, the user's own token in only where the class asks for it (never the session cookie), the
-   * X-Forwarded-* and the class's headers. Returns the upstream's `host:port` (IPv6 bracketed).
+   * out, the user's own token in only where the class asks for it and the user is the owner (never
+   * the session cookie), the X-Forwarded-* and the class's headers. Returns the upstream's
+   * `host:port` (IPv6 bracketed).
    */
-  function toIde(req: IncomingMessage, m: RouteMatch, who: Identity): string {
+  function toIde(req: IncomingMessage, m: RouteMatch, who: Identity, client: ClientAddress): string {
     const route = m.route;
     stripCredentials(req.headers, config.sessionCookie);
-    if (route.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
+    const token = route.forwardToken ? forwardedToken(who, route.owner) : undefined;
+    if (token) req.headers.authorization = `Bearer ${token}`;
     forwardedHeaders(req.headers, {
-      remoteAddress: req.socket.remoteAddress,
+      client,
       proto: "http",
       host: req.headers.host!,
       prefix: m.publicPrefix,
@@ -238,12 +245,18 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     }
   }
 
+  /** The client's address: the TCP peer, or X-Forwarded-For through the trusted hops. */
+  const clientOf = (req: IncomingMessage): ClientAddress =>
+    clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], config.trustedProxyHops);
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
+    const client = clientOf(req);
     const ctx: Ctx = {
       route: "invalid",
       path: (req.url ?? "").split("?")[0]!,
       started: process.hrtime.bigint(),
-      remote: req.socket.remoteAddress,
+      remote: client.address,
+      client,
     };
     finish(req, res, ctx);
     const method = checkMethod(req.method, config.allowedMethods);
@@ -285,7 +298,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     if (res.destroyed) return; // the client left while its token was checked
     if ("reason" in identified) {
       ctx.route = "unauthenticated";
-      return gate.refuse(req, res, identified);
+      return gate.refuse(req, res, identified, ctx.remote);
     }
     const who = identified.who;
     if (identified.setCookie) res.appendHeader("set-cookie", identified.setCookie);
@@ -325,7 +338,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       });
       if (hit) {
         ctx.route = `gateway:${hit.ref.namespace}/${hit.ref.route}`;
-        return gateway.serve(req, res, hit, caller(req, who), target.path, target.query);
+        return gateway.serve(req, res, hit, caller(ctx.client, who), target.path, target.query);
       }
       ctx.route = "none";
       return sendJson(res, 404, {
@@ -347,7 +360,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     if (route.state !== "ready" || !route.upstream) return notReady(req, res, m);
 
     // The Host header goes up as the client sent it (port included): IDEs check Origin against it.
-    const origin = `http://${toIde(req, m, who)}`;
+    const origin = `http://${toIde(req, m, who, ctx.client)}`;
     forwarder.forward(
       req,
       res,
@@ -439,6 +452,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     };
     const handshake = checkHandshake(req.method, req.headers);
     if (handshake) return reject("invalid", handshake);
+    const client = clientOf(req);
     const checked = checkRequest(req);
     if ("status" in checked) return reject("invalid", checked);
     const m = checked && table.match(checked.host, checked.target);
@@ -449,7 +463,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         path: checked.target.path,
         headers: req.headers,
       });
-      if (hit) return upgradeGateway(req, socket, head, hit, checked.target, done);
+      if (hit) return upgradeGateway(req, socket, head, hit, checked.target, client, done);
     }
     if (!m || m.kind !== "route")
       return reject("none", {
@@ -463,13 +477,13 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const name = `${route.namespace}/${route.name}`;
     // Identity and authorization come before the upgrade completes: a refused client never gets a
     // WebSocket, and the IDE never sees its handshake.
-    const ipLimit = gate.limitIp(req.socket.remoteAddress);
+    const ipLimit = gate.limitIp(client.address);
     if (!ipLimit.ok) return reject(name, tooMany(ipLimit, "requests from this address"));
     const identified = gate.identify(req);
     const next = (i: Identified) => {
       if (socket.destroyed) return;
       if ("reason" in i) {
-        gate.logRefusal(req, i);
+        gate.logRefusal(req, i, client.address);
         return reject(name, {
           status: 401,
           body: {
@@ -488,7 +502,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
           return reject(name, tooMany({ retryAfterSeconds: 5 }, `open WebSockets for ${i.who.user}`));
         socket.once("close", release);
       }
-      upgradeRoute(req, socket, head, m, i.who, name, done, reject);
+      upgradeRoute(req, socket, head, m, i.who, client, name, done, reject);
     };
     if (identified instanceof Promise)
       identified.then(next, (err: unknown) => {
@@ -501,13 +515,12 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     else next(identified);
   }
 
-  /** Who is asking, for a GatewayRoute's balancing and limits. */
-  function caller(req: IncomingMessage, who: Identity): Caller {
-    const forwarded = config.trustForwarded ? req.headers["x-forwarded-for"] : undefined;
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+  /** Who is asking, for a GatewayRoute's balancing, limits and X-Forwarded-For. */
+  function caller(client: ClientAddress, who: Identity): Caller {
     return {
       user: who.user,
-      clientIp: first || req.socket.remoteAddress || "unknown",
+      clientIp: client.address,
+      forwardedFor: client.forwardedFor,
       ...(who.token ? { token: who.token } : {}),
     };
   }
@@ -519,6 +532,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     head: Buffer,
     hit: GatewayHit,
     target: Target,
+    client: ClientAddress,
     done: (route: string, status: number) => void,
   ): void {
     const name = `gateway:${hit.ref.namespace}/${hit.ref.route}`;
@@ -526,7 +540,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       done(name, status);
       rejectSocket(socket, status, body, headers);
     };
-    const ipLimit = gate.limitIp(req.socket.remoteAddress);
+    const ipLimit = gate.limitIp(client.address);
     if (!ipLimit.ok) {
       const r = tooMany(ipLimit, "requests from this address");
       return reject(r.status, r.body, r.headers);
@@ -534,7 +548,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const next = (i: Identified) => {
       if (socket.destroyed) return;
       if ("reason" in i) {
-        gate.logRefusal(req, i);
+        gate.logRefusal(req, i, client.address);
         return reject(401, {
           error: "unauthenticated",
           message: i.presented ? "the credentials presented were refused" : "log in first",
@@ -545,7 +559,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         const r = tooMany(userLimit, `requests by ${i.who.user}`);
         return reject(r.status, r.body, r.headers);
       }
-      if (gateway.upgrade(req, socket, head, hit, caller(req, i.who), target.path, target.query, reject))
+      if (gateway.upgrade(req, socket, head, hit, caller(client, i.who), target.path, target.query, reject))
         done(name, 101);
     };
     const identified = gate.identify(req);
@@ -563,6 +577,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     head: Buffer,
     m: RouteMatch,
     who: Identity,
+    client: ClientAddress,
     name: string,
     done: (route: string, status: number) => void,
     reject: (route: string, r: Refusal) => void,
@@ -574,7 +589,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         body: { error: "workspace_not_ready", message: `workspace ${name} is ${route.state}` },
         headers: { "retry-after": "2" },
       });
-    const url = `ws://${toIde(req, m, who)}${m.upstreamPath}`;
+    const url = `ws://${toIde(req, m, who, client)}${m.upstreamPath}`;
     done(name, 101);
     relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name);
   }

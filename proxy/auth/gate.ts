@@ -5,13 +5,17 @@
  * pure `mayOpen` (identity.ts); the data path calls it with the route.
  *
  * Modes (`--auth`): `oidc` (browser login with a session cookie; bearer tokens also accepted),
- * `jwt` (bearer tokens only), `trusted-headers` (X-Forwarded-User/-Email/-Groups, only from
- * configured source ranges: behind Istio RequestAuthentication), `none` (everyone is anonymous).
+ * `jwt` (bearer tokens only), `trusted-headers` (X-Forwarded-User/-Email/-Groups, only from a
+ * gateway that proves itself with a shared secret header, and from the configured source ranges if
+ * any: behind Istio RequestAuthentication), `none` (everyone is anonymous).
  */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BlockList, isIP } from "node:net";
 import type { Logger } from "../../operator/log.ts";
 import type { IdentityConfig } from "../config.ts";
+import { limitKey } from "../http/client.ts";
 import { sendJson } from "../http/errors.ts";
 import { identityFromClaims, type Claims, type Identity } from "./identity.ts";
 import { JwtVerifier } from "./jwt.ts";
@@ -63,6 +67,8 @@ export class Gate {
   readonly #meta?: ProviderMetadata;
   readonly #client?: ClientSettings;
   readonly #trusted?: BlockList;
+  /** SHA-256 of each accepted gateway secret (trusted-headers). */
+  readonly #secrets: readonly Buffer[];
   readonly #perIp: KeyedBuckets;
   readonly #perUser: KeyedBuckets;
 
@@ -74,6 +80,7 @@ export class Gate {
       codec?: SessionCodec;
       meta?: ProviderMetadata;
       trusted?: BlockList;
+      secrets?: readonly Buffer[];
     },
   ) {
     this.#d = d;
@@ -83,6 +90,7 @@ export class Gate {
     this.#codec = parts.codec;
     this.#meta = parts.meta;
     this.#trusted = parts.trusted;
+    this.#secrets = parts.secrets ?? [];
     const r = d.config.rateLimit;
     this.#perIp = new KeyedBuckets({ ratePerSecond: r.perIp, burst: r.burst, maxKeys: 100_000 });
     this.#perUser = new KeyedBuckets({ ratePerSecond: r.perUser, burst: r.burst, maxKeys: 100_000 });
@@ -100,13 +108,17 @@ export class Gate {
     const c = d.config;
     if (d.mode === "none") return new Gate(d, {});
     if (d.mode === "trusted-headers") {
-      const trusted = new BlockList();
+      const file = c.trustedHeaderSecretFile;
+      if (!file) throw new Error("--auth=trusted-headers needs --trusted-header-secret-file");
+      const secrets = parseGatewaySecrets(await readFile(file, "utf8"), file);
+      let trusted: BlockList | undefined;
       for (const cidr of c.trustedHeaderCidrs) {
+        trusted ??= new BlockList();
         const [addr, bits] = cidr.split("/");
         const type = isIP(addr!) === 6 ? "ipv6" : "ipv4";
         trusted.addSubnet(addr!, Number(bits ?? (type === "ipv6" ? 128 : 32)), type);
       }
-      return new Gate(d, { trusted });
+      return new Gate(d, { ...(trusted ? { trusted } : {}), secrets: secrets.map(sha256) });
     }
     const meta = await discover(c.issuer!);
     const verifier = new JwtVerifier({
@@ -144,7 +156,8 @@ export class Gate {
    */
   limitIp(ip: string | undefined): Verdict {
     if (this.#d.mode === "none" || this.#d.config.rateLimit.perIp <= 0) return OK;
-    return this.#perIp.take(ip ?? "unknown");
+    // The client's address (proxy/http/client.ts); an IPv6 client's whole /64 is one bucket.
+    return this.#perIp.take(limitKey(ip ?? "unknown"));
   }
 
   /** Per user, once known; off for the anonymous user of `--auth=none` and with a rate of 0. */
@@ -167,12 +180,30 @@ export class Gate {
     }
   }
 
+  /**
+   * trusted-headers: the gateway proves itself with the shared secret (constant-time compare; the
+   * header is removed here, so nothing after this, upstream or log, sees it), and its address is in
+   * the source ranges when any are configured. Only then do the identity headers count.
+   */
   #fromHeaders(req: IncomingMessage): Identified {
+    const name = this.#d.config.trustedHeaderSecretName;
+    const given = req.headers[name];
+    delete req.headers[name];
     const ip = req.socket.remoteAddress ?? "";
     const family = isIP(ip) === 6 ? "ipv6" : "ipv4";
     const user = header(req, "x-forwarded-user");
-    if (!this.#trusted?.check(ip.replace(/^::ffff:/, ""), ip.startsWith("::ffff:") ? "ipv4" : family))
+    if (
+      this.#trusted &&
+      !this.#trusted.check(ip.replace(/^::ffff:/, ""), ip.startsWith("::ffff:") ? "ipv4" : family)
+    )
       return { reason: `identity headers from ${ip}, which is not a trusted source`, presented: !!user };
+    if (given === undefined)
+      return {
+        reason: `no ${name} header: the sender did not prove it is the gateway`,
+        presented: !!user,
+      };
+    if (typeof given !== "string" || !this.#secretMatches(given))
+      return { reason: `wrong ${name}: the sender is not the gateway`, presented: true };
     if (!user) return { reason: "no X-Forwarded-User from the trusted source", presented: false };
     const email = header(req, "x-forwarded-email");
     const groups = (header(req, "x-forwarded-groups") ?? "")
@@ -180,6 +211,14 @@ export class Gate {
       .map((g) => g.trim())
       .filter(Boolean);
     return { who: { user, ...(email ? { email } : {}), groups, roles: [], via: "headers" } };
+  }
+
+  /** Whether `given` is one of the secrets; compares digests in constant time, every one of them. */
+  #secretMatches(given: string): boolean {
+    const d = sha256(given);
+    let ok = false;
+    for (const s of this.#secrets) ok = timingSafeEqual(d, s) || ok;
+    return ok;
   }
 
   #fromBearer(req: IncomingMessage): Promise<Identified> | undefined {
@@ -266,16 +305,16 @@ export class Gate {
    * sent to log in and brought back; everything else gets 401 JSON.
    */
   /** One line per refused caller: the reason, never the credential. */
-  logRefusal(req: IncomingMessage, why: Refused): void {
+  logRefusal(req: IncomingMessage, why: Refused, remote = req.socket.remoteAddress): void {
     this.#d.log.info("authentication refused", {
       reason: why.reason,
-      remote: req.socket.remoteAddress,
+      remote,
       path: (req.url ?? "").split("?")[0],
     });
   }
 
-  refuse(req: IncomingMessage, res: ServerResponse, why: Refused): void {
-    this.logRefusal(req, why);
+  refuse(req: IncomingMessage, res: ServerResponse, why: Refused, remote?: string): void {
+    this.logRefusal(req, why, remote);
     const html =
       /text\/html/.test(header(req, "accept") ?? "") && (req.method === "GET" || req.method === "HEAD");
     if (this.#d.mode === "oidc" && html && this.#d.config.publicUrl) {
@@ -383,6 +422,29 @@ export class Gate {
     });
     res.end();
   }
+}
+
+const sha256 = (s: string): Buffer => createHash("sha256").update(s, "utf8").digest();
+
+/**
+ * The gateway secrets in a `--trusted-header-secret-file`: one a line (several while rotating),
+ * blank lines and surrounding space ignored. Throws, naming the file (never its content), when there
+ * is none or one is too short to resist guessing.
+ */
+export function parseGatewaySecrets(text: string, file: string): string[] {
+  const secrets = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (secrets.length === 0)
+    throw new Error(
+      `--trusted-header-secret-file ${file} holds no secret: write one line of at least 32 random characters (openssl rand -hex 32)`,
+    );
+  if (secrets.some((x) => x.length < 32))
+    throw new Error(
+      `--trusted-header-secret-file ${file}: each secret must be at least 32 characters (openssl rand -hex 32)`,
+    );
+  return secrets;
 }
 
 function sessionIdentity(s: Session): Identity {

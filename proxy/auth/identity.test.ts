@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { identityFromClaims, mayOpen, type Identity } from "./identity.ts";
+import { forwardedToken, identityFromClaims, mayOpen, type Identity } from "./identity.ts";
 
 test("Keycloak claims: preferred_username, email, realm and client roles, group paths", () => {
   const who = identityFromClaims(
@@ -47,4 +47,28 @@ test("owner, shared users and groups, and admin roles may open a workspace; nobo
   assert.equal(mayOpen(who("erin", [], ["portico-admin"]), ws, []), false, "no admin roles configured");
   assert.equal(mayOpen(who("bob"), { owner: "alice" }, []), false, "not shared");
   assert.equal(mayOpen({ user: "anonymous", groups: [], roles: [], via: "none" }, ws, []), true);
+});
+
+test("forwardToken: only the owner's own token is forwarded, never a sharee's or an admin's", () => {
+  const as = (user: string, extra: Partial<Identity> = {}): Identity => ({
+    user,
+    groups: ["team-a"],
+    roles: [],
+    via: "bearer",
+    token: `token-of-${user}`,
+    ...extra,
+  });
+  const rows: [string, Identity, string | undefined][] = [
+    ["the owner", as("alice"), "token-of-alice"],
+    ["the owner by session", as("alice", { via: "session" }), "token-of-alice"],
+    ["a sharee", as("bob"), undefined],
+    ["an admin", as("root", { roles: ["portico-admin"] }), undefined],
+    [
+      "the owner without a token (trusted headers)",
+      as("alice", { via: "headers", token: undefined }),
+      undefined,
+    ],
+    ["the anonymous user of --auth=none named like the owner", as("alice", { via: "none" }), undefined],
+  ];
+  for (const [name, who, want] of rows) assert.equal(forwardedToken(who, "alice"), want, name);
 });

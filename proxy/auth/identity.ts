@@ -76,3 +76,13 @@ export function mayOpen(who: Identity, ws: Access, adminRoles: readonly string[]
   if (ws.sharedWith?.groups?.some((g) => who.groups.includes(g))) return true;
   return who.roles.some((r) => adminRoles.includes(r));
 }
+
+/**
+ * The access token to forward to a workspace whose class sets `forwardToken`: the visitor's own, and
+ * only when the visitor is the workspace's owner. The IDE runs code its owner controls; a sharee's or
+ * an admin's token there would let the owner act as them (the proxy itself accepts it as a bearer
+ * credential). Undefined for everyone else, and when there is no token.
+ */
+export function forwardedToken(who: Identity, owner: string): string | undefined {
+  return who.via !== "none" && who.user === owner ? who.token : undefined;
+}

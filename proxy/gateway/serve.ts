@@ -11,7 +11,10 @@
  * the API's defaults (1 retry, on ConnectFailure): a killed endpoint costs only its in-flight requests.
  *
  * The gateway's own credentials never reach a backend; the caller's access token does where the rule
- * says `forwardToken`.
+ * says `forwardToken` — every caller's, whoever they are: the rule's author (whoever may write
+ * GatewayRoutes in its namespace) chose to hand callers' tokens to that backend, and the route is
+ * an API the callers mean to call as themselves (docs/security.md). Workspace classes differ: there
+ * only the owner's own token is forwarded.
  *
  * Health is this replica's own: active probes and passive ejection per endpoint, the breaker per rule.
  * Workspace routes come first: a GatewayRoute serves what no workspace route claims.
@@ -34,6 +37,7 @@ import type {
 import type { Logger } from "../../operator/log.ts";
 import { parseDurationMs } from "../../operator/settings.ts";
 import { KeyedBuckets } from "../auth/limits.ts";
+import { limitKey } from "../http/client.ts";
 import { errorCode, sendJson, type ErrorBody } from "../http/errors.ts";
 import { BodyTooLarge, DivertedAnswer, upstreamRequestHeaders, type Forwarder } from "../http/forward.ts";
 import { forwardedHeaders, stripCredentials } from "../http/request.ts";
@@ -62,6 +66,8 @@ export interface GatewayDeps {
 export interface Caller {
   user: string;
   clientIp: string;
+  /** X-Forwarded-For to send on: the client's address and the trusted hops (proxy/http/client.ts). */
+  forwardedFor: string;
   /** The caller's own access token (bearer, or the session's), for rules with `forwardToken`. */
   token?: string;
 }
@@ -228,7 +234,7 @@ export class Gateway {
     stripCredentials(req.headers, this.#d.sessionCookie);
     if (rule.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
     forwardedHeaders(req.headers, {
-      remoteAddress: req.socket.remoteAddress,
+      client: { address: who.clientIp, forwardedFor: who.forwardedFor },
       proto: "http",
       host,
       prefix: rule.rewrite && hit.matchedPrefix && hit.matchedPrefix !== "/" ? hit.matchedPrefix : "",
@@ -418,6 +424,13 @@ export class Gateway {
     if (!ep) return refused(503, { error: "no_healthy_backend", message: `no healthy backend for ${name}` });
     stripCredentials(req.headers, this.#d.sessionCookie);
     if (st.ref.rule.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
+    forwardedHeaders(req.headers, {
+      client: { address: who.clientIp, forwardedFor: who.forwardedFor },
+      proto: "http",
+      host: req.headers.host ?? "",
+      prefix: st.ref.rule.rewrite && hit.matchedPrefix && hit.matchedPrefix !== "/" ? hit.matchedPrefix : "",
+      trust: this.#d.trustForwarded,
+    });
     modifyHeaders(req.headers, st.ref.rule.requestHeaders);
     const target = upstreamPath(path, query, hit.matchedPrefix, st.ref.rule.rewrite, ep.basePath);
     const ws = ep.origin.replace(/^http/, "ws");
@@ -446,7 +459,7 @@ export class Gateway {
 
   #limit(st: RuleState, who: Caller): { body: ErrorBody; headers: Record<string, string> } | undefined {
     if (!st.limiter) return undefined;
-    const key = st.ref.rule.rateLimit?.key === "User" ? `u:${who.user}` : `ip:${who.clientIp}`;
+    const key = st.ref.rule.rateLimit?.key === "User" ? `u:${who.user}` : `ip:${limitKey(who.clientIp)}`;
     const v = st.limiter.take(key);
     if (v.ok) return undefined;
     this.#metrics.refused(st.ref.key, "rate_limited");

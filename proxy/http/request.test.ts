@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { IncomingHttpHeaders } from "node:http";
+import { clientAddress } from "./client.ts";
 import {
   checkDeclaredBody,
   checkHandshake,
@@ -32,6 +33,7 @@ test("the gateway's Authorization, identity headers and session cookie are strip
     "x-forwarded-user": "admin",
     "x-forwarded-email": "admin@example.com",
     "x-forwarded-groups": "portico-admin",
+    "x-portico-gateway-secret": "s3cret-of-the-gateway",
     cookie: "portico_session=s3cret; _xsrf=abc;  portico_session2=keep",
   };
   stripCredentials(h, "portico_session");
@@ -41,14 +43,14 @@ test("the gateway's Authorization, identity headers and session cookie are strip
   assert.equal(only.cookie, undefined);
 });
 
-test("forwarded headers: replaced unless trusted, Host untouched, prefix only when there is one", () => {
+test("forwarded headers: the client's chain, Proto/Host only from trusted hops, prefix only when there is one", () => {
   const h: IncomingHttpHeaders = {
     host: "a--ns.portico.test:8080",
     "x-forwarded-for": "6.6.6.6",
     forwarded: "for=x",
   };
   forwardedHeaders(h, {
-    remoteAddress: "198.18.0.9",
+    client: clientAddress("198.18.0.9", h["x-forwarded-for"], 0),
     proto: "http",
     host: h.host!,
     prefix: "",
@@ -60,15 +62,20 @@ test("forwarded headers: replaced unless trusted, Host untouched, prefix only wh
   assert.equal(h["x-forwarded-proto"], "http");
   assert.equal(h["x-forwarded-prefix"], undefined);
   assert.equal(h.forwarded, undefined);
-  const t: IncomingHttpHeaders = { "x-forwarded-for": "1.1.1.1", "x-forwarded-proto": "https" };
+  const t: IncomingHttpHeaders = {
+    "x-forwarded-for": "6.6.6.6, 1.1.1.1",
+    "x-forwarded-proto": "https",
+    forwarded: "for=6.6.6.6",
+  };
   forwardedHeaders(t, {
-    remoteAddress: "10.0.0.1",
+    client: clientAddress("10.0.0.1", t["x-forwarded-for"], 1),
     proto: "http",
     host: "h",
     prefix: "/w/ns/a",
     trust: true,
   });
-  assert.equal(t["x-forwarded-for"], "1.1.1.1, 10.0.0.1");
+  assert.equal(t["x-forwarded-for"], "1.1.1.1, 10.0.0.1", "what the client wrote (6.6.6.6) is dropped");
+  assert.equal(t.forwarded, undefined, "Forwarded is never passed on");
   assert.equal(t["x-forwarded-proto"], "https");
   assert.equal(t["x-forwarded-prefix"], "/w/ns/a");
 });

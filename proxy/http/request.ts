@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { ErrorBody } from "./errors.ts";
 import type { RouteHeader } from "../routing/table.ts";
+import type { ClientAddress } from "./client.ts";
 import { fillPrefix } from "../../operator/workspace/template.ts";
 
 /** A refusal: status, body and extra headers. */
@@ -41,10 +42,14 @@ export const bodyTooLarge = (max: number): Refusal => ({
   body: { error: "body_too_large", message: `request bodies are limited to ${max} bytes` },
 });
 
+/** The header a gateway proves itself with in trusted-headers mode, unless configured otherwise. */
+export const GATEWAY_SECRET_HEADER = "x-portico-gateway-secret";
+
 /**
  * Removes the gateway's own credentials: `Authorization`, `Proxy-Authorization`, the identity headers
- * of trusted-headers mode (whoever sent them, an IDE that believed them could be fooled) and the
- * gateway's session cookie (other cookies, the IDE's own, stay).
+ * of trusted-headers mode (whoever sent them, an IDE that believed them could be fooled), the
+ * gateway's shared-secret header (its default name; a configured one the gate removes as it reads it)
+ * and the gateway's session cookie (other cookies, the IDE's own, stay).
  */
 export function stripCredentials(headers: IncomingHttpHeaders, sessionCookie: string): void {
   delete headers.authorization;
@@ -52,6 +57,7 @@ export function stripCredentials(headers: IncomingHttpHeaders, sessionCookie: st
   delete headers["x-forwarded-user"];
   delete headers["x-forwarded-email"];
   delete headers["x-forwarded-groups"];
+  delete headers[GATEWAY_SECRET_HEADER];
   const cookie = headers.cookie;
   if (cookie === undefined) return;
   const kept = cookie
@@ -64,31 +70,32 @@ export function stripCredentials(headers: IncomingHttpHeaders, sessionCookie: st
 
 /** What the forwarded headers are made of. */
 export interface ForwardedInfo {
-  remoteAddress: string | undefined;
+  /** The client as the trusted hops tell (client.ts): its X-Forwarded-For is sent as is. */
+  client: ClientAddress;
   /** `http` or `https`, as the client reached us. */
   proto: string;
   /** The Host header as the client sent it, port included. */
   host: string;
   /** The public prefix in front of the IDE ("" in host mode). */
   prefix: string;
-  /** Append to incoming X-Forwarded-* (behind a trusted load balancer) rather than replace them. */
+  /** Behind trusted hops (`--trusted-proxy-hops` > 0): keep their X-Forwarded-Proto/Host. */
   trust: boolean;
 }
 
 /**
- * X-Forwarded-For/Proto/Host/Prefix. Host itself is left exactly as the client sent it: IDEs compare a
- * WebSocket's Origin with it, port included.
+ * X-Forwarded-For/Proto/Host/Prefix. X-Forwarded-For is the client's address and the trusted hops
+ * after it, never what the client wrote itself; `Forwarded` (RFC 7239), which the proxy does not
+ * speak, is dropped. Host itself is left exactly as the client sent it: IDEs compare a WebSocket's
+ * Origin with it, port included.
  */
 export function forwardedHeaders(headers: IncomingHttpHeaders, f: ForwardedInfo): void {
   const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-  const priorFor = f.trust ? first(headers["x-forwarded-for"]) : undefined;
-  const addr = f.remoteAddress ?? "unknown";
-  headers["x-forwarded-for"] = priorFor ? `${priorFor}, ${addr}` : addr;
+  headers["x-forwarded-for"] = f.client.forwardedFor;
   headers["x-forwarded-proto"] = (f.trust && first(headers["x-forwarded-proto"])) || f.proto;
   headers["x-forwarded-host"] = (f.trust && first(headers["x-forwarded-host"])) || f.host;
   if (f.prefix) headers["x-forwarded-prefix"] = f.prefix;
   else delete headers["x-forwarded-prefix"];
-  if (!f.trust) delete headers.forwarded;
+  delete headers.forwarded;
 }
 
 /** The class's request headers, `{prefix}` filled with the public prefix; they replace the client's. */

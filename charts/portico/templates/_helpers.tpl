@@ -70,6 +70,12 @@ capabilities:
 {{- .Values.proxy.auth.sessionKeys.existingSecret | default (printf "%s-session-keys" (include "portico.proxy.fullname" .)) -}}
 {{- end -}}
 
+{{/* The Secret holding the trusted-headers gateway secret; empty when none is given. */}}
+{{- define "portico.gatewaySecret" -}}
+{{- $s := .Values.proxy.auth.trustedHeaderSecret -}}
+{{- if $s.existingSecret }}{{ $s.existingSecret }}{{ else if $s.value }}{{ printf "%s-gateway-secret" (include "portico.proxy.fullname" .) }}{{ end -}}
+{{- end -}}
+
 {{/* The Secret holding the OIDC client secret. */}}
 {{- define "portico.oidcSecret" -}}
 {{- .Values.proxy.auth.oidc.existingSecret | default (printf "%s-oidc" (include "portico.proxy.fullname" .)) -}}
