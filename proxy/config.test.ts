@@ -83,3 +83,26 @@ test("sizes parse with binary suffixes", () => {
   assert.equal(parseBytes("100"), 100);
   assert.equal(parseBytes("1.5Mi"), undefined);
 });
+
+test("offline_access is asked for only when configured, with its own flag", () => {
+  const oidc = [
+    "--auth=oidc",
+    "--oidc-issuer=https://idp.test",
+    "--oidc-client-id=p",
+    "--public-url=https://p.test",
+  ];
+  const env = { PORTICO_OIDC_CLIENT_SECRET: "s" };
+  assert.deepEqual(loadConfig(oidc, env).identity.scopes, ["openid", "profile", "email", "groups"]);
+  assert.deepEqual(loadConfig([...oidc, "--oidc-offline-access=true"], env).identity.scopes, [
+    "openid",
+    "profile",
+    "email",
+    "groups",
+    "offline_access",
+  ]);
+  assert.deepEqual(loadConfig([...oidc, "--oidc-scopes=email"], env).identity.scopes, ["openid", "email"]);
+  assert.throws(
+    () => loadConfig([...oidc, "--oidc-scopes=openid,offline_access"], env),
+    /offline_access is asked for with --oidc-offline-access=true/,
+  );
+});
