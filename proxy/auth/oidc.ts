@@ -10,6 +10,9 @@
 import { randomBytes } from "node:crypto";
 import * as oc from "openid-client";
 
+/** Signature algorithms accepted on ID tokens (oauth4webapi takes a list here too). */
+export const ID_TOKEN_ALGS: readonly string[] = ["RS256", "ES256"];
+
 export interface RelyingPartyOptions {
   issuer: string;
   clientId: string;
@@ -59,7 +62,11 @@ export class RelyingParty {
     const c = await oc.discovery(
       new URL(o.issuer),
       o.clientId,
-      { [oc.clockTolerance]: o.clockSkewSeconds },
+      {
+        [oc.clockTolerance]: o.clockSkewSeconds,
+        // The same allow-list as bearer tokens (jwt.ts): never `none`, never HMAC.
+        id_token_signed_response_alg: ID_TOKEN_ALGS as unknown as string,
+      },
       o.clientSecret ? oc.ClientSecretBasic(o.clientSecret) : oc.None(),
       {
         timeout: 10,
