@@ -38,8 +38,11 @@ export interface OidcProviderOptions {
   postLogoutRedirectUris?: string[];
   /** Every refresh spends the refresh token and answers a new one; reusing a spent one revokes the grant. */
   rotateRefreshTokens?: boolean;
-  /** false: refresh grants answer without an id_token (default true). */
-  refreshIdToken?: boolean;
+  /**
+   * Refresh grants' id_token: as issued (true, the default), left out (false), or re-signed for
+   * another subject, "mallory" ("other-sub": a misbehaving provider).
+   */
+  refreshIdToken?: boolean | "other-sub";
 }
 
 export interface Tokens {
@@ -137,7 +140,8 @@ export async function startOidcProvider(o: OidcProviderOptions): Promise<OidcPro
       ...(o.idTokenTtl ? { ID_TOKEN_TTL: String(o.idTokenTtl) } : {}),
       POST_LOGOUT_REDIRECT_URIS: (o.postLogoutRedirectUris ?? []).join(","),
       ROTATE_REFRESH_TOKENS: o.rotateRefreshTokens ? "1" : "0",
-      REFRESH_ID_TOKEN: o.refreshIdToken === false ? "0" : "1",
+      REFRESH_ID_TOKEN:
+        o.refreshIdToken === "other-sub" ? "other-sub" : o.refreshIdToken === false ? "0" : "1",
     },
   });
   proc.stdout!.pipe(out);

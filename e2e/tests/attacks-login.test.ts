@@ -42,6 +42,27 @@ const suite = clusterSuite("attacks-login", {
 let px: ProxyProcess;
 let idp: OidcProvider;
 let codec: SessionCodec;
+let keysFile: string;
+
+/** A provider and the proxy in front of it (the main one, or a row's own). */
+interface Stack {
+  px: ProxyProcess;
+  idp: OidcProvider;
+}
+const main = (): Stack => ({ px, idp });
+
+/** The proxy's flags in front of `op` (1 request/s per address, burst 30). */
+const proxyFlags = (op: OidcProvider) => [
+  "--auth=oidc",
+  `--oidc-issuer=${op.issuer}`,
+  `--oidc-client-id=${op.clientId}`,
+  `--oidc-client-secret=${op.clientSecret}`,
+  "--oidc-audiences=portico",
+  `--public-url=${PUBLIC}`,
+  `--session-keys-file=${keysFile}`,
+  "--rate-limit-ip=1",
+  "--rate-limit-burst=30",
+];
 
 before(async () => {
   await suite.ready();
@@ -63,24 +84,14 @@ before(async () => {
   const keys = {
     keys: [{ kty: "oct", kid: "attacks-login", alg: "A256GCM", k: randomBytes(32).toString("base64url") }],
   };
-  const keysFile = join(stateDir(), "attacks-login-session-keys.json");
+  keysFile = join(stateDir(), "attacks-login-session-keys.json");
   writeFileSync(keysFile, JSON.stringify(keys), { mode: 0o600 });
   codec = await SessionCodec.create(keys);
   px = await startProxy({
     address: PROXY,
     port: 8080,
     name: "attacks-login-proxy",
-    flags: [
-      "--auth=oidc",
-      `--oidc-issuer=${idp.issuer}`,
-      `--oidc-client-id=${idp.clientId}`,
-      `--oidc-client-secret=${idp.clientSecret}`,
-      "--oidc-audiences=portico",
-      `--public-url=${PUBLIC}`,
-      `--session-keys-file=${keysFile}`,
-      "--rate-limit-ip=1",
-      "--rate-limit-burst=30",
-    ],
+    flags: proxyFlags(idp),
   });
 });
 
@@ -95,15 +106,22 @@ interface Answer {
 }
 
 /** One request to the proxy from source address `from`, with `host` as the Host header. */
-function send(from: string, host: string, path: string, cookie = ""): Promise<Answer> {
+function send(
+  from: string,
+  host: string,
+  path: string,
+  cookie = "",
+  to: Stack = main(),
+  accept = "text/html",
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
-        host: PROXY,
-        port: 8080,
+        host: to.px.address,
+        port: to.px.port,
         path,
         localAddress: from,
-        headers: { host, accept: "text/html", ...(cookie ? { cookie } : {}) },
+        headers: { host, accept, ...(cookie ? { cookie } : {}) },
         agent: false,
       },
       (res) => {
@@ -126,7 +144,8 @@ function send(from: string, host: string, path: string, cookie = ""): Promise<An
   });
 }
 
-const auth = (from: string, path: string, cookie = "") => send(from, "portico.test:8080", path, cookie);
+const auth = (from: string, path: string, cookie = "", to: Stack = main()) =>
+  send(from, "portico.test:8080", path, cookie, to);
 const workspaceHost = () => px.hostFor(suite.ns, "ws");
 
 /** `name=value; …` of the cookies in `a` that were set (not cleared). */
@@ -138,26 +157,26 @@ const jar = (...answers: Answer[]): string =>
     .join("; ");
 
 /** How often the provider answered a path with a status so far (its log has a line per request). */
-const providerCount = (line: RegExp): number =>
-  readFileSync(idp.logFile, "utf8")
+const providerCount = (line: RegExp, op: OidcProvider = idp): number =>
+  readFileSync(op.logFile, "utf8")
     .split("\n")
     .filter((l) => line.test(l)).length;
 const TOKEN_CALLS = /^POST \/token 200 /;
 
 /** The login route with a raw query, then the provider's login form as `user`: the callback to call. */
-async function startLogin(from: string, rawQuery: string, user = "alice") {
-  const login = await auth(from, `/__portico/auth/login${rawQuery}`);
+async function startLogin(from: string, rawQuery: string, user = "alice", to: Stack = main()) {
+  const login = await auth(from, `/__portico/auth/login${rawQuery}`, "", to);
   assert.equal(login.status, 302, `login route: ${login.body}`);
   const loginCookie = login.cookies.get("portico_login");
   assert.ok(loginCookie, "a login cookie");
-  const back = await idp.loginAt(String(login.headers.location), user);
+  const back = await to.idp.loginAt(String(login.headers.location), user);
   return { callback: back.pathname + back.search, loginCookie: `portico_login=${loginCookie}` };
 }
 
 /** A whole login as `user`: the callback's answer. */
-async function logIn(from: string, rawQuery = "", user = "alice"): Promise<Answer> {
-  const l = await startLogin(from, rawQuery, user);
-  const cb = await auth(from, l.callback, l.loginCookie);
+async function logIn(from: string, rawQuery = "", user = "alice", to: Stack = main()): Promise<Answer> {
+  const l = await startLogin(from, rawQuery, user, to);
+  const cb = await auth(from, l.callback, l.loginCookie, to);
   assert.equal(cb.status, 302, `callback: ${cb.body}`);
   assert.ok(cb.cookies.get("portico_session"), "a session cookie");
   return cb;
@@ -323,6 +342,65 @@ const ROWS: Row[] = [
         refresh_token: before.refreshToken,
       });
       assert.equal(reuse.status, 400);
+    },
+  },
+  {
+    attack:
+      "a provider that switches users at refresh: the refreshed ID token names another sub (re-signed with the provider's own key)",
+    expect:
+      "the session ends: 401 unauthenticated (JSON) with the session cookie cleared, for every request of that session",
+    proof:
+      "the answers are the proxy's refusal, not the workspace's (the echo backend never answered), and a late request with the same cookie is refused without another refresh",
+    async run(from) {
+      const other = await startOidcProvider({
+        address: PROVIDER,
+        port: 9001,
+        name: "attacks-login-oidc-other-sub",
+        redirectUris: [`${PUBLIC}/__portico/auth/callback`],
+        idTokenTtl: TOKEN_TTL,
+        accessTokenTtl: TOKEN_TTL,
+        refreshIdToken: "other-sub",
+      });
+      const stack: Stack = { idp: other, px: undefined as unknown as ProxyProcess };
+      try {
+        stack.px = await startProxy({
+          address: "198.18.0.142",
+          port: 8080,
+          name: "attacks-login-proxy-other-sub",
+          flags: proxyFlags(other),
+        });
+        const cb = await logIn(from, "", "alice", stack);
+        const old = jar(cb);
+        const ok = await send(from, workspaceHost(), "/x", old, stack);
+        assert.equal(ok.status, 200, "alice is in before the refresh");
+        assert.ok(JSON.parse(ok.body).headers, "the echo backend answered");
+        await new Promise((r) => setTimeout(r, (TOKEN_TTL + 1) * 1000));
+        const calls = providerCount(TOKEN_CALLS, other);
+        const json = (a: Answer) => JSON.parse(a.body) as { error?: string; headers?: unknown };
+        // API callers (JSON): 401 rather than a redirect to log in.
+        const swapped = await Promise.all(
+          Array.from({ length: 4 }, () => send(from, workspaceHost(), "/x", old, stack, "application/json")),
+        );
+        for (const a of swapped) {
+          assert.equal(a.status, 401, a.body);
+          assert.equal(json(a).error, "unauthenticated", "the proxy's refusal");
+          assert.equal(json(a).headers, undefined, "not the echo backend's answer");
+          assert.equal(a.cookies.get("portico_session"), "", "the session cookie is cleared");
+        }
+        assert.equal(providerCount(TOKEN_CALLS, other), calls + 1, "one refresh, refused by the proxy");
+        const late = await send(from, workspaceHost(), "/x", old, stack);
+        assert.equal(late.status, 302, "a page request goes to log in again");
+        assert.match(String(late.headers.location), /\/__portico\/auth\/login\?rd=/);
+        assert.equal(providerCount(TOKEN_CALLS, other), calls + 1, "no second refresh");
+        assert.match(
+          readFileSync(stack.px.logFile, "utf8"),
+          /session ended at refresh.*another subject/,
+          "the proxy says why",
+        );
+      } finally {
+        await stack.px?.stop();
+        await other.stop();
+      }
     },
   },
   {
