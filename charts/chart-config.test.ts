@@ -179,6 +179,7 @@ describe("the chart's flags are accepted by the components", () => {
       "proxy.auth.oidc.clientSecretKey": "secret",
       "proxy.auth.oidc.clientId": "ide-gateway",
       "proxy.auth.oidc.scopes": ["openid", "email"],
+      "proxy.auth.oidc.offlineAccess": true,
       "proxy.auth.sessionKeys.existingSecret": "my-keys",
       "proxy.auth.sessionKeys.key": "jwks.json",
       "proxy.auth.sessionTtl": "12h",
@@ -192,7 +193,7 @@ describe("the chart's flags are accepted by the components", () => {
     assert.deepEqual(env.valueFrom?.secretKeyRef, { name: "keycloak-client", key: "secret" });
     assert.ok(!r.objects.some((o) => o.kind === "Secret"), "no Secret is rendered when both are the user's");
     assert.equal(proxy.identity.clientId, "ide-gateway");
-    assert.deepEqual(proxy.identity.scopes, ["openid", "email"]);
+    assert.deepEqual(proxy.identity.scopes, ["openid", "email", "offline_access"]);
     assert.equal(proxy.identity.sessionKeysFile, "/etc/portico/session/jwks.json");
     assert.equal(px.spec.template.spec.volumes![0]!.secret!.secretName, "my-keys");
     assert.equal(proxy.identity.sessionTtlMs, 12 * 3_600_000);

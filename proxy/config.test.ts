@@ -162,3 +162,25 @@ test("trusted proxy hops: 0 by default; --trust-forwarded=true is one hop; both 
   );
   assert.throws(() => loadConfig(["--auth=none", "--trusted-proxy-hops=one"], {}), /--trusted-proxy-hops/);
 });
+test("offline_access is asked for only when configured, with its own flag", () => {
+  const oidc = [
+    "--auth=oidc",
+    "--oidc-issuer=https://idp.test",
+    "--oidc-client-id=p",
+    "--public-url=https://p.test",
+  ];
+  const env = { PORTICO_OIDC_CLIENT_SECRET: "s" };
+  assert.deepEqual(loadConfig(oidc, env).identity.scopes, ["openid", "profile", "email", "groups"]);
+  assert.deepEqual(loadConfig([...oidc, "--oidc-offline-access=true"], env).identity.scopes, [
+    "openid",
+    "profile",
+    "email",
+    "groups",
+    "offline_access",
+  ]);
+  assert.deepEqual(loadConfig([...oidc, "--oidc-scopes=email"], env).identity.scopes, ["openid", "email"]);
+  assert.throws(
+    () => loadConfig([...oidc, "--oidc-scopes=openid,offline_access"], env),
+    /offline_access is asked for with --oidc-offline-access=true/,
+  );
+});

@@ -62,6 +62,7 @@ export interface IdentityConfig {
   clientSecret?: string;
   /** A bearer token's `aud` must name one of these (default: the client id). */
   audiences: readonly string[];
+  /** Asked for at login; `offline_access` only with --oidc-offline-access. */
   scopes: readonly string[];
   /** The proxy's public base URL (`oidc`): the login callback is `{publicUrl}/__portico/auth/callback`. */
   publicUrl?: string;
@@ -155,6 +156,7 @@ const KNOWN = [
   "oidc-client-secret",
   "oidc-audiences",
   "oidc-scopes",
+  "oidc-offline-access",
   "public-url",
   "session-keys-file",
   "session-ttl",
@@ -217,6 +219,14 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
     if (v === undefined || v === "") problems.push(`${where(k)} must be given with --auth=${auth}`);
   };
   const issuer = url("oidc-issuer");
+  // offline_access (a refresh token that outlives the provider's session) only when asked for.
+  const scopes = list("oidc-scopes", "openid,profile,email,groups");
+  if (scopes.includes("offline_access"))
+    problems.push(
+      `${where("oidc-scopes")}: offline_access is asked for with --oidc-offline-access=true (PORTICO_OIDC_OFFLINE_ACCESS), not in the scope list`,
+    );
+  if (bool("oidc-offline-access", false)) scopes.push("offline_access");
+  if (!scopes.includes("openid")) scopes.unshift("openid");
   const clientId = raw("oidc-client-id");
   const clientSecret = raw("oidc-client-secret");
   const publicUrl = url("public-url");
@@ -288,7 +298,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
       ...(clientId ? { clientId } : {}),
       ...(clientSecret ? { clientSecret } : {}),
       audiences: list("oidc-audiences", clientId ?? ""),
-      scopes: list("oidc-scopes", "openid,profile,email,groups,offline_access"),
+      scopes,
       ...(publicUrl ? { publicUrl } : {}),
       ...(raw("session-keys-file") ? { sessionKeysFile: raw("session-keys-file") } : {}),
       sessionTtlMs: dur("session-ttl", 8 * 3_600_000),

@@ -270,6 +270,9 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       ctx.route = "auth";
       if (req.method !== "GET" && req.method !== "POST")
         return refuse(res, checkMethod(req.method, ["GET"])!);
+      // Login routes seal cookies and call the provider: limited per client IP like the rest.
+      const authLimit = gate.limitIp(ctx.remote);
+      if (!authLimit.ok) return refuse(res, tooMany(authLimit, "requests from this address"));
       if (gate.serveAuthRoute(req, res, target.path, target.query)) return;
     }
     // Per client IP before anything costly (a token's signature) is done for it.

@@ -34,6 +34,15 @@ export interface OidcProviderOptions {
   name?: string;
   /** TEST_CONTROL=1: POST /__test/rotate answers (default true; rotateKeys needs it). */
   testControl?: boolean;
+  /** The client's post_logout_redirect_uris (RP-initiated logout). */
+  postLogoutRedirectUris?: string[];
+  /** Every refresh spends the refresh token and answers a new one; reusing a spent one revokes the grant. */
+  rotateRefreshTokens?: boolean;
+  /**
+   * Refresh grants' id_token: as issued (true, the default), left out (false), or re-signed for
+   * another subject, "mallory" ("other-sub": a misbehaving provider).
+   */
+  refreshIdToken?: boolean | "other-sub";
 }
 
 export interface Tokens {
@@ -94,6 +103,12 @@ export interface OidcProvider {
   authorize(user: string, opts?: AuthorizeOptions): Promise<Authorization>;
   /** POSTs `params` to the token endpoint with the client's credentials (HTTP Basic); the raw answer. */
   tokenRequest(params: Record<string, string>): Promise<Response>;
+  /**
+   * Follows an authorization request someone else made (the proxy's login redirect) through the
+   * login form as `user`, and returns where the provider sends the browser back: the client's
+   * callback URL with `code` and `state`.
+   */
+  loginAt(authorizationUrl: string, user: string): Promise<URL>;
   /** authorize + code exchange: real tokens for `user`. */
   tokensFor(user: string, opts?: AuthorizeOptions): Promise<Tokens>;
   /** A refresh_token grant; the new tokens. */
@@ -123,6 +138,10 @@ export async function startOidcProvider(o: OidcProviderOptions): Promise<OidcPro
       TEST_CONTROL: o.testControl === false ? "0" : "1",
       ...(o.accessTokenTtl ? { ACCESS_TOKEN_TTL: String(o.accessTokenTtl) } : {}),
       ...(o.idTokenTtl ? { ID_TOKEN_TTL: String(o.idTokenTtl) } : {}),
+      POST_LOGOUT_REDIRECT_URIS: (o.postLogoutRedirectUris ?? []).join(","),
+      ROTATE_REFRESH_TOKENS: o.rotateRefreshTokens ? "1" : "0",
+      REFRESH_ID_TOKEN:
+        o.refreshIdToken === "other-sub" ? "other-sub" : o.refreshIdToken === false ? "0" : "1",
     },
   });
   proc.stdout!.pipe(out);
@@ -202,6 +221,12 @@ export async function startOidcProvider(o: OidcProviderOptions): Promise<OidcPro
         opts,
       ),
     tokenRequest,
+    async loginAt(url, user) {
+      const u = new URL(url);
+      const redirectUri = u.searchParams.get("redirect_uri");
+      if (!redirectUri) throw new Error(`no redirect_uri in ${url}`);
+      return (await follow(issuer, url, redirectUri, user, {})).back;
+    },
     async tokensFor(user, opts = {}) {
       const a = await op.authorize(user, opts);
       return tokens({
@@ -291,6 +316,26 @@ async function authorize(
   opts: AuthorizeOptions,
 ): Promise<Authorization> {
   const { codeVerifier, redirectUri, state, nonce } = req;
+  const { back: next, sawConsent } = await follow(issuer, req.url, redirectUri, user, opts);
+  const error = next.searchParams.get("error");
+  if (error)
+    throw new Error(
+      `authorization for ${user} failed: ${error} ${next.searchParams.get("error_description") ?? ""}`,
+    );
+  if (next.searchParams.get("state") !== state) throw new Error("authorization response state mismatch");
+  const code = next.searchParams.get("code");
+  if (!code) throw new Error(`redirect without a code: ${next.href}`);
+  return { code, codeVerifier, redirectUri, state, nonce, sawConsent };
+}
+
+/** Opens `url` and goes through the provider's pages as `user` until it redirects to `redirectUri`. */
+async function follow(
+  issuer: string,
+  url: string,
+  redirectUri: string,
+  user: string,
+  opts: AuthorizeOptions,
+): Promise<{ back: URL; sawConsent: boolean }> {
   const jar = new CookieJar();
   const go = async (target: string, init: RequestInit = {}): Promise<Response> => {
     const res = await fetch(target, {
@@ -310,23 +355,12 @@ async function authorize(
     });
 
   let sawConsent = false;
-  let res = await go(req.url);
+  let res = await go(url);
   for (let hop = 0; hop < 12; hop++) {
     const location = res.headers.get("location");
     if (res.status >= 300 && res.status < 400 && location) {
       const next = new URL(location, res.url || issuer);
-      if (next.href.startsWith(redirectUri)) {
-        const error = next.searchParams.get("error");
-        if (error)
-          throw new Error(
-            `authorization for ${user} failed: ${error} ${next.searchParams.get("error_description") ?? ""}`,
-          );
-        if (next.searchParams.get("state") !== state)
-          throw new Error("authorization response state mismatch");
-        const code = next.searchParams.get("code");
-        if (!code) throw new Error(`redirect without a code: ${location}`);
-        return { code, codeVerifier, redirectUri, state, nonce, sawConsent };
-      }
+      if (next.href.startsWith(redirectUri)) return { back: next, sawConsent };
       res = await go(next.href);
       continue;
     }

@@ -43,6 +43,7 @@ before(async () => {
     address: PROVIDER,
     port: 9000,
     redirectUris: [`${PUBLIC}/__portico/auth/callback`],
+    postLogoutRedirectUris: [`${PUBLIC}/`],
     // ID tokens live 8 s: a session outlives them only through its refresh token.
     idTokenTtl: 8,
   });
@@ -102,6 +103,18 @@ test("logged out, a workspace URL goes to login; after login Jupyter loads and r
   assert.equal(session.httpOnly, true);
   assert.equal(session.sameSite, "Lax");
   assert.doesNotMatch(session.value, /alice/, "sealed, not readable");
+  // The ID token kept for logout (id_token_hint) is sealed in a cookie only the auth routes get.
+  assert.equal(
+    cookies.find((k) => k.name === "portico_logout"),
+    undefined,
+    "the workspace host never gets it",
+  );
+  const hint = (await b.context.cookies(`${PUBLIC}/__portico/auth/logout`)).find(
+    (k) => k.name === "portico_logout",
+  );
+  assert.ok(hint, "the public host's auth routes get it");
+  assert.equal(hint.domain, "portico.test", "host-only");
+  assert.equal(hint.path, "/__portico/auth/");
   await checkJupyter(b, base, "identity-jupyter-after-login");
 });
 
@@ -138,12 +151,16 @@ test("another user gets 403 over HTTP and over WebSocket, and gets in once it is
   );
 });
 
-test("logout clears the session; the next visit goes to login again", async () => {
+test("logout clears the session and goes to the provider's end-session page; the next visit goes to login again", async () => {
   const b = await browser();
   const base = `http://${px.hostFor(suite.ns, "nb")}/`;
   assert.equal(await loginThrough(b, `${base}api`, "alice"), 200);
   const { page } = await b.newPage();
+  const ended = page.waitForResponse((r) => r.url().startsWith(`${idp.issuer}/session/end`));
   await page.goto(`${PUBLIC}/__portico/auth/logout`, { waitUntil: "domcontentloaded" });
+  const endSession = new URL((await ended).url());
+  assert.ok(endSession.searchParams.get("id_token_hint"), "RP-initiated logout with id_token_hint");
+  assert.equal((await ended).status(), 200, "the provider accepts it (its sign-out page)");
   const left = (await b.context.cookies(base)).find((k) => k.name === "portico_session");
   assert.equal(left, undefined, "the session cookie is gone");
   // The next visit is sent to log in again (the provider may then let the browser straight back in:

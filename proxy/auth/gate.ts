@@ -20,20 +20,19 @@ import { sendJson } from "../http/errors.ts";
 import { identityFromClaims, type Claims, type Identity } from "./identity.ts";
 import { JwtVerifier } from "./jwt.ts";
 import { KeyedBuckets, type Verdict } from "./limits.ts";
-import {
-  authorizationUrl,
-  discover,
-  exchangeCode,
-  randomToken,
-  refreshTokens,
-  safeReturnTo,
-  type ClientSettings,
-  type ProviderMetadata,
-} from "./oidc.ts";
+import { UsedOnce } from "./once.ts";
+import { oidcErrorCode, RelyingParty, safeReturnTo, type TokenAnswer } from "./oidc.ts";
+import { applyRefresh, flightKey, SingleFlight, tokenExpiry } from "./refresh.ts";
 import { SessionCodec, type Session } from "./session.ts";
 
 export const AUTH_PREFIX = "/__portico/auth/";
 const LOGIN_COOKIE = "portico_login";
+/** The sealed ID token for logout (session.ts LogoutHint): host-only, auth routes only. */
+const HINT_COOKIE = "portico_logout";
+/** How long a login (the round trip to the provider) may take. */
+const LOGIN_TTL_MS = 10 * 60_000;
+/** A failed refresh is answered from memory this long, so waiting requests do not retry it each. */
+const FAILED_REFRESH_REUSE_MS = 30_000;
 const OK: Verdict = Object.freeze({ ok: true as const });
 const ANONYMOUS: Identity = Object.freeze({ user: "anonymous", groups: [], roles: [], via: "none" as const });
 
@@ -42,7 +41,12 @@ export interface Refused {
   reason: string;
   /** A credential was presented and was bad (vs none at all). */
   presented: boolean;
+  /** Sent with the refusal: clears a session that is over (a refused refresh). */
+  setCookie?: string;
 }
+
+/** A refresh's result, shared by every request of the same session (refresh.ts SingleFlight). */
+type Refreshed = { session: Session; cookie: string } | { reason: string };
 
 export type Identified = { who: Identity; setCookie?: string } | Refused;
 
@@ -61,24 +65,25 @@ export class Gate {
   readonly #now: () => number;
   /** Bearer tokens: `aud` in --oidc-audiences. */
   readonly #verifier?: JwtVerifier;
-  /** ID tokens at login and refresh: `aud` is this client. */
-  readonly #idVerifier?: JwtVerifier;
   readonly #codec?: SessionCodec;
-  readonly #meta?: ProviderMetadata;
-  readonly #client?: ClientSettings;
+  /** The relying party (`oidc`): login, code exchange, refresh, revocation, logout URL. */
+  readonly #rp?: RelyingParty;
   readonly #trusted?: BlockList;
   /** SHA-256 of each accepted gateway secret (trusted-headers). */
   readonly #secrets: readonly Buffer[];
   readonly #perIp: KeyedBuckets;
   readonly #perUser: KeyedBuckets;
+  /** One refresh in flight per session, its result reused by requests with the same old cookie. */
+  readonly #refreshes: SingleFlight<Refreshed>;
+  /** Login states whose callback was served: a callback URL works once. */
+  readonly #usedStates: UsedOnce;
 
   private constructor(
     d: GateDeps,
     parts: {
       verifier?: JwtVerifier;
-      idVerifier?: JwtVerifier;
       codec?: SessionCodec;
-      meta?: ProviderMetadata;
+      rp?: RelyingParty;
       trusted?: BlockList;
       secrets?: readonly Buffer[];
     },
@@ -86,21 +91,20 @@ export class Gate {
     this.#d = d;
     this.#now = d.now ?? Date.now;
     this.#verifier = parts.verifier;
-    this.#idVerifier = parts.idVerifier;
     this.#codec = parts.codec;
-    this.#meta = parts.meta;
+    this.#rp = d.mode === "oidc" && d.config.publicUrl ? parts.rp : undefined;
     this.#trusted = parts.trusted;
     this.#secrets = parts.secrets ?? [];
     const r = d.config.rateLimit;
     this.#perIp = new KeyedBuckets({ ratePerSecond: r.perIp, burst: r.burst, maxKeys: 100_000 });
     this.#perUser = new KeyedBuckets({ ratePerSecond: r.perUser, burst: r.burst, maxKeys: 100_000 });
-    if (parts.meta && d.config.clientId && d.config.clientSecret && d.config.publicUrl)
-      this.#client = {
-        clientId: d.config.clientId,
-        clientSecret: d.config.clientSecret,
-        redirectUri: `${d.config.publicUrl}${AUTH_PREFIX}callback`,
-        scopes: d.config.scopes,
-      };
+    this.#refreshes = new SingleFlight<Refreshed>({
+      // A new session is handed to late requests with the old cookie while its tokens are good.
+      reuseMs: (out) => ("session" in out ? out.session.tokenExp - this.#now() : FAILED_REFRESH_REUSE_MS),
+      maxKeys: 10_000,
+      now: this.#now,
+    });
+    this.#usedStates = new UsedOnce({ maxKeys: 100_000, now: this.#now });
   }
 
   /** Discovers the provider (oidc, jwt) and loads the session keys (oidc) before serving. */
@@ -120,7 +124,18 @@ export class Gate {
       }
       return new Gate(d, { ...(trusted ? { trusted } : {}), secrets: secrets.map(sha256) });
     }
-    const meta = await discover(c.issuer!);
+    const rp = await RelyingParty.discover({
+      issuer: c.issuer!,
+      // --auth=jwt needs the discovery document only: any client id reads it.
+      clientId: c.clientId ?? c.audiences[0] ?? "portico",
+      ...(d.mode === "oidc" && c.clientSecret ? { clientSecret: c.clientSecret } : {}),
+      redirectUri: `${c.publicUrl ?? "http://unused.invalid"}${AUTH_PREFIX}callback`,
+      scopes: c.scopes,
+      clockSkewSeconds: c.clockSkewSeconds,
+    });
+    const meta = rp.metadata;
+    if (typeof meta.jwks_uri !== "string")
+      throw new Error(`OIDC discovery: ${c.issuer} publishes no jwks_uri`);
     const verifier = new JwtVerifier({
       issuer: meta.issuer,
       audiences: c.audiences,
@@ -128,22 +143,14 @@ export class Gate {
       clockSkewSeconds: c.clockSkewSeconds,
       now: d.now,
     });
-    const idVerifier =
-      d.mode === "oidc"
-        ? new JwtVerifier({
-            issuer: meta.issuer,
-            audiences: [c.clientId!],
-            jwksUri: meta.jwks_uri,
-            clockSkewSeconds: c.clockSkewSeconds,
-            now: d.now,
-          })
-        : undefined;
     const codec = d.mode === "oidc" ? await SessionCodec.create(jwks) : undefined;
     if (codec?.ephemeral)
       d.log.warn(
         "no --session-keys-file: sessions are sealed with a key made at start; they end when this process does and other replicas cannot open them",
       );
-    return new Gate(d, { verifier, idVerifier, codec, meta });
+    if (d.mode === "oidc" && new URL(c.issuer!).protocol === "http:")
+      d.log.warn("the OpenID provider is reached over plain http: use https outside a private network");
+    return new Gate(d, { verifier, codec, rp });
   }
 
   get mode(): GateDeps["mode"] {
@@ -245,59 +252,65 @@ export class Gate {
     // The provider's tokens ran out: a refresh keeps the user in, or the session is over.
     if (!s.refreshToken)
       return { reason: "session's tokens expired and there is no refresh token", presented: true };
-    try {
-      const t = await refreshTokens(this.#meta!, this.#client!, s.refreshToken);
-      const fresh = await this.#sessionFrom(
-        t.idToken,
-        undefined,
-        t.refreshToken ?? s.refreshToken,
-        s.exp,
-        t.accessToken,
-      );
-      if ("reason" in fresh) return fresh;
-      return { who: sessionIdentity(fresh.session), setCookie: fresh.cookie };
-    } catch (err) {
-      return { reason: `refresh failed: ${(err as Error).message}`, presented: true };
-    }
+    const out = await this.#refreshes.run(flightKey(s.refreshToken), () => this.#refresh(s));
+    if ("reason" in out)
+      return { reason: out.reason, presented: true, setCookie: this.#sessionCookie("", 0) };
+    return { who: sessionIdentity(out.session), setCookie: out.cookie };
   }
 
-  /** Verifies an ID token and seals a session from it. */
-  async #sessionFrom(
-    idToken: string,
-    nonce: string | undefined,
-    refreshToken: string | undefined,
-    sessionExp: number,
-    accessToken: string | undefined,
-  ): Promise<{ session: Session; cookie: string } | Refused> {
-    const r = await this.#idVerifier!.verify(idToken);
-    if (!r.ok) return { reason: `ID token refused: ${r.reason} (${r.detail})`, presented: true };
-    const claims = r.claims as Claims;
-    if (nonce !== undefined && claims.nonce !== nonce)
-      return { reason: "ID token nonce mismatch", presented: true };
-    const who = identityFromClaims(claims, "session", this.#d.config.clientId);
+  /** One refresh grant for `s`; never rejects (a failure is an outcome shared with the waiters). */
+  async #refresh(s: Session): Promise<Refreshed> {
+    let t: TokenAnswer;
+    try {
+      t = await this.#rp!.refresh(s.refreshToken!);
+    } catch (err) {
+      return { reason: `refresh failed: ${oidcErrorCode(err)}` };
+    }
+    const out = applyRefresh(s, t, this.#now(), (claims) =>
+      identityFromClaims(claims, "session", this.#d.config.clientId),
+    );
+    if ("reason" in out) {
+      this.#d.log.warn("session ended at refresh", { user: s.user, reason: out.reason });
+      return out;
+    }
+    const cookie = this.#sessionCookie(
+      await this.#codec!.seal(out.session),
+      Math.round((s.exp - this.#now()) / 1000),
+    );
+    return { session: out.session, cookie };
+  }
+
+  /** A session from a code exchange's validated tokens. */
+  #sessionFrom(t: TokenAnswer, sessionExp: number): Session | Refused {
+    if (!t.claims) return { reason: "the provider sent no ID token", presented: true };
+    const who = identityFromClaims(t.claims as Claims, "session", this.#d.config.clientId);
     if (!who) return { reason: "ID token without a subject", presented: true };
-    const session: Session = {
-      sub: String(claims.sub),
+    return {
+      sub: String(t.claims.sub),
       user: who.user,
       ...(who.email ? { email: who.email } : {}),
       groups: [...who.groups],
       roles: [...who.roles],
       exp: sessionExp,
-      tokenExp: Math.min(r.expiresAt, sessionExp),
-      ...(refreshToken ? { refreshToken } : {}),
-      ...(accessToken ? { accessToken } : {}),
+      tokenExp: tokenExpiry(t, this.#now(), sessionExp),
+      ...(t.refreshToken ? { refreshToken: t.refreshToken } : {}),
+      ...(t.accessToken ? { accessToken: t.accessToken } : {}),
     };
-    const sealed = await this.#codec!.seal(session);
-    return { session, cookie: this.#sessionCookie(sealed, Math.round((sessionExp - this.#now()) / 1000)) };
   }
 
   #cookieAttrs(path: string, maxAge: number, domain?: string): string {
+    maxAge = Math.max(0, maxAge);
     const secure = this.#d.config.publicUrl?.startsWith("https:") ? "; Secure" : "";
     return `Path=${path}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}${domain ? `; Domain=${domain}` : ""}`;
   }
 
   #sessionCookie(value: string, maxAge: number): string {
     return `${this.#d.sessionCookie}=${value}; ${this.#cookieAttrs("/", maxAge, this.#d.config.cookieDomain)}`;
+  }
+
+  /** A cookie of the auth routes only: host-only (no Domain) and `Path=/__portico/auth/`. */
+  #authCookie(name: string, value: string, maxAge: number): string {
+    return `${name}=${value}; ${this.#cookieAttrs(AUTH_PREFIX, maxAge)}`;
   }
 
   /**
@@ -315,6 +328,7 @@ export class Gate {
 
   refuse(req: IncomingMessage, res: ServerResponse, why: Refused, remote?: string): void {
     this.logRefusal(req, why, remote);
+    if (why.setCookie && !res.headersSent) res.appendHeader("set-cookie", why.setCookie);
     const html =
       /text\/html/.test(header(req, "accept") ?? "") && (req.method === "GET" || req.method === "HEAD");
     if (this.#d.mode === "oidc" && html && this.#d.config.publicUrl) {
@@ -340,7 +354,7 @@ export class Gate {
   serveAuthRoute(req: IncomingMessage, res: ServerResponse, path: string, query: string): boolean {
     if (!path.startsWith(AUTH_PREFIX)) return false;
     const action = path.slice(AUTH_PREFIX.length);
-    if (this.#d.mode !== "oidc" || !this.#client) {
+    if (this.#d.mode !== "oidc" || !this.#rp) {
       sendJson(res, 404, {
         error: "not_found",
         message: `browser login is not enabled (--auth=${this.#d.mode})`,
@@ -350,73 +364,122 @@ export class Gate {
     const params = new URLSearchParams(query.replace(/^\?/, ""));
     const done = (p: Promise<void>) =>
       void p.catch((err: unknown) => {
-        this.#d.log.warn("login failed", { step: action, err: (err as Error).message });
+        const code = oidcErrorCode(err);
+        this.#d.log.warn("login failed", { step: action, err: code });
+        if (res.headersSent) return void res.destroy();
         sendJson(res, 502, {
           error: "login_failed",
-          message: `login could not be completed: ${(err as Error).message}`,
+          message: `login could not be completed (${code}): start again at ${AUTH_PREFIX}login`,
         });
       });
     if (action === "login") done(this.#login(res, params));
-    else if (action === "callback") done(this.#callback(req, res, params));
-    else if (action === "logout") this.#logout(res);
+    else if (action === "callback") done(this.#callback(req, res, query.replace(/^\?/, ""), params));
+    else if (action === "logout") done(this.#logout(req, res));
     else sendJson(res, 404, { error: "not_found", message: `no ${path}` });
     return true;
   }
 
   async #login(res: ServerResponse, params: URLSearchParams): Promise<void> {
-    const state = { state: randomToken(), nonce: randomToken(), verifier: randomToken() };
-    const returnTo = safeReturnTo(params.get("rd"), this.#d.baseDomain);
-    const sealed = await this.#codec!.seal({ ...state, returnTo, exp: this.#now() + 10 * 60_000 });
+    const secrets = RelyingParty.secrets();
+    const returnTo = safeReturnTo(params.get("rd"), this.#d.config.publicUrl!, this.#d.baseDomain);
+    const sealed = await this.#codec!.seal({ ...secrets, returnTo, exp: this.#now() + LOGIN_TTL_MS });
+    const location = await this.#rp!.authorizationUrl(secrets);
     res.writeHead(302, {
-      location: authorizationUrl(this.#meta!, this.#client!, state),
-      "set-cookie": `${LOGIN_COOKIE}=${sealed}; ${this.#cookieAttrs(AUTH_PREFIX, 600)}`,
+      location,
+      "set-cookie": this.#authCookie(LOGIN_COOKIE, sealed, LOGIN_TTL_MS / 1000),
       "cache-control": "no-store",
       "content-length": 0,
     });
     res.end();
   }
 
-  async #callback(req: IncomingMessage, res: ServerResponse, params: URLSearchParams): Promise<void> {
+  /**
+   * The provider's answer. Works once per login: the state is spent before the code is exchanged
+   * (a replay of the same URL with the same login cookie, even while the first is in flight, gets
+   * 400), and every answer clears the login cookie.
+   */
+  async #callback(
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: string,
+    params: URLSearchParams,
+  ): Promise<void> {
+    const clearLogin = this.#authCookie(LOGIN_COOKIE, "", 0);
+    const fail = (status: number, error: string, message: string) =>
+      sendJson(res, status, { error, message }, { "set-cookie": clearLogin, "cache-control": "no-store" });
     const sealed = cookie(req, LOGIN_COOKIE);
     const login = sealed ? await this.#codec!.openLogin(sealed, this.#now()) : undefined;
     const error = params.get("error");
-    if (error) return sendJson(res, 401, { error: "login_refused", message: `the provider said: ${error}` });
+    if (error)
+      return fail(401, "login_refused", `the provider said: ${error.slice(0, 100)}; start again to log in`);
     if (!login || login.state !== params.get("state"))
-      return sendJson(res, 400, {
-        error: "login_state",
-        message: "this login was not started here, or took more than 10 minutes: start again",
-      });
-    const code = params.get("code");
-    if (!code) return sendJson(res, 400, { error: "login_code", message: "the provider sent no code" });
-    const tokens = await exchangeCode(this.#meta!, this.#client!, code, login.verifier);
-    const made = await this.#sessionFrom(
-      tokens.idToken,
-      login.nonce,
-      tokens.refreshToken,
-      this.#now() + this.#d.config.sessionTtlMs,
-      tokens.accessToken,
-    );
+      return fail(
+        400,
+        "login_state",
+        "this login was not started here, or took more than 10 minutes: start again",
+      );
+    if (!this.#usedStates.use(login.state, login.exp))
+      return fail(400, "login_replayed", "this login was completed already: start a new login");
+    if (!params.get("code")) return fail(400, "login_code", "the provider sent no code: start again");
+    let tokens: TokenAnswer;
+    try {
+      tokens = await this.#rp!.exchangeCode(query, login);
+    } catch (err) {
+      const code = oidcErrorCode(err);
+      this.#d.log.warn("login refused", { reason: code });
+      return fail(401, "login_refused", `the provider's answer was refused (${code}): start again`);
+    }
+    const made = this.#sessionFrom(tokens, this.#now() + this.#d.config.sessionTtlMs);
     if ("reason" in made) {
       this.#d.log.warn("login refused", { reason: made.reason });
-      return sendJson(res, 401, { error: "login_refused", message: "the provider's ID token was refused" });
+      return fail(401, "login_refused", "the provider's ID token was refused: start again");
     }
-    this.#d.log.info("logged in", { user: made.session.user });
+    const ttl = Math.round(this.#d.config.sessionTtlMs / 1000);
+    const cookies = [this.#sessionCookie(await this.#codec!.seal(made), ttl), clearLogin];
+    if (tokens.idToken)
+      cookies.push(
+        this.#authCookie(
+          HINT_COOKIE,
+          await this.#codec!.seal({ sub: made.sub, idToken: tokens.idToken, exp: made.exp }),
+          ttl,
+        ),
+      );
+    this.#d.log.info("logged in", { user: made.user });
     res.writeHead(302, {
       location: login.returnTo,
-      "set-cookie": [made.cookie, `${LOGIN_COOKIE}=; ${this.#cookieAttrs(AUTH_PREFIX, 0)}`],
+      "set-cookie": cookies,
       "cache-control": "no-store",
       "content-length": 0,
     });
     res.end();
   }
 
-  #logout(res: ServerResponse): void {
-    const to = this.#meta?.end_session_endpoint
-      ? `${this.#meta.end_session_endpoint}?client_id=${encodeURIComponent(this.#client!.clientId)}`
-      : "/";
+  /**
+   * Ends the session here and at the provider: the refresh token is revoked (when the provider has
+   * a revocation endpoint), both cookies are cleared, and the browser goes to the provider's
+   * end_session_endpoint with `id_token_hint` and `post_logout_redirect_uri` (the public URL's
+   * root, which must be registered at the provider), or to `/` when it has none.
+   */
+  async #logout(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const now = this.#now();
+    const sealed = cookie(req, this.#d.sessionCookie);
+    const s = sealed ? await this.#codec!.openSession(sealed, now) : undefined;
+    const sealedHint = cookie(req, HINT_COOKIE);
+    const hint = sealedHint ? await this.#codec!.openHint(sealedHint, now) : undefined;
+    if (s?.refreshToken) {
+      try {
+        await this.#rp!.revoke(s.refreshToken, "refresh_token");
+      } catch (err) {
+        // The local session ends anyway; the provider's session ends at its end_session_endpoint.
+        this.#d.log.warn("refresh token revocation failed", { user: s.user, err: oidcErrorCode(err) });
+      }
+    }
+    const idTokenHint = hint && s && hint.sub === s.sub ? hint.idToken : undefined;
+    const to = this.#rp!.endSessionUrl(idTokenHint, `${this.#d.config.publicUrl}/`) ?? "/";
+    if (s) this.#d.log.info("logged out", { user: s.user, revoked: !!s.refreshToken });
     res.writeHead(302, {
       location: to,
-      "set-cookie": this.#sessionCookie("", 0),
+      "set-cookie": [this.#sessionCookie("", 0), this.#authCookie(HINT_COOKIE, "", 0)],
       "cache-control": "no-store",
       "content-length": 0,
     });

@@ -72,3 +72,13 @@ test("bad key files are refused with a reason; no file means a generated, epheme
   assert.equal(gen.ephemeral, true);
   assert.ok(await gen.openSession(await gen.seal(session()), 0));
 });
+
+test("a logout hint (the ID token for id_token_hint) is neither a session nor a login", async () => {
+  const codec = await SessionCodec.create({ keys: [octKey("k1")] });
+  const hint = await codec.seal({ sub: "s-1", idToken: "h.p.s", exp: 10_000 });
+  assert.deepEqual(await codec.openHint(hint, 0), { sub: "s-1", idToken: "h.p.s", exp: 10_000 });
+  assert.equal(await codec.openHint(hint, 10_000), undefined, "expired");
+  assert.equal(await codec.openSession(hint, 0), undefined);
+  assert.equal(await codec.openLogin(hint, 0), undefined);
+  assert.equal(await codec.openHint(await codec.seal(session()), 0), undefined, "a session is no hint");
+});

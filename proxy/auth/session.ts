@@ -36,6 +36,19 @@ export interface LoginState {
   exp: number;
 }
 
+/**
+ * The ID token of a login, kept for RP-initiated logout (`id_token_hint`). Sealed into a cookie of
+ * its own: host-only on the public host and `Path=/__portico/auth/`, so it never travels with
+ * workspace requests (nor reaches an IDE), and the session cookie, which every request carries,
+ * stays small enough for providers with large tokens (a cookie holds at most about 4 KB).
+ */
+export interface LogoutHint {
+  /** The session's subject: the hint is used only with a session of the same `sub`. */
+  sub: string;
+  idToken: string;
+  exp: number;
+}
+
 export class SessionCodec {
   readonly #store: jose.JWK.KeyStore;
   readonly #sealKey: jose.JWK.Key;
@@ -84,7 +97,7 @@ export class SessionCodec {
     return new SessionCodec(store, usable[0]!, false, cacheSize);
   }
 
-  seal(value: Session | LoginState): Promise<string> {
+  seal(value: Session | LoginState | LogoutHint): Promise<string> {
     return jose.JWE.createEncrypt(
       { format: "compact", contentAlg: "A256GCM", fields: { alg: "dir", kid: this.#sealKey.kid } },
       this.#sealKey,
@@ -102,6 +115,11 @@ export class SessionCodec {
   async openLogin(sealed: string, now: number): Promise<LoginState | undefined> {
     const v = await this.#open(sealed);
     return isLogin(v) && v.exp > now ? v : undefined;
+  }
+
+  async openHint(sealed: string, now: number): Promise<LogoutHint | undefined> {
+    const v = await this.#open(sealed);
+    return isHint(v) && v.exp > now ? v : undefined;
   }
 
   async #open(sealed: string): Promise<unknown> {
@@ -152,5 +170,16 @@ function isLogin(v: unknown): v is LoginState {
     typeof s.verifier === "string" &&
     typeof s.returnTo === "string" &&
     typeof s.exp === "number"
+  );
+}
+
+function isHint(v: unknown): v is LogoutHint {
+  const s = v as LogoutHint;
+  return (
+    !!s &&
+    typeof s.sub === "string" &&
+    typeof s.idToken === "string" &&
+    typeof s.exp === "number" &&
+    (s as unknown as Session).tokenExp === undefined
   );
 }
