@@ -45,6 +45,7 @@ import { BadPath, hostName, parseTarget, type Target } from "./routing/path.ts";
 import type { Route, RouteMatch, RouteTable } from "./routing/table.ts";
 import { Gateway, type Caller } from "./gateway/serve.ts";
 import type { GatewayHit } from "../operator/gateway/model.ts";
+import { compileUrlPolicy } from "../operator/gateway/address.ts";
 
 export interface ServerDeps {
   config: ProxyConfig;
@@ -120,6 +121,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     maxBodyBytes: limits.maxBodyBytes,
     idleTimeoutMs: limits.idleTimeoutMs,
     maxResponseHeaderBytes: Math.max(limits.maxHeaderBytes, 64 * 1024),
+    urlPolicy: compileUrlPolicy(config.gatewayUrlPolicy),
   });
 
   /** Response passes: the IDE's headers, changed in place before the client sees them. */

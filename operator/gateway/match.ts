@@ -32,7 +32,8 @@
  * is decided by the order of the buckets, steps 2–5 by the order inside each.
  *
  * Problems (the route is not served at all): a RegularExpression that RE2 does not compile, or that
- * is longer than the schema allows. Everything the schema and its CEL rules refuse is not checked again.
+ * is longer than the schema allows; a `url` backend the address policy refuses (address.ts: pod and
+ * service CIDRs, loopback, link-local, metadata, cluster-internal names). Everything the schema and its CEL rules refuse is not checked again.
  *
  * Conflicts: two matches of different routes with the same host key (the same exact host, the same
  * wildcard, or both any-host), the same path type and (normalised) value, the same set of methods and the
@@ -41,6 +42,7 @@
  */
 import { RE2JS } from "re2js";
 import type { GatewayRoute, HeaderMatch, RouteMatch } from "../../crds/types.ts";
+import { DEFAULT_URL_POLICY, URL_POLICY_HINT, type UrlPolicy } from "./address.ts";
 import type {
   CompileGatewayTable,
   GatewayHit,
@@ -145,7 +147,10 @@ export function compileRegex(pattern: string): RE2JS | string {
 }
 
 /** A route's entries, or its problems. */
-function compileRoute(route: GatewayRoute): { entries: Entry[]; problems: RouteProblem[] } {
+function compileRoute(
+  route: GatewayRoute,
+  urlPolicy: UrlPolicy,
+): { entries: Entry[]; problems: RouteProblem[] } {
   const routeKey = routeKeyOf(route);
   const created = createdMs(route);
   const hostList = (route.spec.hosts ?? []).map((h) => h.toLowerCase());
@@ -162,6 +167,14 @@ function compileRoute(route: GatewayRoute): { entries: Entry[]; problems: RouteP
       rule,
       generation: route.metadata.generation ?? 0,
     };
+    rule.backends.forEach((b, j) => {
+      const why = b.url === undefined ? undefined : urlPolicy.checkUrl(b.url);
+      if (why)
+        problems.push({
+          field: `spec.rules[${ruleIndex}].backends[${j}].url`,
+          message: `${why}: ${URL_POLICY_HINT}`,
+        });
+    });
     const matches = rule.matches && rule.matches.length > 0 ? rule.matches : DEFAULT_MATCHES;
     matches.forEach((m, matchIndex) => {
       const field = `spec.rules[${ruleIndex}].matches[${matchIndex}]`;
@@ -290,12 +303,15 @@ function push<K>(map: Map<K, Entry[]>, key: K, e: Entry): void {
 }
 
 /** Compiles GatewayRoutes (as the API returns them) into a table; routes being deleted are skipped. */
-export const compileGatewayTable: CompileGatewayTable = (routes): GatewayTable => {
+export const compileGatewayTable: CompileGatewayTable = (
+  routes,
+  urlPolicy = DEFAULT_URL_POLICY,
+): GatewayTable => {
   const problems = new Map<string, RouteProblem[]>();
   const entries: Entry[] = [];
   for (const route of routes) {
     if (route.metadata.deletionTimestamp) continue;
-    const compiled = compileRoute(route);
+    const compiled = compileRoute(route, urlPolicy);
     if (compiled.problems.length > 0) problems.set(routeKeyOf(route), compiled.problems);
     else entries.push(...compiled.entries);
   }
