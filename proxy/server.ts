@@ -44,6 +44,7 @@ import type { ProxyMetrics } from "./metrics.ts";
 import { BadPath, hostName, parseTarget, type Target } from "./routing/path.ts";
 import type { Route, RouteMatch, RouteTable } from "./routing/table.ts";
 import { Gateway, type Caller } from "./gateway/serve.ts";
+import { checkRuleAccess, isPublic } from "./gateway/access.ts";
 import type { GatewayHit } from "../operator/gateway/model.ts";
 import { compileUrlPolicy } from "../operator/gateway/address.ts";
 
@@ -286,6 +287,12 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
   ): void {
     if (res.destroyed) return; // the client left while its token was checked
     if ("reason" in identified) {
+      // A `public: true` GatewayRoute rule is served without authentication.
+      const open = publicGatewayHit(req, host, target);
+      if (open) {
+        ctx.route = `gateway:${open.ref.namespace}/${open.ref.route}`;
+        return gateway.serve(req, res, open, anonymous(req), target.path, target.query);
+      }
       ctx.route = "unauthenticated";
       return gate.refuse(req, res, identified);
     }
@@ -327,6 +334,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       });
       if (hit) {
         ctx.route = `gateway:${hit.ref.namespace}/${hit.ref.route}`;
+        const denied = checkRuleAccess(hit.ref, who, adminRoles);
+        if (denied) return refuse(res, denied);
         return gateway.serve(req, res, hit, caller(req, who), target.path, target.query);
       }
       ctx.route = "none";
@@ -505,13 +514,29 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
 
   /** Who is asking, for a GatewayRoute's balancing and limits. */
   function caller(req: IncomingMessage, who: Identity): Caller {
-    const forwarded = config.trustForwarded ? req.headers["x-forwarded-for"] : undefined;
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
     return {
       user: who.user,
-      clientIp: first || req.socket.remoteAddress || "unknown",
+      clientIp: clientIpOf(req),
       ...(who.token ? { token: who.token } : {}),
     };
+  }
+
+  function clientIpOf(req: IncomingMessage): string {
+    const forwarded = config.trustForwarded ? req.headers["x-forwarded-for"] : undefined;
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+    return first || req.socket.remoteAddress || "unknown";
+  }
+
+  /** The GatewayRoute hit of a request no workspace route claims, when its rule is `public: true`. */
+  function publicGatewayHit(req: IncomingMessage, host: string, target: Target): GatewayHit | undefined {
+    if (table.match(host, target)) return undefined;
+    const hit = gateway.match({ host, method: req.method ?? "GET", path: target.path, headers: req.headers });
+    return hit && isPublic(hit.ref.rule) ? hit : undefined;
+  }
+
+  /** A caller who did not authenticate (public rules): limits key on the address, no token. */
+  function anonymous(req: IncomingMessage): Caller {
+    return { user: "", clientIp: clientIpOf(req) };
   }
 
   /** A WebSocket to a GatewayRoute: identified like any request, then the gateway decides. */
@@ -536,12 +561,19 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const next = (i: Identified) => {
       if (socket.destroyed) return;
       if ("reason" in i) {
+        if (isPublic(hit.ref.rule)) {
+          if (gateway.upgrade(req, socket, head, hit, anonymous(req), target.path, target.query, reject))
+            done(name, 101);
+          return;
+        }
         gate.logRefusal(req, i);
         return reject(401, {
           error: "unauthenticated",
           message: i.presented ? "the credentials presented were refused" : "log in first",
         });
       }
+      const denied = checkRuleAccess(hit.ref, i.who, adminRoles);
+      if (denied) return reject(denied.status, denied.body);
       const userLimit = gate.limitUser(i.who);
       if (!userLimit.ok) {
         const r = tooMany(userLimit, `requests by ${i.who.user}`);
