@@ -141,6 +141,7 @@ export function sampleGatewayRoute(name = "sample-route"): GatewayRoute {
           forwardToken: false,
           users: ["alice"],
           groups: ["team-a"],
+          public: false,
         },
         {
           name: "sessions",
