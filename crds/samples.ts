@@ -139,6 +139,9 @@ export function sampleGatewayRoute(name = "sample-route"): GatewayRoute {
           maxBodyBytes: 1048576,
           websocket: false,
           forwardToken: false,
+          users: ["alice"],
+          groups: ["team-a"],
+          public: false,
         },
         {
           name: "sessions",
@@ -147,6 +150,7 @@ export function sampleGatewayRoute(name = "sample-route"): GatewayRoute {
           loadBalancer: { strategy: "ConsistentHash", hashOn: { cookie: "SESSION" } },
           websocket: true,
           forwardToken: true,
+          public: true,
         },
       ],
     },

@@ -519,6 +519,12 @@ export interface RouteRule {
   websocket?: boolean;
   /** Default false: every caller's access token is forwarded as `Authorization: Bearer` when true. */
   forwardToken?: boolean;
+  /** Only these users (and the proxy's admin roles) may use the rule; with `groups`, either admits. */
+  users?: string[];
+  /** Only members of these groups (and the proxy's admin roles) may use the rule. */
+  groups?: string[];
+  /** Served without authentication; excludes users and groups. Default: any authenticated user. */
+  public?: boolean;
 }
 
 /** A route's hosts and rules. */

@@ -6,6 +6,7 @@
  * Every setting is a flag `--name=value` or an environment variable `PORTICO_NAME` (flags win).
  */
 import { hostname } from "node:os";
+import { parseCidr, type UrlPolicySettings } from "./gateway/address.ts";
 import { deepFreeze, DNS_LABEL, DOMAIN, settingsReader, type Source } from "./settings.ts";
 
 /** How the operator names, routes and builds a workspace's children. Passed to the pure builders. */
@@ -68,7 +69,16 @@ export interface OperatorConfig {
   qps: number;
   burst: number;
   logLevel: "error" | "warn" | "info" | "debug";
+  /** The cluster's pod and service CIDRs (--pod-cidrs, --service-cidrs). */
+  podCidrs: readonly string[];
+  serviceCidrs: readonly string[];
+  /** Where GatewayRoute url backends may point (operator/gateway/address.ts). */
+  gatewayUrlPolicy: UrlPolicySettings;
 }
+
+/** The chart's defaults (kubeadm's): set the real ones with --pod-cidrs and --service-cidrs. */
+export const DEFAULT_POD_CIDRS = "10.244.0.0/16";
+export const DEFAULT_SERVICE_CIDRS = "10.96.0.0/12";
 
 export { ConfigError, parseDurationMs, parseFlags } from "./settings.ts";
 
@@ -103,6 +113,10 @@ const KNOWN = [
   "qps",
   "burst",
   "log-level",
+  "pod-cidrs",
+  "service-cidrs",
+  "gateway-url-allow",
+  "cluster-domain",
 ] as const;
 type Key = (typeof KNOWN)[number];
 
@@ -135,6 +149,26 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
   const backoffBaseMs = dur("backoff-base", 500);
   const backoffMaxMs = dur("backoff-max", 5 * 60_000);
   if (backoffBaseMs > backoffMaxMs) problems.push(`--backoff-base must not exceed --backoff-max`);
+
+  const items = (k: Key, def: string) =>
+    (raw(k) ?? def)
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
+  const cidrs = (k: Key, def: string) => {
+    const list = items(k, def);
+    for (const c of list)
+      if (!c.includes("/") || !parseCidr(c))
+        problems.push(`${where(k)}: ${JSON.stringify(c)} is not a CIDR range like 10.244.0.0/16`);
+    return Object.freeze(list);
+  };
+  const podCidrs = cidrs("pod-cidrs", DEFAULT_POD_CIDRS);
+  const serviceCidrs = cidrs("service-cidrs", DEFAULT_SERVICE_CIDRS);
+  const clusterDomain = str("cluster-domain", "cluster.local", DOMAIN, "a DNS domain like cluster.local");
+  const urlAllow = items("gateway-url-allow", "");
+  for (const a of urlAllow)
+    if (a.includes("/") ? !parseCidr(a) : !/^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$|^[0-9a-f:.]+$/i.test(a))
+      problems.push(`${where("gateway-url-allow")}: ${JSON.stringify(a)} is neither a CIDR nor a host name`);
 
   const config: OperatorConfig = {
     kubeconfig: raw("kubeconfig") ?? env.KUBECONFIG,
@@ -181,6 +215,9 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
     qps: num("qps", 50, 1),
     burst: int("burst", 100, 1, 10_000),
     logLevel: oneOf("log-level", "info", ["error", "warn", "info", "debug"] as const),
+    podCidrs,
+    serviceCidrs,
+    gatewayUrlPolicy: { podCidrs, serviceCidrs, clusterDomain, allow: Object.freeze(urlAllow) },
   };
   r.finish("portico-operator");
   return deepFreeze(config);

@@ -20,7 +20,9 @@ import {
 import { configOrExit, kubeConfig, listCustom, listRaw, onSignals, watcher, type Raw } from "./bootstrap.ts";
 import { loadConfig } from "./config.ts";
 import { LeaderElector } from "./engine/leader.ts";
+import { compileUrlPolicy } from "./gateway/address.ts";
 import { SERVICE_NAME_LABEL, type ClusterView, type EndpointSliceLike } from "./gateway/endpoints.ts";
+import { compileGatewayTable } from "./gateway/match.ts";
 import {
   memoTable,
   reconcileGatewayRoute,
@@ -56,7 +58,9 @@ const splitKey = (key: string) => {
   const slash = key.indexOf("/");
   return { kind: key.slice(0, slash), object: key.slice(slash + 1) };
 };
-const routeTable = memoTable();
+// url backends are judged by the configured address policy (Accepted=False naming the field).
+const urlPolicy = compileUrlPolicy(config.gatewayUrlPolicy);
+const routeTable = memoTable((routes) => compileGatewayTable(routes, urlPolicy));
 // Caches, metrics and the queue refer to each other through closures that run only after start.
 const metrics = createMetrics(
   () => {

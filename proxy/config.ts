@@ -17,6 +17,8 @@ import {
 } from "../operator/settings.ts";
 import { GATEWAY_SECRET_HEADER } from "./http/request.ts";
 
+import { parseCidr, type UrlPolicySettings } from "../operator/gateway/address.ts";
+
 export { ConfigError, parseBytes };
 
 /** Authentication modes (proxy/auth/gate.ts). */
@@ -122,6 +124,8 @@ export interface ProxyConfig {
   compatNamespace: string;
   watchSilenceMs: number;
   logLevel: "error" | "warn" | "info" | "debug";
+  /** Where GatewayRoute url backends may point (operator/gateway/address.ts), checked again at connect. */
+  gatewayUrlPolicy: UrlPolicySettings;
 }
 
 const KNOWN = [
@@ -170,6 +174,9 @@ const KNOWN = [
   "rate-limit-ip",
   "rate-limit-burst",
   "max-connections-per-user",
+  "pod-cidrs",
+  "service-cidrs",
+  "gateway-url-allow",
 ] as const;
 
 const NEVER_ALLOWED = ["TRACE", "CONNECT", "TRACK"];
@@ -290,6 +297,19 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
       `${where("frame-ancestors")}: ${JSON.stringify(frameAncestors)} is not a CSP source list like 'self' https://portal.example.com`,
     );
 
+  // The cluster's networks (as the operator's flags; defaults: kubeadm's) and the url-backend allow-list.
+  const cidrs = (k: Parameters<typeof raw>[0], def: string) => {
+    const out = list(k, def);
+    for (const c of out)
+      if (!c.includes("/") || !parseCidr(c))
+        problems.push(`${where(k)}: ${JSON.stringify(c)} is not a CIDR range like 10.244.0.0/16`);
+    return Object.freeze(out);
+  };
+  const urlAllow = list("gateway-url-allow", "");
+  for (const a of urlAllow)
+    if (a.includes("/") ? !parseCidr(a) : !/^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$|^[0-9a-f:.]+$/i.test(a))
+      problems.push(`${where("gateway-url-allow")}: ${JSON.stringify(a)} is neither a CIDR nor a host name`);
+
   const config: ProxyConfig = {
     kubeconfig: raw("kubeconfig") ?? env.KUBECONFIG,
     auth,
@@ -343,7 +363,14 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
     compatNamespace: str("compat-namespace", "default", DNS_LABEL, "a namespace name"),
     watchSilenceMs: dur("watch-silence", 5 * 60_000),
     logLevel: oneOf("log-level", "info", ["error", "warn", "info", "debug"] as const),
+    gatewayUrlPolicy: {
+      podCidrs: cidrs("pod-cidrs", "10.244.0.0/16"),
+      serviceCidrs: cidrs("service-cidrs", "10.96.0.0/12"),
+      clusterDomain: "",
+      allow: Object.freeze(urlAllow),
+    },
   };
+  config.gatewayUrlPolicy.clusterDomain = config.routingConfig.clusterDomain;
   if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs && config.limits.requestTimeoutMs > 0)
     problems.push(`--headers-timeout must not exceed --request-timeout`);
   // Host routing puts every workspace on its own subdomain: the session cookie must reach them all.

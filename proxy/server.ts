@@ -45,7 +45,9 @@ import type { ProxyMetrics } from "./metrics.ts";
 import { BadPath, hostName, parseTarget, type Target } from "./routing/path.ts";
 import type { Route, RouteMatch, RouteTable } from "./routing/table.ts";
 import { Gateway, type Caller } from "./gateway/serve.ts";
+import { checkRuleAccess, isPublic } from "./gateway/access.ts";
 import type { GatewayHit } from "../operator/gateway/model.ts";
+import { compileUrlPolicy } from "../operator/gateway/address.ts";
 
 export interface ServerDeps {
   config: ProxyConfig;
@@ -125,6 +127,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     maxBodyBytes: limits.maxBodyBytes,
     idleTimeoutMs: limits.idleTimeoutMs,
     maxResponseHeaderBytes: Math.max(limits.maxHeaderBytes, 64 * 1024),
+    urlPolicy: compileUrlPolicy(config.gatewayUrlPolicy),
   });
 
   /** Response passes: the IDE's headers, changed in place before the client sees them. */
@@ -300,6 +303,12 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
   ): void {
     if (res.destroyed) return; // the client left while its token was checked
     if ("reason" in identified) {
+      // A `public: true` GatewayRoute rule is served without authentication.
+      const open = publicGatewayHit(req, host, target);
+      if (open) {
+        ctx.route = `gateway:${open.ref.namespace}/${open.ref.route}`;
+        return gateway.serve(req, res, open, anonymous(ctx.client), target.path, target.query);
+      }
       ctx.route = "unauthenticated";
       return gate.refuse(req, res, identified, ctx.remote);
     }
@@ -341,6 +350,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       });
       if (hit) {
         ctx.route = `gateway:${hit.ref.namespace}/${hit.ref.route}`;
+        const denied = checkRuleAccess(hit.ref, who, adminRoles);
+        if (denied) return refuse(res, denied);
         return gateway.serve(req, res, hit, caller(ctx.client, who), target.path, target.query);
       }
       ctx.route = "none";
@@ -528,6 +539,18 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     };
   }
 
+  /** The GatewayRoute hit of a request no workspace route claims, when its rule is `public: true`. */
+  function publicGatewayHit(req: IncomingMessage, host: string, target: Target): GatewayHit | undefined {
+    if (table.match(host, target)) return undefined;
+    const hit = gateway.match({ host, method: req.method ?? "GET", path: target.path, headers: req.headers });
+    return hit && isPublic(hit.ref.rule) ? hit : undefined;
+  }
+
+  /** A caller who did not authenticate (public rules): limits key on the address, no token. */
+  function anonymous(client: ClientAddress): Caller {
+    return { user: "", clientIp: client.address, forwardedFor: client.forwardedFor };
+  }
+
   /** A WebSocket to a GatewayRoute: identified like any request, then the gateway decides. */
   function upgradeGateway(
     req: IncomingMessage,
@@ -551,12 +574,19 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const next = (i: Identified) => {
       if (socket.destroyed) return;
       if ("reason" in i) {
+        if (isPublic(hit.ref.rule)) {
+          if (gateway.upgrade(req, socket, head, hit, anonymous(client), target.path, target.query, reject))
+            done(name, 101);
+          return;
+        }
         gate.logRefusal(req, i, client.address);
         return reject(401, {
           error: "unauthenticated",
           message: i.presented ? "the credentials presented were refused" : "log in first",
         });
       }
+      const denied = checkRuleAccess(hit.ref, i.who, adminRoles);
+      if (denied) return reject(denied.status, denied.body);
       const userLimit = gate.limitUser(i.who);
       if (!userLimit.ok) {
         const r = tooMany(userLimit, `requests by ${i.who.user}`);

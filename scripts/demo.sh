@@ -59,11 +59,13 @@ YAML
 # own identity. Workspace URLs carry the port the browser uses (the forward below).
 bash e2e/cluster/cluster.sh run operator -- node operator/main.ts \
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.operator" --health-host=127.0.0.1 --health-port=8081 \
-  --lease-namespace=portico-system --base-domain="$BASE_DOMAIN" --url-port="$PROXY_HOST_PORT"
+  --lease-namespace=portico-system --base-domain="$BASE_DOMAIN" --url-port="$PROXY_HOST_PORT" \
+  --pod-cidrs=198.18.0.0/16 --service-cidrs=198.19.0.0/16
 # Node flags as proxy/runtime.ts says (a capped young generation: half the memory per idle WebSocket).
 bash e2e/cluster/cluster.sh run proxy -- node --max-semi-space-size=4 proxy/main.ts \
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.proxy" --auth=none --base-domain="$BASE_DOMAIN" \
-  --host="$PROXY_IP" --port=8080 --health-host=127.0.0.1 --health-port=8082
+  --host="$PROXY_IP" --port=8080 --health-host=127.0.0.1 --health-port=8082 \
+  --pod-cidrs=198.18.0.0/16 --service-cidrs=198.19.0.0/16
 k apply -f e2e/fixtures/demo-workspace.yaml >/dev/null
 echo "waiting for workspaces demo and code to be Ready..." >&2
 k wait --for=condition=Ready --timeout=180s workspace/demo workspace/code >/dev/null

@@ -9,6 +9,14 @@ import { startComponent, stateDir, type Component } from "./component.ts";
 
 export { stateDir, sumSamples } from "./component.ts";
 
+/** `--pod-cidrs` and `--service-cidrs` of the test cluster, unless `flags` sets them. */
+export function clusterNetworkFlags(flags: readonly string[]): string[] {
+  return [
+    ...(flags.some((f) => f.startsWith("--pod-cidrs")) ? [] : ["--pod-cidrs=198.18.0.0/16"]),
+    ...(flags.some((f) => f.startsWith("--service-cidrs")) ? [] : ["--service-cidrs=198.19.0.0/16"]),
+  ];
+}
+
 /** Ports for health and metrics; the proxy's helper counts from 18280, so they never meet. */
 let nextPort = 18081;
 
@@ -32,6 +40,8 @@ export async function startOperator(flags: string[] = [], name = "operator"): Pr
       `--health-port=${healthPort}`,
       "--health-host=127.0.0.1",
       "--lease-namespace=portico-system",
+      // The test cluster's networks (e2e/cluster/cluster.sh): url backends may not point into them.
+      ...clusterNetworkFlags(flags),
       ...flags,
     ],
   });

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { WebSocket } from "ws";
 import { PROXY_NODE_ARGS } from "../../proxy/runtime.ts";
 import { startComponent, stateDir, type Component } from "./component.ts";
+import { clusterNetworkFlags } from "./operator.ts";
 
 let nextPort = 18280;
 
@@ -62,6 +63,7 @@ export async function startProxy(opts: ProxyOptions = {}): Promise<ProxyProcess>
       `--health-port=${healthPort}`,
       `--base-domain=${baseDomain}`,
       ...(flags.some((f) => f.startsWith("--auth")) ? [] : ["--auth=none"]),
+      ...clusterNetworkFlags(flags),
       ...flags,
     ],
   });

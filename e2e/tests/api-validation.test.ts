@@ -338,6 +338,18 @@ const bad: BadInput[] = [
     says: /at least one backend needs a weight above 0/,
   },
   {
+    name: "public rule that also lists users",
+    manifest: rule({ public: true, users: ["alice"] }),
+    field: "spec.rules[0].public",
+    says: /public: true serves everyone; it excludes users and groups/,
+  },
+  {
+    name: "public rule that also lists groups",
+    manifest: rule({ public: true, groups: ["team-a"] }),
+    field: "spec.rules[0].public",
+    says: /excludes users and groups/,
+  },
+  {
     name: "service port 0",
     manifest: rule({ backends: [{ service: { name: "web", port: 0 } }] }),
     field: "spec.rules[0].backends[0].service.port",
@@ -619,6 +631,7 @@ describe("the API server accepts good input", () => {
       rateLimit: { requestsPerSecond: 10, key: "ClientIP" },
       websocket: true,
       forwardToken: false,
+      public: false,
     });
     const bare = (await create({ ...route(), metadata: { name: "defaults-bare" } })) as Manifest & {
       spec: { rules: Patch[] };

@@ -189,7 +189,7 @@ test("a route naming a port the Service does not have: PortNotFound", async () =
   assert.equal(counts(r), "1/1", "the URL backend counts; the unresolved Service does not");
 });
 
-test("a header regex the schema accepts but JavaScript cannot compile: Accepted False Invalid naming the field", async () => {
+test("a header regex the schema accepts but RE2 cannot compile: Accepted False Invalid naming the field", async () => {
   await createRoute("bad-regex", {
     hosts: ["regex.example.com"],
     rules: [

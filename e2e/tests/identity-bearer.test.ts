@@ -152,10 +152,10 @@ test("the gateway's credentials never reach the IDE, unless its class asks for t
 });
 
 test("GatewayRoutes pass the same gate: 401 without a token; the user's token reaches only a forwardToken rule", async () => {
-  // The echo workspace's pod as a URL backend, behind two rules of one route.
+  // The echo workspace's Service as the backend of two rules of one route (a url backend may not
+  // point at a pod: attacks-gateway.test.ts).
   const ws = await getWorkspace(c, suite.ns, "echo");
-  const pod = await c.core.readNamespacedPod({ namespace: suite.ns, name: ws.status!.children!.pod! });
-  const url = `http://${pod.status!.podIP}:8080`;
+  const backends = [{ service: { name: ws.status!.children!.service!, port: 80 } }];
   await c.custom.createNamespacedCustomObject({
     group: GROUP,
     version: VERSION,
@@ -168,8 +168,8 @@ test("GatewayRoutes pass the same gate: 401 without a token; the user's token re
       spec: {
         hosts: ["api.identity.test"],
         rules: [
-          { name: "plain", matches: [{ path: { value: "/plain" } }], backends: [{ url }] },
-          { name: "fwd", matches: [{ path: { value: "/fwd" } }], backends: [{ url }], forwardToken: true },
+          { name: "plain", matches: [{ path: { value: "/plain" } }], backends },
+          { name: "fwd", matches: [{ path: { value: "/fwd" } }], backends, forwardToken: true },
         ],
       },
     },

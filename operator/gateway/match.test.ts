@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { GatewayRoute, ObjectMeta, RouteMatch, RouteRule } from "../../crds/types.ts";
-import { MAX_HEADER_REGEX_LENGTH, compileGatewayTable } from "./match.ts";
+import { MAX_HEADER_REGEX_LENGTH, compileGatewayTable, compileRegex } from "./match.ts";
 import type { GatewayTable, RequestFacts } from "./model.ts";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -444,7 +444,7 @@ test("an invalid regular expression: problem, route not served, others are", () 
   const bad = table.problems.get("team-a/bad");
   assert.equal(bad?.length, 1);
   assert.equal(bad[0]?.field, "spec.rules[1].matches[1].headers[1].value");
-  assert.match(bad[0]?.message ?? "", /^Invalid regular expression: \/\(\/: Unterminated group$/);
+  assert.equal(bad[0]?.message, "Invalid regular expression (RE2 syntax): missing closing ): `(`");
   assert.equal(table.problems.get("team-a/escape")?.[0]?.field, "spec.rules[0].matches[0].headers[0].value");
   assert.match(table.problems.get("team-a/too-long")?.[0]?.message ?? "", /longer than 4096 characters/);
   check(table, [
@@ -680,4 +680,76 @@ test("1,000 routes with distinct hosts", () => {
     { why: "unknown name: wildcard", req: req("svc-1000.example.com", "/"), want: "team-a/wild#0" },
     { why: "other domain: any host", req: req("svc-1.example.org", "/"), want: "team-a/fallback#0" },
   ]);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Regular expressions: RE2 (linear time), never a backtracking engine
+
+/** A route whose one rule needs header `x-v` to match `pattern`. */
+const regexRoute = (name: string, pattern: string) =>
+  one(name, [`${name}.test`], { headers: [{ name: "x-v", value: pattern, type: "RegularExpression" }] }, 1);
+
+// Each of these takes a backtracking engine (a JS RegExp) 2^n steps on n `a`s and a mismatch at the end:
+// 30 bytes froze the proxy for 22 s. RE2 answers them in one pass; the test would never end otherwise.
+const PATHOLOGICAL: { pattern: string; matching: string; failing: string }[] = [
+  { pattern: "(a+)+", matching: "a".repeat(10_240), failing: `${"a".repeat(10_240)}!` },
+  { pattern: "(a|aa)+", matching: "a".repeat(10_240), failing: `${"a".repeat(10_240)}b` },
+  { pattern: "(a*)*b", matching: `${"a".repeat(10_240)}b`, failing: "a".repeat(10_240) },
+  { pattern: "(a|a?)+", matching: "a".repeat(10_240), failing: `${"a".repeat(10_240)}!` },
+  { pattern: "(.*a){20}", matching: "a".repeat(10_240), failing: `${"a".repeat(10_240)}!` },
+  { pattern: "([a-z]+)*[0-9]", matching: `${"a".repeat(10_240)}1`, failing: `${"a".repeat(10_240)}!` },
+];
+
+for (const row of PATHOLOGICAL)
+  test(
+    `regex ${row.pattern}: served, and a 10 KiB header matches or fails in one pass`,
+    { timeout: 30_000 },
+    () => {
+      const table = compileGatewayTable([regexRoute("redos", row.pattern)]);
+      assert.deepEqual(table.problems, new Map());
+      const at = (v: string) => table.match(req("redos.test", "/", "GET", { "x-v": v }))?.ref.key;
+      assert.equal(at(row.matching), "team-a/redos#0");
+      assert.equal(at(row.failing), undefined);
+      assert.equal(at(row.failing.slice(-30)), undefined, "the 30-byte header of the finding");
+    },
+  );
+
+test("regex: RE2 semantics where they could differ from a search: anchored both ends, alternation whole", () => {
+  const re = compileRegex("a|ab");
+  assert.ok(typeof re !== "string");
+  assert.equal(re.testExact("ab"), true, "the longer alternative counts when it spans the value");
+  assert.equal(re.testExact("abc"), false);
+  assert.equal(re.testExact("xa"), false);
+  const nl = compileRegex("abc");
+  assert.ok(typeof nl !== "string");
+  assert.equal(nl.testExact("abc\n"), false, "$ is the end of the value, not before a final newline");
+  const named = compileRegex("(?<team>[a-z]+)-(?P<n>[0-9]+)");
+  assert.ok(typeof named !== "string", "named groups in both spellings compile");
+  assert.equal(named.testExact("blue-7"), true);
+});
+
+// What RE2 cannot do in linear time is refused (Accepted=False names the field), never run.
+const REFUSED: { pattern: string; why: RegExp }[] = [
+  { pattern: "(a)\\1", why: /backreferences and lookaround are not supported.*invalid escape sequence/ },
+  { pattern: "(?<x>a)\\k<x>", why: /RE2 syntax.*invalid escape sequence/ },
+  { pattern: "a(?=b)", why: /backreferences and lookaround are not supported/ },
+  { pattern: "a(?!b)", why: /backreferences and lookaround are not supported/ },
+  { pattern: "(?<=a)b", why: /backreferences and lookaround are not supported/ },
+  { pattern: "(?<!a)b", why: /backreferences and lookaround are not supported/ },
+  { pattern: "(?>a+)b", why: /RE2 syntax/ },
+  { pattern: "a++", why: /RE2 syntax.*nested repetition/ },
+  { pattern: "x{1001}", why: /RE2 syntax.*repeat count/ },
+  { pattern: "a)|(b", why: /RE2 syntax/ },
+];
+
+test("regex: backreferences, lookaround and what else RE2 refuses: a problem naming the field", () => {
+  const table = compileGatewayTable(REFUSED.map((r, i) => regexRoute(`bad${i}`, r.pattern)));
+  REFUSED.forEach((r, i) => {
+    const p = table.problems.get(`team-a/bad${i}`);
+    assert.equal(p?.length, 1, r.pattern);
+    assert.equal(p[0]!.field, "spec.rules[0].matches[0].headers[0].value", r.pattern);
+    assert.match(p[0]!.message, /^Invalid regular expression \(RE2 syntax/, r.pattern);
+    assert.match(p[0]!.message, r.why, r.pattern);
+  });
+  assert.deepEqual(table.rules, [], "none of them is served");
 });

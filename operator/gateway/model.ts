@@ -15,6 +15,7 @@
  * conflict: the one step 5 puts first serves, the other route's status says Conflicted.
  */
 import type { GatewayRoute, RouteRule } from "../../crds/types.ts";
+import type { UrlPolicy } from "./address.ts";
 
 /** A request as matching needs it. Header names are lower case (Node's `req.headers`). */
 export interface RequestFacts {
@@ -75,8 +76,11 @@ export interface GatewayTable {
   readonly conflicts: ReadonlyMap<string, RouteConflict[]>;
 }
 
-/** Compiles routes into a table (pure). Implemented in match.ts. */
-export type CompileGatewayTable = (routes: readonly GatewayRoute[]) => GatewayTable;
+/**
+ * Compiles routes into a table (pure). Implemented in match.ts. `urlPolicy` judges url backends
+ * (address.ts; default: nothing allowed, no cluster CIDRs known).
+ */
+export type CompileGatewayTable = (routes: readonly GatewayRoute[], urlPolicy?: UrlPolicy) => GatewayTable;
 
 /** One place a rule's traffic may go: a Service endpoint (pod IP and port) or a URL backend. */
 export interface Endpoint {

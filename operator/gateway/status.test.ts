@@ -123,7 +123,7 @@ test("a valid route whose Service resolves: Accepted, ResolvedRefs, no conflicts
   });
 });
 
-test("a regular expression JavaScript cannot compile: Accepted False Invalid, naming the field", () => {
+test("a regular expression RE2 cannot compile: Accepted False Invalid, naming the field", () => {
   const s = statusOf(
     route("bad", [
       { backends: [toService("web")] },
@@ -140,7 +140,7 @@ test("a regular expression JavaScript cannot compile: Accepted False Invalid, na
   assert.equal(accepted.reason, "Invalid");
   assert.match(
     accepted.message,
-    /^The route is not served: spec\.rules\[1\]\.matches\[0\]\.headers\[0\]\.value: Invalid regular expression: .*\.$/,
+    /^The route is not served: spec\.rules\[1\]\.matches\[0\]\.headers\[0\]\.value: Invalid regular expression \(RE2 syntax\): .*\.$/,
   );
   // The other conditions still say what they know.
   assert.equal(cond(s, "ResolvedRefs").status, "True");

@@ -22,8 +22,10 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Registry } from "prom-client";
-import { Agent } from "undici";
+import type { LookupFunction } from "node:net";
+import { Agent, request as undiciRequest } from "undici";
 import type { GatewayRoute, RetryOn } from "../../crds/types.ts";
+import { DEFAULT_URL_POLICY, type UrlPolicy } from "../../operator/gateway/address.ts";
 import { ruleEndpoints, type ClusterView } from "../../operator/gateway/endpoints.ts";
 import { compileGatewayTable } from "../../operator/gateway/match.ts";
 import type {
@@ -38,12 +40,13 @@ import type { Logger } from "../../operator/log.ts";
 import { parseDurationMs } from "../../operator/settings.ts";
 import { KeyedBuckets } from "../auth/limits.ts";
 import { limitKey } from "../http/client.ts";
-import { errorCode, sendJson, type ErrorBody } from "../http/errors.ts";
+import { classifyUpstreamError, errorCode, sendJson, type ErrorBody } from "../http/errors.ts";
 import { BodyTooLarge, DivertedAnswer, upstreamRequestHeaders, type Forwarder } from "../http/forward.ts";
 import { forwardedHeaders, stripCredentials } from "../http/request.ts";
 import { upstreamHeaders, type WsRelay } from "../http/websocket.ts";
 import { createBalancer } from "./balancer.ts";
-import { ActiveProber, CircuitBreaker, EndpointHealth } from "./health.ts";
+import { ActiveProber, CircuitBreaker, EndpointHealth, type Probe } from "./health.ts";
+import { guardedLookup, refusedAddress } from "./guard.ts";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics.ts";
 import { modifyHeaders, upstreamPath } from "./transform.ts";
 
@@ -59,6 +62,8 @@ export interface GatewayDeps {
   maxBodyBytes: number;
   idleTimeoutMs: number;
   maxResponseHeaderBytes: number;
+  /** Where url backends may point: judged when routes compile, and on every resolved address at connect. */
+  urlPolicy?: UrlPolicy;
   now?: () => number;
 }
 
@@ -132,9 +137,13 @@ export class Gateway {
   readonly #metrics: GatewayMetrics;
   #table: GatewayTable = compileGatewayTable([]);
   readonly #states = new Map<string, RuleState>();
+  readonly #policy: UrlPolicy;
+  readonly #lookup: LookupFunction;
 
   constructor(d: GatewayDeps) {
     this.#d = d;
+    this.#policy = d.urlPolicy ?? DEFAULT_URL_POLICY;
+    this.#lookup = guardedLookup(this.#policy);
     this.#now = d.now ?? (() => performance.now());
     this.#metrics = createGatewayMetrics(d.registry, {
       endpoints: () =>
@@ -159,7 +168,7 @@ export class Gateway {
 
   /** Rebuilds the table and every rule's endpoints from the caches; keeps health where endpoints stay. */
   update(routes: readonly GatewayRoute[], view: ClusterView): void {
-    this.#table = compileGatewayTable(routes);
+    this.#table = compileGatewayTable(routes, this.#policy);
     for (const [key, problems] of this.#table.problems)
       this.#d.log.warn("GatewayRoute not served", { route: key, problems });
     const keep = new Set<string>();
@@ -332,6 +341,20 @@ export class Gateway {
           },
           onError: (err, started) => {
             release();
+            const refusedBy = refusedAddress(err);
+            if (refusedBy && !finished) {
+              // A url backend's name resolved to a refused address: no socket was opened, nothing sent.
+              settle(true);
+              this.#metrics.refused(name, "address_refused");
+              this.#d.log.warn("gateway backend address refused", {
+                rule: name,
+                endpoint: ep.id,
+                reason: refusedBy.reason,
+              });
+              finish(undefined, ep.id, 403);
+              const fault = classifyUpstreamError(refusedBy, name);
+              return sendJson(res, fault.status, fault.body);
+            }
             if (err instanceof BodyTooLarge) {
               settle(true);
               this.#metrics.refused(name, "body_too_large");
@@ -435,7 +458,7 @@ export class Gateway {
     const target = upstreamPath(path, query, hit.matchedPrefix, st.ref.rule.rewrite, ep.basePath);
     const ws = ep.origin.replace(/^http/, "ws");
     this.#metrics.request(name, ep.id, 101, 0);
-    this.#d.relay.relay(req, socket, head, ws + target, upstreamHeaders(req.headers), name);
+    this.#d.relay.relay(req, socket, head, ws + target, upstreamHeaders(req.headers), name, this.#lookup);
     return true;
   }
 
@@ -500,7 +523,8 @@ export class Gateway {
           }
         : {}),
       agent: new Agent({
-        connect: { timeout: ms(t.connect, 5_000) },
+        // url backends' names are resolved through the address policy (Service endpoints are IPs).
+        connect: { timeout: ms(t.connect, 5_000), lookup: this.#lookup },
         // 0s turns the idle limit off, as the API says.
         headersTimeout: idleMs,
         bodyTimeout: idleMs,
@@ -522,6 +546,8 @@ export class Gateway {
     const active = rule.healthCheck?.active;
     if (active)
       st.prober = new ActiveProber(active, {
+        // Probes go through the rule's pool, so through the address policy too.
+        probe: agentProbe(st.agent),
         onResult: (endpoint, ok) => {
           const h = st.health.get(endpoint);
           if (!h) return;
@@ -548,6 +574,15 @@ export class Gateway {
     st.prober?.stop();
     void st.agent.close();
   }
+}
+
+/** A health probe through `agent` (httpProbe's, with the rule's guarded pool). */
+function agentProbe(agent: Agent): Probe {
+  return async (url, signal) => {
+    const res = await undiciRequest(url, { method: "GET", signal, dispatcher: agent });
+    await res.body.dump({ limit: 65_536, signal });
+    return res.statusCode;
+  };
 }
 
 /** ConsistentHash's key: the named header's value or cookie's value. */

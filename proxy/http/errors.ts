@@ -95,6 +95,13 @@ export function classifyUpstreamError(err: unknown, workspace: string): Upstream
   const code = errorCode(err);
   const expected = NETWORK_CODES.has(code);
   switch (code) {
+    // A GatewayRoute url backend's name resolved to a refused address (proxy/gateway/guard.ts).
+    case "EPORTICO_ADDRESS_REFUSED":
+      return {
+        status: 403,
+        expected: true,
+        body: { error: "backend_address_refused", message: `${(err as Error).message}; nothing was sent` },
+      };
     case "ECONNREFUSED":
     case "EHOSTUNREACH":
     case "ENETUNREACH":

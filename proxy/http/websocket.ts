@@ -7,6 +7,7 @@
  * Origin, say) reaches the client as the IDE's own HTTP answer.
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { LookupFunction } from "node:net";
 import type { Duplex } from "node:stream";
 import { STATUS_CODES } from "node:http";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
@@ -100,12 +101,15 @@ export class WsRelay {
     url: string,
     headers: OutgoingHttpHeaders,
     who: string,
+    /** How the upstream's name is resolved (GatewayRoute url backends: proxy/gateway/guard.ts). */
+    lookup?: LookupFunction,
   ): void {
     const offered = (req.headers["sec-websocket-protocol"] ?? "")
       .split(",")
       .map((p) => p.trim())
       .filter(Boolean);
     const up = new WebSocket(url, offered, {
+      ...(lookup ? { lookup } : {}),
       headers,
       perMessageDeflate: false,
       maxPayload: this.o.maxPayload,
