@@ -7,6 +7,12 @@
  */
 import { hostname } from "node:os";
 import { deepFreeze, DNS_LABEL, DOMAIN, settingsReader, type Source } from "./settings.ts";
+import {
+  canonicalCidr,
+  DEFAULT_EGRESS_DENY,
+  WORKSPACE_EGRESS_MODES,
+  type WorkspaceEgressConfig,
+} from "./workspace/egress.ts";
 
 /** How the operator names, routes and builds a workspace's children. Passed to the pure builders. */
 export interface BuilderConfig {
@@ -34,6 +40,8 @@ export interface BuilderConfig {
   defaultStorageSize: string;
   /** Istio gateways the VirtualService binds to (empty: the mesh only). */
   istioGateways: readonly string[];
+  /** Where workspace pods may connect to: the egress half of their NetworkPolicy. */
+  workspaceEgress: WorkspaceEgressConfig;
 }
 
 export interface LeaderElectionConfig {
@@ -70,6 +78,10 @@ export interface OperatorConfig {
   logLevel: "error" | "warn" | "info" | "debug";
 }
 
+/** The chart's defaults (kubeadm's): set the real ones with --pod-cidrs and --service-cidrs. */
+export const DEFAULT_POD_CIDRS = "10.244.0.0/16";
+export const DEFAULT_SERVICE_CIDRS = "10.96.0.0/12";
+
 export { ConfigError, parseDurationMs, parseFlags } from "./settings.ts";
 
 const KNOWN = [
@@ -103,6 +115,12 @@ const KNOWN = [
   "qps",
   "burst",
   "log-level",
+  "pod-cidrs",
+  "service-cidrs",
+  "api-server-cidrs",
+  "workspace-egress",
+  "workspace-egress-deny",
+  "workspace-egress-allow",
 ] as const;
 type Key = (typeof KNOWN)[number];
 
@@ -136,6 +154,30 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
   const backoffMaxMs = dur("backoff-max", 5 * 60_000);
   if (backoffBaseMs > backoffMaxMs) problems.push(`--backoff-base must not exceed --backoff-max`);
 
+  /** Comma-separated CIDRs (or bare addresses), each canonical; `zero`: whether /0 is allowed. */
+  const cidrs = (k: Key, def: string, zero = false): readonly string[] => {
+    const out: string[] = [];
+    for (const item of (raw(k) ?? def)
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean)) {
+      const c = canonicalCidr(item);
+      if ("problem" in c) problems.push(`${where(k)}: ${c.problem}`);
+      else if (!zero && /\/0$/.test(c.cidr))
+        problems.push(`${where(k)}: ${item} covers every address; name the ranges to deny`);
+      else out.push(c.cidr);
+    }
+    return Object.freeze(out);
+  };
+  const workspaceEgress: WorkspaceEgressConfig = {
+    mode: oneOf("workspace-egress", "restricted", WORKSPACE_EGRESS_MODES),
+    podCidrs: cidrs("pod-cidrs", DEFAULT_POD_CIDRS),
+    serviceCidrs: cidrs("service-cidrs", DEFAULT_SERVICE_CIDRS),
+    apiServerCidrs: cidrs("api-server-cidrs", ""),
+    deny: cidrs("workspace-egress-deny", DEFAULT_EGRESS_DENY.join(",")),
+    allow: cidrs("workspace-egress-allow", "", true),
+  };
+
   const config: OperatorConfig = {
     kubeconfig: raw("kubeconfig") ?? env.KUBECONFIG,
     builder: {
@@ -160,6 +202,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
           .map((s) => s.trim())
           .filter(Boolean),
       ),
+      workspaceEgress,
     },
     virtualServices: oneOf("virtual-services", "auto", ["auto", "enabled", "disabled"] as const),
     leaderElection: {

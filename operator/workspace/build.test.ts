@@ -517,7 +517,7 @@ test("network policy: only the proxy pods in the proxy namespace, only the IDE p
     testConfig({ proxyPodLabels: { app: "proxy", tier: "edge" } }),
   );
   assert.deepEqual(np.spec!.podSelector, { matchLabels: { "portico.dev/workspace": "alice-notebook" } });
-  assert.deepEqual(np.spec!.policyTypes, ["Ingress"]);
+  assert.deepEqual(np.spec!.policyTypes, ["Ingress", "Egress"]);
   // As the API server receives it from the typed client (`_from` is client-node's spelling of `from`).
   const wire = JSON.parse(JSON.stringify(ObjectSerializer.serialize(np, "V1NetworkPolicy", ""))) as {
     spec: { ingress: unknown };
@@ -533,6 +533,41 @@ test("network policy: only the proxy pods in the proxy namespace, only the IDE p
       ports: [{ protocol: "TCP", port: 8888 }],
     },
   ]);
+});
+
+test("network policy egress: DNS and the internet; never pods, services, private, link-local or metadata", () => {
+  const np = buildNetworkPolicy(testWorkspace(), cls, testConfig());
+  const wire = JSON.parse(JSON.stringify(ObjectSerializer.serialize(np, "V1NetworkPolicy", ""))) as {
+    spec: { egress: unknown };
+  };
+  // The pod (10.244/16) and service (10.96/12) CIDRs sit inside 10/8 and are not repeated.
+  assert.deepEqual(wire.spec.egress, [
+    {
+      ports: [
+        { protocol: "UDP", port: 53 },
+        { protocol: "TCP", port: 53 },
+      ],
+    },
+    {
+      to: [
+        {
+          ipBlock: {
+            cidr: "0.0.0.0/0",
+            except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"],
+          },
+        },
+        { ipBlock: { cidr: "::/0", except: ["fc00::/7", "fe80::/10"] } },
+      ],
+    },
+  ]);
+  // Open: ingress only, as before.
+  const open = buildNetworkPolicy(
+    testWorkspace(),
+    cls,
+    testConfig({ workspaceEgress: { ...testConfig().workspaceEgress, mode: "open" } }),
+  );
+  assert.deepEqual(open.spec!.policyTypes, ["Ingress"]);
+  assert.equal(open.spec!.egress, undefined);
 });
 
 test("virtual service: the workspace's host (or path) to the proxy, no timeout", () => {

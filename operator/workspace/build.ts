@@ -46,6 +46,7 @@ import {
   requiredNamespace,
   workspaceLabelValue,
 } from "./names.ts";
+import { workspaceEgressRules } from "./egress.ts";
 import { basePath, fillPrefix, readinessPath, workspaceHost } from "./template.ts";
 
 /** Annotation on the pod: hash of the spec it was built with (see `podSpecHash`). */
@@ -699,22 +700,25 @@ export function buildService(ws: Workspace): V1Service {
 
 /**
  * Admits only the proxy's pods (in the proxy's namespace) to the IDE port; nothing else gets in.
+ * Egress as `config.workspaceEgress` says (operator/workspace/egress.ts): by default DNS and the
+ * internet, never the pod or service CIDRs, the API server, private, link-local or metadata addresses.
  * The ingress rule's peers are in `_from`, client-node's spelling: send the object through the typed
  * client (its serializer writes `from`), never as raw JSON, or the API server sees a rule without peers,
- * which admits everyone.
+ * which admits everyone. Enforced only where the cluster's CNI implements NetworkPolicy.
  */
 export function buildNetworkPolicy(
   ws: Workspace,
   cls: WorkspaceClass,
   config: BuilderConfig,
 ): V1NetworkPolicy {
+  const egress = workspaceEgressRules(config.workspaceEgress);
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",
     metadata: childMeta(ws, childNames(ws).networkPolicy),
     spec: {
       podSelector: { matchLabels: { [WORKSPACE_LABEL]: workspaceLabelValue(requiredName(ws)) } },
-      policyTypes: ["Ingress"],
+      policyTypes: egress ? ["Ingress", "Egress"] : ["Ingress"],
       ingress: [
         {
           // client-node's name for `from` (a reserved word); its serializer writes `from` on the wire.
@@ -727,6 +731,7 @@ export function buildNetworkPolicy(
           ports: [{ protocol: "TCP", port: cls.spec.port }],
         },
       ],
+      ...(egress ? { egress } : {}),
     },
   };
 }
