@@ -551,6 +551,42 @@ for (const row of attackRows) {
   );
 }
 
+test(
+  "attack: ssh re-sync with core.sshCommand and a ~/.ssh/config planted — git runs Portico's ssh (-F /dev/null, the Secret's key), never the user's",
+  { skip },
+  async () => {
+    // First clone over http into the home; then the same repository by ssh, with a key Secret.
+    const origin = makeOrigin("sshcase");
+    const first = pod({ url: `${open.url}${origin.path}` }, "home-ssh", ["http", "ssh"]);
+    assert.equal((await run(first)).code, 0);
+    const s = spy("ssh-config");
+    git(first.target, "config", "core.sshCommand", s.path);
+    mkdirSync(join(first.home, ".ssh"), { recursive: true });
+    writeFileSync(join(first.home, ".ssh", "config"), `Host *\n  ProxyCommand ${s.path} %h\n`);
+    // A stand-in for ssh on PATH: records its argv and refuses (there is no ssh server here).
+    const bin = join(dir, "ssh-bin");
+    mkdirSync(bin, { recursive: true });
+    const argvLog = join(dir, "ssh-argv.log");
+    writeFileSync(join(bin, "ssh"), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${argvLog}'\nexit 255\n`);
+    chmodSync(join(bin, "ssh"), 0o755);
+
+    const p = pod({ url: "git@git.example.com:sshcase.git", secretRef: { name: "bob-ssh" } }, "home-ssh", [
+      "ssh",
+    ]);
+    assert.equal(p.target, first.target);
+    const r = await run(p, {}, bin);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: could not fetch/);
+    const argv = readFileSync(argvLog, "utf8");
+    assert.match(
+      argv,
+      /^-F \/dev\/null -i \/etc\/portico\/git-secret\/ssh-privatekey -o IdentitiesOnly=yes /m,
+    );
+    assert.match(argv, /git@git\.example\.com git-upload-pack 'sshcase\.git'/);
+    assert.equal(existsSync(s.marker), false, "the planted sshCommand / ProxyCommand never ran");
+  },
+);
+
 const protocolRows: { name: string; url: (m: string) => string; allowed: GitProtocol[]; message: RegExp }[] =
   [
     {
