@@ -31,6 +31,7 @@ import {
   CATEGORY,
   CONDITION_STATUSES,
   GATEWAY_ROUTE,
+  GIT_PROTOCOLS,
   GROUP,
   HEADER_MATCH_TYPES,
   HTTP_METHODS,
@@ -47,6 +48,7 @@ import {
   WORKSPACE_CLASS,
   WORKSPACE_PHASES,
   type Condition,
+  type GitProtocol,
   type ImagePullPolicy,
   type LoadBalancer,
   type PathMatch,
@@ -90,6 +92,7 @@ const cases = [
     sample: sampleWorkspaceClass() as PorticoObject,
     enums: {
       "spec.imagePullPolicy": exactly<ImagePullPolicy>()(IMAGE_PULL_POLICIES),
+      "spec.git.allowedProtocols[]": exactly<GitProtocol>()(GIT_PROTOCOLS),
       "status.conditions[].status": exactly<Condition["status"]>()(CONDITION_STATUSES),
     },
     columns: ["Display", "Image", "Port", "Age"],
@@ -272,6 +275,8 @@ describe("schema details", () => {
     assert.deepEqual(defaultOf(wsClass, "spec.basePath"), {});
     assert.equal(defaultOf(wsClass, "spec.basePath.stripPrefix"), false);
     assert.equal(defaultOf(wsClass, "spec.forwardToken"), false);
+    assert.deepEqual(defaultOf(wsClass, "spec.git"), {});
+    assert.deepEqual(defaultOf(wsClass, "spec.git.allowedProtocols"), ["https", "ssh"]);
     assert.equal(defaultOf(route, "spec.rules[].backends[].weight"), 1);
     assert.equal(defaultOf(route, "spec.rules[].loadBalancer.strategy"), "RoundRobin");
     assert.equal(defaultOf(route, "spec.rules[].websocket"), true);

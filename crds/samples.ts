@@ -82,6 +82,7 @@ export function sampleWorkspaceClass(name = "sample-class"): WorkspaceClass {
       },
       forwardToken: false,
       readinessPath: "{prefix}/api",
+      git: { allowedProtocols: ["https", "ssh"] },
     },
     status: { observedGeneration: 1, conditions: [condition("Accepted")] },
   };

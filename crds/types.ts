@@ -292,6 +292,22 @@ export interface WorkspaceClassSpec {
   forwardToken?: boolean;
   /** Path probed for readiness; may start with `{prefix}`. Default `/`. */
   readinessPath?: string;
+  /** How the git init containers may reach repositories. Defaulted to `{}`. */
+  git?: WorkspaceClassGit;
+}
+
+/**
+ * Protocols a class may allow git to speak. Never `ext` (runs a command) or `file` (reads paths
+ * inside the clone container, where the Secret is): the schema refuses both.
+ */
+export const GIT_PROTOCOLS = ["https", "ssh", "http", "git"] as const;
+/** A protocol git may speak (`GIT_ALLOW_PROTOCOL`). */
+export type GitProtocol = (typeof GIT_PROTOCOLS)[number];
+
+/** How the git init containers may reach repositories. */
+export interface WorkspaceClassGit {
+  /** Default `[https, ssh]`. */
+  allowedProtocols?: GitProtocol[];
 }
 
 /** What the operator observed about a class. */

@@ -67,3 +67,59 @@ test("durations", () => {
   assert.equal(parseDurationMs("-1s"), undefined);
   assert.equal(parseDurationMs("10"), undefined);
 });
+
+test("workspace egress: CIDR flags are canonical, every bad one reported, /0 only in the allow list", () => {
+  const c = loadConfig(
+    [
+      "--pod-cidrs=198.18.0.0/16",
+      "--service-cidrs=198.19.0.0/16,fd10::/108",
+      "--api-server-cidrs=203.0.113.10",
+      "--workspace-egress=allow-list",
+      "--workspace-egress-allow=0.0.0.0/0",
+    ],
+    {},
+  );
+  assert.deepEqual(c.builder.workspaceEgress, {
+    mode: "allow-list",
+    podCidrs: ["198.18.0.0/16"],
+    serviceCidrs: ["198.19.0.0/16", "fd10::/108"],
+    apiServerCidrs: ["203.0.113.10/32"],
+    deny: [
+      "10.0.0.0/8",
+      "172.16.0.0/12",
+      "192.168.0.0/16",
+      "100.64.0.0/10",
+      "169.254.0.0/16",
+      "fc00::/7",
+      "fe80::/10",
+    ],
+    allow: ["0.0.0.0/0"],
+  });
+  assert.equal(loadConfig([], {}).builder.workspaceEgress.mode, "restricted");
+  assert.deepEqual(loadConfig([], {}).builder.workspaceEgress.podCidrs, ["10.244.0.0/16"]);
+  assert.deepEqual(
+    loadConfig([], { PORTICO_WORKSPACE_EGRESS_DENY: "" }).builder.workspaceEgress.deny,
+    [],
+    "an empty deny list leaves only the pod, service, API server and metadata ranges",
+  );
+  assert.throws(
+    () =>
+      loadConfig(
+        ["--pod-cidrs=10.1.2.3/8", "--workspace-egress-deny=0.0.0.0/0", "--workspace-egress=closed"],
+        {
+          PORTICO_SERVICE_CIDRS: "not-a-cidr",
+        },
+      ),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      for (const want of [
+        '--pod-cidrs (or PORTICO_POD_CIDRS): "10.1.2.3/8" has host bits set; did you mean 10.0.0.0/8?',
+        "--service-cidrs (or PORTICO_SERVICE_CIDRS)",
+        "--workspace-egress-deny (or PORTICO_WORKSPACE_EGRESS_DENY): 0.0.0.0/0 covers every address",
+        "--workspace-egress (or PORTICO_WORKSPACE_EGRESS)",
+      ])
+        assert.ok(err.message.includes(want), `message names ${want}: ${err.message}`);
+      return true;
+    },
+  );
+});

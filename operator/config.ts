@@ -8,6 +8,12 @@
 import { hostname } from "node:os";
 import { parseCidr, type UrlPolicySettings } from "./gateway/address.ts";
 import { deepFreeze, DNS_LABEL, DOMAIN, settingsReader, type Source } from "./settings.ts";
+import {
+  canonicalCidr,
+  DEFAULT_EGRESS_DENY,
+  WORKSPACE_EGRESS_MODES,
+  type WorkspaceEgressConfig,
+} from "./workspace/egress.ts";
 
 /** How the operator names, routes and builds a workspace's children. Passed to the pure builders. */
 export interface BuilderConfig {
@@ -35,6 +41,8 @@ export interface BuilderConfig {
   defaultStorageSize: string;
   /** Istio gateways the VirtualService binds to (empty: the mesh only). */
   istioGateways: readonly string[];
+  /** Where workspace pods may connect to: the egress half of their NetworkPolicy. */
+  workspaceEgress: WorkspaceEgressConfig;
 }
 
 export interface LeaderElectionConfig {
@@ -117,6 +125,10 @@ const KNOWN = [
   "service-cidrs",
   "gateway-url-allow",
   "cluster-domain",
+  "api-server-cidrs",
+  "workspace-egress",
+  "workspace-egress-deny",
+  "workspace-egress-allow",
 ] as const;
 type Key = (typeof KNOWN)[number];
 
@@ -155,12 +167,20 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
       .split(",")
       .map((x) => x.trim())
       .filter(Boolean);
-  const cidrs = (k: Key, def: string) => {
-    const list = items(k, def);
-    for (const c of list)
-      if (!c.includes("/") || !parseCidr(c))
-        problems.push(`${where(k)}: ${JSON.stringify(c)} is not a CIDR range like 10.244.0.0/16`);
-    return Object.freeze(list);
+  /** Comma-separated CIDRs (or bare addresses), each canonical; `zero`: whether /0 is allowed. */
+  const cidrs = (k: Key, def: string, zero = false): readonly string[] => {
+    const out: string[] = [];
+    for (const item of (raw(k) ?? def)
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean)) {
+      const c = canonicalCidr(item);
+      if ("problem" in c) problems.push(`${where(k)}: ${c.problem}`);
+      else if (!zero && /\/0$/.test(c.cidr))
+        problems.push(`${where(k)}: ${item} covers every address; name the ranges to deny`);
+      else out.push(c.cidr);
+    }
+    return Object.freeze(out);
   };
   const podCidrs = cidrs("pod-cidrs", DEFAULT_POD_CIDRS);
   const serviceCidrs = cidrs("service-cidrs", DEFAULT_SERVICE_CIDRS);
@@ -169,6 +189,14 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
   for (const a of urlAllow)
     if (a.includes("/") ? !parseCidr(a) : !/^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$|^[0-9a-f:.]+$/i.test(a))
       problems.push(`${where("gateway-url-allow")}: ${JSON.stringify(a)} is neither a CIDR nor a host name`);
+  const workspaceEgress: WorkspaceEgressConfig = {
+    mode: oneOf("workspace-egress", "restricted", WORKSPACE_EGRESS_MODES),
+    podCidrs,
+    serviceCidrs,
+    apiServerCidrs: cidrs("api-server-cidrs", ""),
+    deny: cidrs("workspace-egress-deny", DEFAULT_EGRESS_DENY.join(",")),
+    allow: cidrs("workspace-egress-allow", "", true),
+  };
 
   const config: OperatorConfig = {
     kubeconfig: raw("kubeconfig") ?? env.KUBECONFIG,
@@ -194,6 +222,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
           .map((s) => s.trim())
           .filter(Boolean),
       ),
+      workspaceEgress,
     },
     virtualServices: oneOf("virtual-services", "auto", ["auto", "enabled", "disabled"] as const),
     leaderElection: {

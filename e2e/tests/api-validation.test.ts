@@ -600,6 +600,7 @@ describe("the API server accepts good input", () => {
       basePath: { stripPrefix: false, rewriteLocation: false, rewriteCookiePath: false },
       forwardToken: false,
       readinessPath: "/",
+      git: { allowedProtocols: ["https", "ssh"] },
     });
   });
 

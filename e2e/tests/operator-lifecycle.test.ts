@@ -37,7 +37,11 @@ const tiny = uniqueName("tiny");
 before(async () => {
   c = clients();
   ns = await withNamespace(c, "lifecycle");
-  await createClass(c, jupyterClass(jupyter));
+  // The clone test serves its repository with a real git daemon (git://), which classes refuse by
+  // default (https and ssh only): this class allows it.
+  const cls = jupyterClass(jupyter);
+  cls.spec.git = { allowedProtocols: ["https", "ssh", "git"] };
+  await createClass(c, cls);
   await createClass(c, tinyClass(tiny));
   op = await startOperator(["--lease-name=lifecycle"], "lifecycle");
 });

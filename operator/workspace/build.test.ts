@@ -5,11 +5,13 @@ import type { V1Container, V1OwnerReference, V1Pod } from "@kubernetes/client-no
 import { ObjectSerializer } from "@kubernetes/client-node/dist/gen/models/ObjectSerializer.js";
 import type { ReclaimPolicy, StorageScope } from "../../crds/types.ts";
 import {
+  GIT_CHECKOUT_SCRIPT,
   GIT_CLONE_SCRIPT,
   GIT_CREDENTIAL_HELPER,
   POD_SPEC_HASH_ANNOTATION,
   buildChildren,
   buildGitCloneContainer,
+  credentialHost,
   buildNetworkPolicy,
   buildPod,
   buildPvc,
@@ -268,6 +270,7 @@ test("pod: non-root, locked down, no token, no service links", () => {
   }
   assert.deepEqual(spec.volumes, [
     { name: "home", persistentVolumeClaim: { claimName: "ws-alice-notebook-home" } },
+    { name: "git-work", emptyDir: {} },
   ]);
   assert.equal(pod.metadata!.labels!["portico.dev/claim"], "ws-alice-notebook-home");
 });
@@ -292,25 +295,47 @@ test("pod affinity only for user-scope storage", () => {
     assert.equal(pod.metadata!.labels![k], v);
 });
 
-test("git clone init container: only with a repository; URL, ref and target as env", () => {
+test("git init containers: only with a repository; URL, ref and target as env; clone then checkout", () => {
   assert.equal(buildPod(testWorkspace(), cls, config).spec!.initContainers, undefined);
   const ws = testWorkspace({
     repository: { url: "https://git.example.com/data-science/analysis.git", ref: "main" },
   });
-  const init = buildPod(ws, cls, config).spec!.initContainers![0]!;
-  assert.equal(init.name, "git-clone");
-  assert.equal(init.image, "docker.io/alpine/git:2.47.2");
-  assert.deepEqual(init.command, ["/bin/sh", "-c", GIT_CLONE_SCRIPT]);
-  assert.equal(init.args, undefined);
-  assert.deepEqual(envOf(init), {
+  const [init, checkout, ...rest] = buildPod(ws, cls, config).spec!.initContainers!;
+  assert.equal(rest.length, 0);
+  assert.equal(init!.name, "git-clone");
+  assert.equal(checkout!.name, "git-checkout");
+  for (const c of [init!, checkout!]) {
+    assert.equal(c.image, "docker.io/alpine/git:2.47.2");
+    assert.equal(c.args, undefined);
+    assert.deepEqual(c.resources, ide(buildPod(ws, cls, config)).resources);
+  }
+  assert.deepEqual(init!.command, ["/bin/sh", "-c", GIT_CLONE_SCRIPT]);
+  assert.deepEqual(checkout!.command, ["/bin/sh", "-c", GIT_CHECKOUT_SCRIPT]);
+  const shared = {
     GIT_URL: "https://git.example.com/data-science/analysis.git",
     GIT_REF: "main",
     GIT_TARGET: "/home/jovyan/analysis",
-    HOME: "/home/jovyan",
+    GIT_WORK: "/var/portico/git",
+    HOME: "/var/portico/git/home",
     GIT_TERMINAL_PROMPT: "0",
-  });
-  assert.deepEqual(init.volumeMounts, [{ name: "home", mountPath: "/home/jovyan" }]);
-  assert.deepEqual(init.resources, ide(buildPod(ws, cls, config)).resources);
+  };
+  assert.deepEqual(envOf(init!), { ...shared, GIT_PROTOCOLS: "https:ssh" });
+  assert.deepEqual(envOf(checkout!), shared);
+  assert.deepEqual(init!.volumeMounts, [
+    { name: "home", mountPath: "/home/jovyan", readOnly: true },
+    { name: "git-work", mountPath: "/var/portico/git" },
+  ]);
+  assert.deepEqual(checkout!.volumeMounts, [
+    { name: "home", mountPath: "/home/jovyan" },
+    { name: "git-work", mountPath: "/var/portico/git" },
+  ]);
+  // The class's protocols reach git.
+  const http = buildGitCloneContainer(
+    ws,
+    testClass({ git: { allowedProtocols: ["https", "git"] } }),
+    config,
+  )!;
+  assert.equal(envOf(http).GIT_PROTOCOLS, "https:git");
   // Without a ref, no GIT_REF at all.
   const noRef = buildGitCloneContainer(
     testWorkspace({ repository: { url: "https://h/x/y.git" } }),
@@ -318,6 +343,34 @@ test("git clone init container: only with a repository; URL, ref and target as e
     config,
   )!;
   assert.equal(envOf(noRef).GIT_REF, undefined);
+});
+
+test("git scripts: no system or global config, empty HOME, no templates, hooks and fsmonitor off", () => {
+  for (const script of [GIT_CLONE_SCRIPT, GIT_CHECKOUT_SCRIPT]) {
+    assert.ok(script.startsWith("set -eu\n"));
+    for (const want of [
+      "GIT_CONFIG_NOSYSTEM=1",
+      "GIT_CONFIG_GLOBAL=/dev/null",
+      "GIT_CONFIG_SYSTEM=/dev/null",
+      'HOME="$work/home"',
+      "core.hooksPath=/dev/null",
+      "core.fsmonitor=false",
+      "protocol.allow=never",
+      "GIT_ALLOW_PROTOCOL=",
+    ])
+      assert.ok(script.includes(want), want);
+    assert.match(script, /--template= /);
+  }
+  assert.ok(GIT_CHECKOUT_SCRIPT.includes("export GIT_ALLOW_PROTOCOL=file\n"));
+  assert.ok(!GIT_CHECKOUT_SCRIPT.includes("GIT_PASSWORD"), "the checkout step has no credentials to use");
+  assert.ok(!GIT_CHECKOUT_SCRIPT.includes('credential.helper="$helper"'));
+});
+
+test("credentialHost is the URL's host[:port]", () => {
+  assert.equal(credentialHost("https://git.example.com/a/b.git"), "git.example.com");
+  assert.equal(credentialHost("http://198.18.0.21:8080/a.git"), "198.18.0.21:8080");
+  assert.equal(credentialHost("https://user@git.example.com:8443/x"), "git.example.com:8443");
+  assert.equal(credentialHost("git@git.example.com:a/b.git"), "");
 });
 
 test("git clone: hostile URL and ref never reach the script or argv", () => {
@@ -337,6 +390,7 @@ test("git clone over https: credentials only as secretKeyRef env, never values o
   const pod = buildPod(ws, cls, config);
   const init = pod.spec!.initContainers![0]!;
   const env = Object.fromEntries(init.env!.map((e) => [e.name, e]));
+  assert.deepEqual(env.GIT_CREDENTIAL_HOST, { name: "GIT_CREDENTIAL_HOST", value: "git.example.com" });
   assert.deepEqual(env.GIT_USERNAME, {
     name: "GIT_USERNAME",
     valueFrom: { secretKeyRef: { name: "alice-git", key: "username", optional: true } },
@@ -346,9 +400,10 @@ test("git clone over https: credentials only as secretKeyRef env, never values o
     valueFrom: { secretKeyRef: { name: "alice-git", key: "password", optional: true } },
   });
   assert.equal(env.GIT_SSH_COMMAND, undefined);
-  assert.equal(pod.spec!.volumes!.length, 1, "no secret volume for https");
-  // The IDE container never sees the credentials.
+  assert.ok(!pod.spec!.volumes!.some((v) => v.secret), "no secret volume for https");
+  // Neither the IDE container nor the checkout step ever sees the credentials.
   assert.ok(!JSON.stringify(ide(pod)).includes("alice-git"));
+  assert.ok(!JSON.stringify(pod.spec!.initContainers![1]).includes("alice-git"));
   // The script never enables tracing and never writes credentials anywhere.
   assert.doesNotMatch(GIT_CLONE_SCRIPT, /set -[a-z]*x|set -o xtrace|GIT_TRACE/);
   // Only the credential helper (whose stdout goes to git, not to a log) mentions the password.
@@ -357,11 +412,10 @@ test("git clone over https: credentials only as secretKeyRef env, never values o
     /echo[^\n]*GIT_PASSWORD|printf[^\n]*GIT_PASSWORD/,
   );
   assert.doesNotMatch(GIT_CLONE_SCRIPT, /credential\.helper[= ]*store|git-credentials/);
-  assert.ok(GIT_CLONE_SCRIPT.startsWith("set -eu\n"));
   assert.ok(GIT_CLONE_SCRIPT.includes(GIT_CREDENTIAL_HELPER));
 });
 
-test("git clone over ssh: key from a secret volume (0400), accept-new known_hosts on the home volume", () => {
+test("git clone over ssh: key from a secret volume (0400), no ssh config, known_hosts off the user's volume", () => {
   for (const url of [
     "git@git.example.com:platform/tools.git",
     "ssh://git@git.example.com:2222/platform/tools.git",
@@ -372,11 +426,14 @@ test("git clone over ssh: key from a secret volume (0400), accept-new known_host
     const env = envOf(init);
     assert.equal(env.GIT_TARGET, "/home/jovyan/tools");
     assert.equal(env.GIT_USERNAME, undefined);
-    assert.match(String(env.GIT_SSH_COMMAND), /^ssh -i '\/etc\/portico\/git-secret\/ssh-privatekey' /);
+    assert.match(
+      String(env.GIT_SSH_COMMAND),
+      /^ssh -F \/dev\/null -i '\/etc\/portico\/git-secret\/ssh-privatekey' /,
+    );
     assert.match(String(env.GIT_SSH_COMMAND), /StrictHostKeyChecking=accept-new/);
-    assert.match(String(env.GIT_SSH_COMMAND), /UserKnownHostsFile='\/home\/jovyan\/\.ssh\/known_hosts'/);
-    assert.equal(env.GIT_KNOWN_HOSTS, "/home/jovyan/.ssh/known_hosts");
-    assert.deepEqual(init.volumeMounts![1], {
+    assert.match(String(env.GIT_SSH_COMMAND), /UserKnownHostsFile='\/var\/portico\/git\/known_hosts'/);
+    assert.equal(env.GIT_CREDENTIAL_HOST, undefined);
+    assert.deepEqual(init.volumeMounts![2], {
       name: "git-secret",
       mountPath: "/etc/portico/git-secret",
       readOnly: true,
@@ -386,8 +443,9 @@ test("git clone over ssh: key from a secret volume (0400), accept-new known_host
     assert.equal(vol.secret!.defaultMode, 0o400);
     assert.equal(vol.secret!.optional, true);
     assert.ok(vol.secret!.items!.some((i) => i.key === "ssh-privatekey"));
-    // The IDE does not mount the key.
+    // Neither the IDE nor the checkout step mounts the key.
     assert.ok(!ide(pod).volumeMounts!.some((m) => m.name === "git-secret"));
+    assert.ok(!pod.spec!.initContainers![1]!.volumeMounts!.some((m) => m.name === "git-secret"));
   }
 });
 
@@ -459,7 +517,7 @@ test("network policy: only the proxy pods in the proxy namespace, only the IDE p
     testConfig({ proxyPodLabels: { app: "proxy", tier: "edge" } }),
   );
   assert.deepEqual(np.spec!.podSelector, { matchLabels: { "portico.dev/workspace": "alice-notebook" } });
-  assert.deepEqual(np.spec!.policyTypes, ["Ingress"]);
+  assert.deepEqual(np.spec!.policyTypes, ["Ingress", "Egress"]);
   // As the API server receives it from the typed client (`_from` is client-node's spelling of `from`).
   const wire = JSON.parse(JSON.stringify(ObjectSerializer.serialize(np, "V1NetworkPolicy", ""))) as {
     spec: { ingress: unknown };
@@ -475,6 +533,41 @@ test("network policy: only the proxy pods in the proxy namespace, only the IDE p
       ports: [{ protocol: "TCP", port: 8888 }],
     },
   ]);
+});
+
+test("network policy egress: DNS and the internet; never pods, services, private, link-local or metadata", () => {
+  const np = buildNetworkPolicy(testWorkspace(), cls, testConfig());
+  const wire = JSON.parse(JSON.stringify(ObjectSerializer.serialize(np, "V1NetworkPolicy", ""))) as {
+    spec: { egress: unknown };
+  };
+  // The pod (10.244/16) and service (10.96/12) CIDRs sit inside 10/8 and are not repeated.
+  assert.deepEqual(wire.spec.egress, [
+    {
+      ports: [
+        { protocol: "UDP", port: 53 },
+        { protocol: "TCP", port: 53 },
+      ],
+    },
+    {
+      to: [
+        {
+          ipBlock: {
+            cidr: "0.0.0.0/0",
+            except: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"],
+          },
+        },
+        { ipBlock: { cidr: "::/0", except: ["fc00::/7", "fe80::/10"] } },
+      ],
+    },
+  ]);
+  // Open: ingress only, as before.
+  const open = buildNetworkPolicy(
+    testWorkspace(),
+    cls,
+    testConfig({ workspaceEgress: { ...testConfig().workspaceEgress, mode: "open" } }),
+  );
+  assert.deepEqual(open.spec!.policyTypes, ["Ingress"]);
+  assert.equal(open.spec!.egress, undefined);
 });
 
 test("virtual service: the workspace's host (or path) to the proxy, no timeout", () => {

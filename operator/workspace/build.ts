@@ -24,6 +24,7 @@ import type {
 import {
   API_VERSION,
   WORKSPACE,
+  type GitProtocol,
   type Quantity,
   type ResourceRequirements,
   type Workspace,
@@ -45,14 +46,23 @@ import {
   requiredNamespace,
   workspaceLabelValue,
 } from "./names.ts";
+import { workspaceEgressRules } from "./egress.ts";
 import { basePath, fillPrefix, readinessPath, workspaceHost } from "./template.ts";
 
 /** Annotation on the pod: hash of the spec it was built with (see `podSpecHash`). */
 export const POD_SPEC_HASH_ANNOTATION = "portico.dev/pod-spec-hash";
 /** Name of the IDE container. */
 export const IDE_CONTAINER = "ide";
-/** Name of the git clone init container. */
+/** Name of the first git init container: fetches the repository; the only one holding its Secret. */
 export const GIT_CONTAINER = "git-clone";
+/** Name of the second git init container: checks out what the first fetched, without the Secret. */
+export const GIT_CHECKOUT_CONTAINER = "git-checkout";
+/** Name of the pod volume (emptyDir) the two git steps share; no other container mounts it. */
+export const GIT_WORK_VOLUME = "git-work";
+/** Where the git work volume is mounted in both git containers. */
+export const GIT_WORK_MOUNT = "/var/portico/git";
+/** Protocols git may speak when a class does not say (`spec.git.allowedProtocols`). */
+export const DEFAULT_GIT_PROTOCOLS: readonly GitProtocol[] = Object.freeze(["https", "ssh"]);
 /** Name of the pod volume backed by the home claim. */
 export const HOME_VOLUME = "home";
 /** Name of the pod volume holding the ssh key (ssh repositories with a secretRef only). */
@@ -223,8 +233,12 @@ export function buildPod(ws: Workspace, cls: WorkspaceClass, config: BuilderConf
   const home: V1VolumeMount = { name: HOME_VOLUME, mountPath: mountPath(cls) };
   const volumes: V1Volume[] = [{ name: HOME_VOLUME, persistentVolumeClaim: { claimName: names.pvc } }];
   const resources = mergeResources(cls.spec.resources, ws.spec.resources);
-  const init = buildGitCloneContainer(ws, cls, config, resources);
-  if (init?.volumeMounts?.some((m) => m.name === GIT_SECRET_VOLUME)) {
+  const clone = buildGitCloneContainer(ws, cls, config, resources);
+  const checkout = buildGitCheckoutContainer(ws, cls, config, resources);
+  const inits = clone && checkout ? [clone, checkout] : [];
+  // The git steps' private scratch space: the fetched copy, an empty HOME, ssh's known hosts.
+  if (inits.length) volumes.push({ name: GIT_WORK_VOLUME, emptyDir: {} });
+  if (clone?.volumeMounts?.some((m) => m.name === GIT_SECRET_VOLUME)) {
     volumes.push({
       name: GIT_SECRET_VOLUME,
       secret: {
@@ -262,7 +276,7 @@ export function buildPod(ws: Workspace, cls: WorkspaceClass, config: BuilderConf
         fsGroupChangePolicy: "OnRootMismatch",
         seccompProfile: { type: "RuntimeDefault" },
       },
-      ...(init ? { initContainers: [init] } : {}),
+      ...(inits.length ? { initContainers: inits } : {}),
       containers: [buildIdeContainer(ws, cls, config, resources, home)],
       volumes,
       ...(ws.spec.storage?.scope === "user" ? { affinity: sharedClaimAffinity(names.pvc) } : {}),
@@ -327,65 +341,163 @@ function buildIdeContainer(
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Git clone init container
+// Git clone init containers
 
 /**
  * Reads the credentials from the environment when git asks for them, so they never appear in argv,
- * logs, or the clone's config. Git runs it with `sh -c '<helper> "$@"' <helper> get|store|erase`.
+ * logs, or any config. Git runs it with `sh -c '<helper> "$@"' <helper> get|store|erase`. It answers
+ * only for the host of `spec.repository.url` (`GIT_CREDENTIAL_HOST`): a redirect elsewhere gets nothing.
  */
 export const GIT_CREDENTIAL_HELPER =
-  '!f() { test "$1" = get || return 0; echo "username=${GIT_USERNAME:-}"; echo "password=${GIT_PASSWORD:-}"; }; f';
+  '!f() { test "$1" = get || return 0; h=; while IFS= read -r l && test -n "$l"; do case "$l" in host=*) h="${l#host=}";; esac; done; test -n "$h" && test "$h" = "${GIT_CREDENTIAL_HOST:-}" || return 0; echo "username=${GIT_USERNAME:-}"; echo "password=${GIT_PASSWORD:-}"; }; f';
 
 /**
- * The git-clone init container's script (POSIX sh, dash-compatible). Its inputs come only from the
- * environment (`GIT_URL`, `GIT_REF`, `GIT_TARGET`, and `GIT_USERNAME`/`GIT_PASSWORD` or
- * `GIT_SSH_COMMAND`/`GIT_KNOWN_HOSTS`), never from text spliced into it.
- *
- * First run (no `$GIT_TARGET/.git`): clone into a temporary directory beside the target (the branch or
- * tag `GIT_REF`, or the default branch and then the commit `GIT_REF`) and move it into place, so a
- * failed clone leaves nothing half-made. Later runs: fetch, then fast-forward the checked-out branch to
- * its upstream; when that is not possible (local commits, local changes in the way, a detached HEAD,
- * no network) print a warning and start anyway: local work is never reset, cleaned or deleted.
+ * Shared start of both git scripts: git reads no configuration but the script's own. No system or
+ * global file, an empty HOME in the private work volume, no template (so no sample hooks), no variable
+ * that points git at another repository, config, askpass or proxy program, and only the protocols in
+ * `GIT_ALLOW_PROTOCOL` (which overrides every `protocol.*` setting). `G` holds the options every git
+ * call gets: hooks and fsmonitor off, no submodules, no credential helper of anyone else's.
  */
-export const GIT_CLONE_SCRIPT = `set -eu
+const GIT_PRELUDE = `set -eu
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES \\
+  GIT_COMMON_DIR GIT_NAMESPACE GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_EXEC_PATH \\
+  GIT_TEMPLATE_DIR GIT_ASKPASS SSH_ASKPASS GIT_PROXY_COMMAND GIT_EXTERNAL_DIFF GIT_PAGER \\
+  GIT_EDITOR XDG_CONFIG_HOME GIT_SSH
+work="$GIT_WORK"
+repo="$work/repo.git"
 target="$GIT_TARGET"
 ref="\${GIT_REF:-}"
+export HOME="$work/home" GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_SYSTEM=/dev/null GIT_CONFIG_GLOBAL=/dev/null \\
+  GIT_ATTR_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 GIT_NO_REPLACE_OBJECTS=1
+mkdir -p "$HOME"
 log() { printf 'portico git-clone: %s\\n' "$*"; }
 warn() { printf 'portico git-clone: warning: %s\\n' "$*" >&2; }
+G="-c core.hooksPath=/dev/null -c core.fsmonitor=false -c credential.helper= -c submodule.recurse=false -c fetch.recurseSubmodules=false -c protocol.allow=never"
+`;
+
+/**
+ * The first init container's script (`git-clone`, the network step: the only one that holds the
+ * repository Secret). It never opens a repository the user can write: it clones or fetches
+ * `GIT_URL` into a fresh bare repository in the private work volume (`GIT_WORK`, mounted in no other
+ * container but the second init step), and reads the home volume (mounted read-only) only as data —
+ * the commit ids of the existing clone's branches, so a re-sync fetches only what is new (the clone's
+ * objects serve as alternates; `core.alternateRefsCommand=true` keeps git from running anything in the
+ * clone). Only the protocols the class allows (`GIT_PROTOCOLS`, colon-separated) are spoken.
+ *
+ * First run (no `$GIT_TARGET/.git`): a failed clone exits non-zero. Later runs: a failed fetch warns
+ * and exits 0, so the IDE starts with the files as they are.
+ */
+export const GIT_CLONE_SCRIPT = `${GIT_PRELUDE}export GIT_ALLOW_PROTOCOL="\${GIT_PROTOCOLS:-https:ssh}"
 helper='${GIT_CREDENTIAL_HELPER.replace(/'/g, `'\\''`)}'
-# The empty credential.helper drops helpers from the user's own config first: a "store" helper there
-# would write the password into the home volume.
 g() {
   if [ -n "\${GIT_PASSWORD:-}" ]; then
-    git -c safe.directory="$target" -c credential.helper= -c credential.helper="$helper" "$@"
+    # shellcheck disable=SC2086
+    git $G -c credential.helper="$helper" "$@"
   else
-    git -c safe.directory="$target" "$@"
+    # shellcheck disable=SC2086
+    git $G "$@"
   fi
 }
-if [ -n "\${GIT_KNOWN_HOSTS:-}" ]; then mkdir -p "\${GIT_KNOWN_HOSTS%/*}"; fi
+case "$GIT_URL" in
+  https://*) proto=https ;;
+  http://*) proto=http ;;
+  ssh://*) proto=ssh ;;
+  git://*) proto=git ;;
+  *::*) proto="\${GIT_URL%%::*}" ;;
+  [A-Za-z0-9._-]*@*:*) proto=ssh ;;
+  *) proto=file ;;
+esac
+case ":$GIT_ALLOW_PROTOCOL:" in
+  *":$proto:"*) ;;
+  *)
+    printf 'portico git-clone: protocol %s is not allowed by the WorkspaceClass (spec.git.allowedProtocols: %s)\\n' "$proto" "$GIT_ALLOW_PROTOCOL" >&2
+    exit 1
+    ;;
+esac
+rm -rf "$repo" "$work/fetched"
 
 if [ ! -e "$target/.git" ]; then
   if [ -d "$target" ] && [ -n "$(ls -A "$target")" ]; then
-    warn "$target exists and is not a git repository; leaving it as it is"
-    exit 0
+    exit 0 # not a git repository: the checkout step says so and leaves it alone
   fi
+  log "cloning $GIT_URL"
+  g clone --quiet --bare --template= -- "$GIT_URL" "$repo"
+  if [ -n "$ref" ] && ! g -C "$repo" rev-parse --quiet --verify "$ref^{commit}" >/dev/null; then
+    log "$ref is not a branch or tag of $GIT_URL; fetching it as a commit"
+    g -C "$repo" fetch --quiet -- "$GIT_URL" "$ref"
+    g -C "$repo" update-ref refs/portico/ref FETCH_HEAD
+  fi
+  echo clone >"$work/fetched"
+  exit 0
+fi
+
+g init --quiet --bare --template= "$repo"
+if [ -d "$target/.git/objects" ]; then
+  printf '%s\\n' "$target/.git/objects" >"$repo/objects/info/alternates"
+  i=0
+  for sha in $({
+    cat "$target/.git/packed-refs" 2>/dev/null || true
+    find "$target/.git/refs/heads" "$target/.git/refs/remotes" -type f 2>/dev/null | head -n 200 |
+      while IFS= read -r f; do head -c 100 "$f" 2>/dev/null || true; echo; done
+  } | grep -E '^[0-9a-f]{40}([0-9a-f]{24})?( |$)' | cut -d' ' -f1 | sort -u | head -n 100); do
+    g -C "$repo" update-ref "refs/portico/have/$i" "$sha" 2>/dev/null || true
+    i=$((i + 1))
+  done
+fi
+log "fetching $GIT_URL"
+if g -C "$repo" -c core.alternateRefsCommand=true fetch --quiet --no-tags -- "$GIT_URL" \\
+  '+refs/heads/*:refs/heads/*' '+refs/tags/*:refs/tags/*'; then
+  echo sync >"$work/fetched"
+else
+  warn "could not fetch from $GIT_URL; starting with the files as they are"
+fi
+exit 0
+`;
+
+/**
+ * The second init container's script (`git-checkout`: no Secret, no credentials, no network protocol).
+ * It works in the user's clone, which the user controls, so it holds nothing worth stealing; hooks and
+ * fsmonitor stay off all the same and only local (`file`) fetches from the work volume are allowed.
+ *
+ * First run: clone the fetched copy into a temporary directory beside the target (the branch or tag
+ * `GIT_REF`, or the default branch, or the commit `GIT_REF`), point `origin` at `GIT_URL`, and move it
+ * into place, so a failed clone leaves nothing half-made. Later runs: fetch the branches from the copy
+ * into `origin/*`, then fast-forward the checked-out branch to its upstream; when that is not possible
+ * (local commits, local changes in the way, a detached HEAD) print a warning and start anyway: local work
+ * is never reset, cleaned or deleted.
+ */
+export const GIT_CHECKOUT_SCRIPT = `${GIT_PRELUDE}export GIT_ALLOW_PROTOCOL=file
+g() {
+  # shellcheck disable=SC2086
+  git $G -c protocol.file.allow=always -c safe.directory="$target" -c safe.directory="$repo" "$@"
+}
+
+if [ ! -e "$target/.git" ] && [ -d "$target" ] && [ -n "$(ls -A "$target")" ]; then
+  warn "$target exists and is not a git repository; leaving it as it is"
+  exit 0
+fi
+fetched="$(cat "$work/fetched" 2>/dev/null || true)"
+if [ -z "$fetched" ]; then
+  log "nothing was fetched; starting with the files as they are"
+  exit 0
+fi
+
+if [ ! -e "$target/.git" ]; then
   parent="\${target%/*}"
   tmp="$parent/.portico-clone-\${target##*/}"
   rm -rf "$tmp"
   trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$parent"
-  log "cloning $GIT_URL into $target"
   if [ -z "$ref" ]; then
-    g clone --quiet -- "$GIT_URL" "$tmp"
-  elif ! g clone --quiet --branch "$ref" -- "$GIT_URL" "$tmp" 2>/dev/null; then
+    g clone --quiet --template= -- "$repo" "$tmp"
+  elif ! g clone --quiet --template= --branch "$ref" -- "$repo" "$tmp" 2>/dev/null; then
     log "$ref is not a branch or tag of $GIT_URL; checking it out as a commit"
     rm -rf "$tmp"
-    g clone --quiet --no-checkout -- "$GIT_URL" "$tmp"
-    if ! g -C "$tmp" checkout --quiet --detach "$ref" 2>/dev/null; then
-      g -C "$tmp" fetch --quiet origin "$ref"
-      g -C "$tmp" checkout --quiet --detach FETCH_HEAD
-    fi
+    g clone --quiet --template= --no-checkout -- "$repo" "$tmp"
+    commit="$(g -C "$repo" rev-parse --quiet --verify "$ref^{commit}" || g -C "$repo" rev-parse --verify refs/portico/ref)"
+    g -C "$tmp" checkout --quiet --detach "$commit"
   fi
+  g -C "$tmp" remote set-url origin "$GIT_URL"
   if [ -d "$target" ]; then rmdir "$target"; fi
   mv "$tmp" "$target"
   log "cloned $GIT_URL into $target"
@@ -393,10 +505,11 @@ if [ ! -e "$target/.git" ]; then
 fi
 
 cd "$target"
-if ! g fetch --quiet origin; then
-  warn "could not fetch from $GIT_URL; starting with the files as they are"
+if ! g fetch --quiet --no-tags -- "$repo" '+refs/heads/*:refs/remotes/origin/*'; then
+  warn "could not update from the fetched copy of $GIT_URL; starting with the files as they are"
   exit 0
 fi
+g fetch --quiet -- "$repo" 'refs/tags/*:refs/tags/*' 2>/dev/null || true
 if ! upstream="$(g rev-parse --abbrev-ref --symbolic-full-name '@{upstream}' 2>/dev/null)"; then
   log "the checkout has no upstream branch (a tag, a commit or a local branch); nothing to update"
   exit 0
@@ -431,10 +544,22 @@ function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The protocols git may speak for a class: its `spec.git.allowedProtocols`, default https and ssh. */
+export function allowedGitProtocols(cls: WorkspaceClass): readonly GitProtocol[] {
+  return cls.spec.git?.allowedProtocols?.length ? cls.spec.git.allowedProtocols : DEFAULT_GIT_PROTOCOLS;
+}
+
+/** `host[:port]` of an http(s) URL as git names it to credential helpers; empty for other URLs. */
+export function credentialHost(url: string): string {
+  return /^https?:\/\/(?:[^@/?#]*@)?([^/?#]+)/i.exec(url)?.[1] ?? "";
+}
+
 /**
- * The git-clone init container, or undefined without `spec.repository`. It gets the IDE's resources:
- * the pod's effective request is the larger of an init container's and the app containers' sum, so
- * this costs nothing and satisfies quotas that require requests.
+ * The first git init container (`git-clone`), or undefined without `spec.repository`: the only
+ * container that ever sees the repository Secret (as `secretKeyRef` env for https, as a read-only
+ * volume for ssh). It mounts the home volume read-only and the private work volume.
+ * Both git containers get the IDE's resources: the pod's effective request is the larger of an init
+ * container's and the app containers' sum, so this costs nothing and satisfies quotas.
  */
 export function buildGitCloneContainer(
   ws: Workspace,
@@ -446,33 +571,33 @@ export function buildGitCloneContainer(
   if (!repo) return undefined;
   const home = mountPath(cls);
   const env: V1EnvVar[] = [
-    { name: "GIT_URL", value: repo.url },
-    ...(repo.ref ? [{ name: "GIT_REF", value: repo.ref }] : []),
-    { name: "GIT_TARGET", value: `${home.replace(/\/+$/, "")}/${repoDirName(repo.url)}` },
-    { name: "HOME", value: home },
-    { name: "GIT_TERMINAL_PROMPT", value: "0" },
+    ...gitEnv(ws, cls),
+    { name: "GIT_PROTOCOLS", value: allowedGitProtocols(cls).join(":") },
   ];
-  const mounts: V1VolumeMount[] = [{ name: HOME_VOLUME, mountPath: home }];
+  const mounts: V1VolumeMount[] = [
+    // Read-only: the step that holds the Secret cannot write anything into the user's volume.
+    { name: HOME_VOLUME, mountPath: home, readOnly: true },
+    { name: GIT_WORK_VOLUME, mountPath: GIT_WORK_MOUNT },
+  ];
   const secret = repo.secretRef?.name;
   if (secret && isSshUrl(repo.url)) {
-    const knownHosts = `${home.replace(/\/+$/, "")}/.ssh/known_hosts`;
-    env.push(
-      {
-        name: "GIT_SSH_COMMAND",
-        value: [
-          "ssh",
-          `-i ${shQuote(`${GIT_SECRET_MOUNT}/ssh-privatekey`)}`,
-          "-o IdentitiesOnly=yes",
-          "-o StrictHostKeyChecking=accept-new",
-          `-o UserKnownHostsFile=${shQuote(knownHosts)}`,
-          `-o GlobalKnownHostsFile=${shQuote(`${GIT_SECRET_MOUNT}/known_hosts`)}`,
-        ].join(" "),
-      },
-      { name: "GIT_KNOWN_HOSTS", value: knownHosts },
-    );
+    env.push({
+      name: "GIT_SSH_COMMAND",
+      value: [
+        "ssh",
+        // No ssh config file at all: nothing the user wrote can add a ProxyCommand or another key.
+        "-F /dev/null",
+        `-i ${shQuote(`${GIT_SECRET_MOUNT}/ssh-privatekey`)}`,
+        "-o IdentitiesOnly=yes",
+        "-o StrictHostKeyChecking=accept-new",
+        `-o UserKnownHostsFile=${shQuote(`${GIT_WORK_MOUNT}/known_hosts`)}`,
+        `-o GlobalKnownHostsFile=${shQuote(`${GIT_SECRET_MOUNT}/known_hosts`)}`,
+      ].join(" "),
+    });
     mounts.push({ name: GIT_SECRET_VOLUME, mountPath: GIT_SECRET_MOUNT, readOnly: true });
   } else if (secret) {
     env.push(
+      { name: "GIT_CREDENTIAL_HOST", value: credentialHost(repo.url) },
       {
         name: "GIT_USERNAME",
         valueFrom: { secretKeyRef: { name: secret, key: "username", optional: true } },
@@ -483,15 +608,66 @@ export function buildGitCloneContainer(
       },
     );
   }
+  return gitContainer(GIT_CONTAINER, GIT_CLONE_SCRIPT, env, mounts, config, resources);
+}
+
+/**
+ * The second git init container (`git-checkout`): clones or fast-forwards the user's checkout from
+ * what the first fetched into the work volume. No Secret, no credentials, no network protocol.
+ */
+export function buildGitCheckoutContainer(
+  ws: Workspace,
+  cls: WorkspaceClass,
+  config: BuilderConfig,
+  resources = mergeResources(cls.spec.resources, ws.spec.resources),
+): V1Container | undefined {
+  if (!ws.spec.repository) return undefined;
+  const mounts: V1VolumeMount[] = [
+    { name: HOME_VOLUME, mountPath: mountPath(cls) },
+    { name: GIT_WORK_VOLUME, mountPath: GIT_WORK_MOUNT },
+  ];
+  return gitContainer(
+    GIT_CHECKOUT_CONTAINER,
+    GIT_CHECKOUT_SCRIPT,
+    gitEnv(ws, cls),
+    mounts,
+    config,
+    resources,
+  );
+}
+
+/** Environment both git steps share: what to clone where, and the private work directory. */
+function gitEnv(ws: Workspace, cls: WorkspaceClass): V1EnvVar[] {
+  const repo = ws.spec.repository!;
+  const home = mountPath(cls).replace(/\/+$/, "");
+  return [
+    { name: "GIT_URL", value: repo.url },
+    ...(repo.ref ? [{ name: "GIT_REF", value: repo.ref }] : []),
+    { name: "GIT_TARGET", value: `${home}/${repoDirName(repo.url)}` },
+    { name: "GIT_WORK", value: GIT_WORK_MOUNT },
+    // Empty and private: no ~/.gitconfig, ~/.ssh or ~/.config of the user's is ever read.
+    { name: "HOME", value: `${GIT_WORK_MOUNT}/home` },
+    { name: "GIT_TERMINAL_PROMPT", value: "0" },
+  ];
+}
+
+function gitContainer(
+  name: string,
+  script: string,
+  env: V1EnvVar[],
+  volumeMounts: V1VolumeMount[],
+  config: BuilderConfig,
+  resources: V1ResourceRequirements | undefined,
+): V1Container {
   return {
-    name: GIT_CONTAINER,
+    name,
     image: config.gitImage,
-    command: ["/bin/sh", "-c", GIT_CLONE_SCRIPT],
+    command: ["/bin/sh", "-c", script],
     env,
     ...(resources ? { resources } : {}),
     securityContext: containerSecurityContext(),
     terminationMessagePolicy: "FallbackToLogsOnError",
-    volumeMounts: mounts,
+    volumeMounts,
   };
 }
 
@@ -524,22 +700,25 @@ export function buildService(ws: Workspace): V1Service {
 
 /**
  * Admits only the proxy's pods (in the proxy's namespace) to the IDE port; nothing else gets in.
+ * Egress as `config.workspaceEgress` says (operator/workspace/egress.ts): by default DNS and the
+ * internet, never the pod or service CIDRs, the API server, private, link-local or metadata addresses.
  * The ingress rule's peers are in `_from`, client-node's spelling: send the object through the typed
  * client (its serializer writes `from`), never as raw JSON, or the API server sees a rule without peers,
- * which admits everyone.
+ * which admits everyone. Enforced only where the cluster's CNI implements NetworkPolicy.
  */
 export function buildNetworkPolicy(
   ws: Workspace,
   cls: WorkspaceClass,
   config: BuilderConfig,
 ): V1NetworkPolicy {
+  const egress = workspaceEgressRules(config.workspaceEgress);
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",
     metadata: childMeta(ws, childNames(ws).networkPolicy),
     spec: {
       podSelector: { matchLabels: { [WORKSPACE_LABEL]: workspaceLabelValue(requiredName(ws)) } },
-      policyTypes: ["Ingress"],
+      policyTypes: egress ? ["Ingress", "Egress"] : ["Ingress"],
       ingress: [
         {
           // client-node's name for `from` (a reserved word); its serializer writes `from` on the wire.
@@ -552,6 +731,7 @@ export function buildNetworkPolicy(
           ports: [{ protocol: "TCP", port: cls.spec.port }],
         },
       ],
+      ...(egress ? { egress } : {}),
     },
   };
 }

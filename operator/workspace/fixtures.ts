@@ -4,6 +4,7 @@
  */
 import type { Workspace, WorkspaceClass, WorkspaceClassSpec, WorkspaceSpec } from "../../crds/types.ts";
 import type { BuilderConfig } from "../config.ts";
+import { DEFAULT_EGRESS_DENY } from "./egress.ts";
 
 /** The operator's default builder configuration (host routing). */
 export function testConfig(overrides: Partial<BuilderConfig> = {}): BuilderConfig {
@@ -19,6 +20,14 @@ export function testConfig(overrides: Partial<BuilderConfig> = {}): BuilderConfi
     gitImage: "docker.io/alpine/git:2.47.2",
     defaultStorageSize: "10Gi",
     istioGateways: [],
+    workspaceEgress: {
+      mode: "restricted",
+      podCidrs: ["10.244.0.0/16"],
+      serviceCidrs: ["10.96.0.0/12"],
+      apiServerCidrs: [],
+      deny: [...DEFAULT_EGRESS_DENY],
+      allow: [],
+    },
     ...overrides,
   };
 }

@@ -25,7 +25,7 @@ import type {
   WorkspaceStatus,
 } from "../../crds/types.ts";
 import type { BuilderConfig } from "../config.ts";
-import { canonicalJson, GIT_CONTAINER } from "./build.ts";
+import { canonicalJson, GIT_CHECKOUT_CONTAINER, GIT_CONTAINER } from "./build.ts";
 import { pvcName, requiredNamespace } from "./names.ts";
 import { basePath, readinessPath, workspaceUrl } from "./template.ts";
 
@@ -250,15 +250,15 @@ function podProblem(ws: Workspace, pod: V1Pod): Judgement | undefined {
   for (const s of inits) {
     const failed = failedRun(s);
     if (failed) {
-      const what =
-        s.name === GIT_CONTAINER
-          ? `Cloning ${ws.spec.repository?.url ?? "the repository"}`
-          : `Init container ${s.name}`;
+      const git = s.name === GIT_CONTAINER || s.name === GIT_CHECKOUT_CONTAINER;
+      const what = git
+        ? `Cloning ${ws.spec.repository?.url ?? "the repository"}`
+        : `Init container ${s.name}`;
       return no(
         "InitContainerFailed",
         `${what} failed (exit code ${failed.exitCode}): ${failed.detail}` +
-          (s.name === GIT_CONTAINER
-            ? " Check spec.repository (url, ref) and the credentials in its Secret."
+          (git
+            ? " Check spec.repository (url, ref), the credentials in its Secret and the protocols the WorkspaceClass allows (spec.git.allowedProtocols)."
             : ""),
       );
     }
@@ -295,7 +295,7 @@ function startingMessage(pod: V1Pod, path: string): string {
   const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
   if (scheduled?.status !== "True") return "Waiting for the pod to be scheduled.";
   const cloning = pod.status?.initContainerStatuses?.some(
-    (s) => s.name === GIT_CONTAINER && !s.state?.terminated,
+    (s) => (s.name === GIT_CONTAINER || s.name === GIT_CHECKOUT_CONTAINER) && !s.state?.terminated,
   );
   if (cloning) return "Cloning the repository.";
   return `Starting the IDE; waiting for it to answer at ${path}.`;

@@ -80,3 +80,27 @@ capabilities:
 {{- define "portico.oidcSecret" -}}
 {{- .Values.proxy.auth.oidc.existingSecret | default (printf "%s-oidc" (include "portico.proxy.fullname" .)) -}}
 {{- end -}}
+
+{{/*
+The ingress rule of a metrics/health port: pods of the monitoring namespace only (optionally only
+those with the given labels). No namespace: no rule at all, so no pod reaches the port (NetworkPolicy
+rules are unions; the kubelet's probes come from the node, which CNIs admit).
+Usage: include "portico.metricsIngress" (list .Values.networkPolicy.metricsFrom 8081)
+*/}}
+{{- define "portico.metricsIngress" -}}
+{{- $m := index . 0 -}}
+{{- $port := index . 1 -}}
+{{- if $m.namespace }}
+- ports:
+    - { port: {{ $port }}, protocol: TCP }
+  from:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ $m.namespace }}
+      {{- with $m.labels }}
+      podSelector:
+        matchLabels:
+          {{- toYaml . | nindent 10 }}
+      {{- end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  canonicalCidr,
+  cidrContains,
+  DEFAULT_EGRESS_DENY,
+  egressDenyList,
+  minimalCidrs,
+  parseCidr,
+  workspaceEgressRules,
+  type WorkspaceEgressConfig,
+} from "./egress.ts";
+
+const base: WorkspaceEgressConfig = {
+  mode: "restricted",
+  podCidrs: ["198.18.0.0/16"],
+  serviceCidrs: ["198.19.0.0/16"],
+  apiServerCidrs: ["198.18.0.1/32", "203.0.113.10/32"],
+  deny: [...DEFAULT_EGRESS_DENY],
+  allow: [],
+};
+
+test("canonicalCidr: IPv4 and IPv6, bare addresses, host bits refused with a suggestion", () => {
+  const ok: [string, string][] = [
+    ["10.0.0.0/8", "10.0.0.0/8"],
+    ["203.0.113.10", "203.0.113.10/32"],
+    ["fd00:ec2::254", "fd00:ec2::254/128"],
+    ["FC00::/7", "fc00::/7"],
+    ["2001:db8:0:0:0:0:0:0/32", "2001:db8::/32"],
+    ["::/0", "::/0"],
+    ["::ffff:10.0.0.0/104", "::ffff:a00:0/104"],
+    ["1:0:0:1:0:0:0:1/128", "1:0:0:1::1/128"],
+  ];
+  for (const [input, want] of ok) assert.deepEqual(canonicalCidr(input), { cidr: want }, input);
+  assert.match(JSON.stringify(canonicalCidr("10.1.2.3/8")), /did you mean 10\.0\.0\.0\/8/);
+  for (const bad of [
+    "",
+    "10.0.0.0/33",
+    "10.0.0/8",
+    "300.1.1.1",
+    "01.2.3.4",
+    "fe80::1::2",
+    "a/b/c",
+    "x::y",
+    "10.0.0.0/08",
+  ])
+    assert.ok("problem" in canonicalCidr(bad), bad);
+});
+
+test("cidrContains and minimalCidrs drop ranges another entry holds", () => {
+  assert.ok(cidrContains(parseCidr("10.0.0.0/8")!, parseCidr("10.96.0.0/12")!));
+  assert.ok(!cidrContains(parseCidr("10.96.0.0/12")!, parseCidr("10.0.0.0/8")!));
+  assert.ok(!cidrContains(parseCidr("10.0.0.0/8")!, parseCidr("fc00::/7")!));
+  assert.deepEqual(minimalCidrs(["198.18.0.1/32", "198.18.0.0/16", "198.18.0.0/16", "fe80::/10"]), [
+    "198.18.0.0/16",
+    "fe80::/10",
+  ]);
+});
+
+test("restricted: pod, service, API server and metadata always denied, whatever the deny list says", () => {
+  const deny = egressDenyList({ ...base, deny: [] });
+  assert.deepEqual(deny, [
+    "198.18.0.0/16",
+    "198.19.0.0/16",
+    "203.0.113.10/32",
+    "169.254.169.254/32",
+    "fd00:ec2::254/128",
+  ]);
+  const rules = workspaceEgressRules({ ...base, allow: ["10.20.30.40/32"] })!;
+  assert.equal(rules.length, 3);
+  assert.deepEqual(rules[2], { to: [{ ipBlock: { cidr: "10.20.30.40/32" } }] });
+  const v4 = rules[1]!.to![0]!.ipBlock!;
+  assert.equal(v4.cidr, "0.0.0.0/0");
+  for (const must of ["198.18.0.0/16", "198.19.0.0/16", "169.254.0.0/16", "10.0.0.0/8", "203.0.113.10/32"])
+    assert.ok(v4.except!.includes(must), must);
+  // Every except lies inside its block (the API server refuses one that does not).
+  for (const peer of rules[1]!.to!)
+    for (const e of peer.ipBlock!.except ?? [])
+      assert.ok(cidrContains(parseCidr(peer.ipBlock!.cidr)!, parseCidr(e)!), e);
+});
+
+test("allow-list: DNS and the named ranges only; open: no egress rules", () => {
+  assert.deepEqual(workspaceEgressRules({ ...base, mode: "allow-list", allow: ["140.82.112.0/20"] }), [
+    {
+      ports: [
+        { protocol: "UDP", port: 53 },
+        { protocol: "TCP", port: 53 },
+      ],
+    },
+    { to: [{ ipBlock: { cidr: "140.82.112.0/20" } }] },
+  ]);
+  assert.equal(workspaceEgressRules({ ...base, mode: "allow-list" })!.length, 1, "DNS only");
+  assert.equal(workspaceEgressRules({ ...base, mode: "open" }), undefined);
+});
