@@ -279,8 +279,10 @@ print("\n---\n".join(d for d in docs if not re.search(r"(?m)^kind: Job$", d)))' 
 
 # True once the chart's pod policy refuses a pod carrying a workspace's label (as a dry run, as admin).
 policies_enforced() {
-  kubectl_ -n default run policy-probe --image=busybox --labels=portico.dev/workspace=probe \
-    --dry-run=server -o name 2>&1 | grep -q "portico-workspace-children"
+  local out
+  out="$(kubectl_ -n default run policy-probe --image=busybox --labels=portico.dev/workspace=probe \
+    --dry-run=server -o name 2>&1)" || true
+  [[ $out == *"portico-workspace-children"* ]]
 }
 
 print_env() {
