@@ -22,7 +22,8 @@ export async function sessionKeysCommand(argv: readonly string[], env: NodeJS.Pr
   const log = createLogger("info", "portico-proxy session-keys");
   const store = kubeSecretStore(kubeConfig(config.kubeconfig).makeApiClient(CoreV1Api));
   const outcome = await ensureSessionKeys(store, config);
-  const fields = { secret: `${config.namespace}/${config.secret}`, result: outcome.result };
+  // (A field named "secret" would be redacted by the logger.)
+  const fields = { object: `Secret ${config.namespace}/${config.secret}`, result: outcome.result };
   if (outcome.result === "refused") {
     log.error(outcome.message, fields);
     return 1;
