@@ -590,6 +590,33 @@ describe("NOTES.txt", () => {
     assert.match(await notes({ "proxy.auth.mode": "none" }), /WARNING: proxy\.auth\.mode=none/);
   });
 
+  it("explains where the session keys come from, each of the three ways", async () => {
+    assert.match(
+      await notes(OIDC),
+      /made once by the session-keys hook Job in Secret acme-portico-proxy-session-keys/,
+    );
+    assert.match(
+      await notes({ ...OIDC, "proxy.auth.sessionKeys.jwks": new LiteralString(JWKS) }),
+      /from proxy\.auth\.sessionKeys\.jwks, stored in Secret acme-portico-proxy-session-keys/,
+    );
+    assert.match(
+      await notes({ ...OIDC, "proxy.auth.sessionKeys.existingSecret": "ours" }),
+      /from your Secret ours \(key session-keys\.json\)/,
+    );
+    assert.doesNotMatch(
+      await notes({ "proxy.auth.mode": "jwt", "proxy.auth.oidc.issuer": ISSUER }),
+      /Session keys/,
+    );
+  });
+
+  it("names who may create workspaces for others, and warns when the admission policies are off", async () => {
+    assert.match(await notes(OIDC), /admin \(groups: system:masters; users: none\)/);
+    assert.match(
+      await notes({ ...OIDC, "admissionPolicies.enabled": false }),
+      /WARNING: admissionPolicies\.enabled=false/,
+    );
+  });
+
   const CASES: Record<string, Record<string, unknown>> = {
     "oidc, nothing given": {},
     "oidc, complete": OIDC,
