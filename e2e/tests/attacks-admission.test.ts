@@ -15,13 +15,14 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
 import type { Workspace } from "../../crds/types.ts";
 import { GROUP, VERSION } from "../../crds/types.ts";
 import { OPERATOR_USER, stateDir, type AuditEntry } from "../lib/operator.ts";
-import { eventually } from "../lib/kube.ts";
+import { renderChart, type K8sObject } from "../lib/helm.ts";
+import { eventually, withNamespace } from "../lib/kube.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { echoClass, getWorkspace, kubectl } from "../lib/workspaces.ts";
 
@@ -438,4 +439,121 @@ test("the policies type-check against the API's schemas, without warnings", asyn
     });
     assert.deepEqual(status.typeChecking?.expressionWarnings ?? [], [], name);
   }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The username mapping: an API server whose OIDC authenticator prefixes user names (`oidc:alice`).
+// A second owner policy, rendered by the chart with `usernamePrefixes: [oidc:]` and bound to a
+// namespace of its own (so it touches no other suite), judges these rows; the harness's policy lets
+// them through (the actors are in system:masters there), so what refuses is the prefix rule alone.
+
+const PREFIX_RELEASE = "prefix-test";
+let prefixNs: { name: string; drop: () => Promise<void> } | undefined;
+const prefixed = (user: string): Actor => ({ user, groups: ["system:masters"] });
+
+before(async () => {
+  await suite.ready();
+  prefixNs = await withNamespace(suite.c, "attacks-prefix");
+  const objects = (
+    await renderChart(
+      { "admissionPolicies.owners.usernamePrefixes": ["oidc:"], "admissionPolicies.owners.adminGroups": [] },
+      { release: PREFIX_RELEASE, namespace: "portico-system" },
+    )
+  ).filter((o) => o.metadata.name === `${PREFIX_RELEASE}-portico-workspace-owner`);
+  assert.deepEqual(objects.map((o) => o.kind).sort(), [
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+  ]);
+  const binding = objects.find((o) => o.kind === "ValidatingAdmissionPolicyBinding") as K8sObject & {
+    spec: Record<string, unknown>;
+  };
+  binding.spec.matchResources = {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": prefixNs.name } },
+  };
+  const file = join(stateDir(), `prefix-policy-${process.pid}.json`);
+  await writeFile(file, JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
+  await kubectl("apply", "-f", file);
+  // Enforced once a prefix-less user is refused there (a dry run: nothing is stored).
+  await eventually(
+    "the prefix policy is enforced",
+    async () => {
+      const r = await kubectlAs(
+        prefixed("alice"),
+        ["-n", prefixNs!.name, "create", "--dry-run=server", "-f", "-"],
+        {
+          ...ws("probe", { owner: "alice" }),
+          metadata: { name: "probe", namespace: prefixNs!.name },
+        },
+      );
+      return /have none of the prefixes oidc:/.test(r.stderr) ? true : undefined;
+    },
+    60_000,
+  );
+});
+
+after(async () => {
+  await kubectl(
+    "delete",
+    "validatingadmissionpolicybinding,validatingadmissionpolicy",
+    `${PREFIX_RELEASE}-portico-workspace-owner`,
+    "--ignore-not-found",
+  );
+  await prefixNs?.drop();
+});
+
+const inPrefixNs = (name: string, owner: string, scope?: "user") => ({
+  ...ws(name, { owner, running: false, ...(scope ? { storage: { scope } } : {}) }),
+  metadata: { name, namespace: prefixNs!.name },
+});
+const prefixWorkspaces = async () =>
+  (await kubectl("-n", prefixNs!.name, "get", "workspaces", "-o", "name")).split("\n").filter(Boolean);
+
+const PREFIX_ATTACKS: { name: string; who: Actor; owner: string; scope?: "user"; refused: RegExp }[] = [
+  {
+    name: "oidc:alice (prefix oidc: stripped: alice) creates a Workspace owned by bob",
+    who: prefixed("oidc:alice"),
+    owner: "bob",
+    refused: /spec\.owner must be your own user name \(alice\), not bob/,
+  },
+  {
+    name: "oidc:alice creates a user-scope Workspace owned by bob (his home volume)",
+    who: prefixed("oidc:alice"),
+    owner: "bob",
+    scope: "user",
+    refused: /spec\.owner must be your own user name \(alice\), not bob/,
+  },
+  {
+    name: "a user named alice without the oidc: prefix (another authenticator) creates a Workspace owned by alice",
+    who: prefixed("alice"),
+    owner: "alice",
+    refused: /spec\.owner must be your own user name \(you, alice, have none of the prefixes oidc:\)/,
+  },
+];
+
+for (const [i, row] of PREFIX_ATTACKS.entries())
+  test(`attack: ${row.name}`, async () => {
+    const before = await prefixWorkspaces();
+    const r = await kubectlAs(
+      row.who,
+      ["-n", prefixNs!.name, "create", "-f", "-"],
+      inPrefixNs(`p-${i}`, row.owner, row.scope),
+    );
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, row.refused);
+    assert.match(
+      r.stderr,
+      new RegExp(`ValidatingAdmissionPolicy '${PREFIX_RELEASE}-portico-workspace-owner'`),
+    );
+    // Nothing was made in the victim's name.
+    assert.deepEqual(await prefixWorkspaces(), before);
+  });
+
+test("allowed: oidc:alice creates her own workspace (owner alice, the prefix stripped)", async () => {
+  const r = await kubectlAs(
+    prefixed("oidc:alice"),
+    ["-n", prefixNs!.name, "create", "-f", "-"],
+    inPrefixNs("mine", "alice"),
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(await prefixWorkspaces(), ["workspace.portico.dev/mine"]);
 });
