@@ -2,9 +2,11 @@
  * What the chart renders is what the components accept: the operator's and the proxy's container args and
  * env (fieldRefs filled in as the kubelet would, secretKeyRefs from the rendered Secrets) go through their
  * own `loadConfig`, for every auth mode, both routings and non-default values; the parsed configuration
- * must reflect the values, and the operator must point at the chart's proxy Service and pod labels. The
- * generated session-keys JWKS must open in `SessionCodec`, and NOTES.txt must say ACTION NEEDED exactly
- * when the proxy would refuse to start.
+ * must reflect the values, and the operator must point at the chart's proxy Service and pod labels. Session
+ * keys come three ways (a value that must open in `SessionCodec`, an existing Secret, or the hook Job whose
+ * args the `session-keys` subcommand accepts), and `helm template` is byte-for-byte reproducible. The
+ * admission policies name the chart's own ServiceAccounts and the label the workspace Service selects on.
+ * NOTES.txt must say ACTION NEEDED exactly when the proxy would refuse to start.
  *
  * NOTES.txt: `helm template` leaves it out and `helm install --dry-run=client` still needs a cluster
  * (it asks the API server for its version, discovery and OpenAPI), so the notes are rendered by
@@ -16,10 +18,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parse } from "yaml";
-import { CHART, helm, kubeVersion, renderChart, setFlags, type K8sObject } from "../e2e/lib/helm.ts";
+import {
+  CHART,
+  helm,
+  kubeVersion,
+  LiteralString,
+  renderChart,
+  setFlags,
+  type K8sObject,
+} from "../e2e/lib/helm.ts";
 import { ConfigError, loadConfig as loadOperatorConfig, type OperatorConfig } from "../operator/config.ts";
 import { SessionCodec } from "../proxy/auth/session.ts";
-import { loadConfig as loadProxyConfig, type ProxyConfig } from "../proxy/config.ts";
+import { loadConfig as loadProxyConfig, loadSessionKeysConfig, type ProxyConfig } from "../proxy/config.ts";
+import { buildService } from "../operator/workspace/build.ts";
+import { testWorkspace } from "../operator/workspace/fixtures.ts";
+import { WORKSPACE_LABEL } from "../operator/workspace/names.ts";
 
 const NS = "ide-gateway";
 const RELEASE = "acme";
@@ -168,7 +181,10 @@ describe("the chart's flags are accepted by the components", () => {
     assert.ok(mount, `no volume mounted at ${proxy.identity.sessionKeysFile}`);
     const volume = px.spec.template.spec.volumes!.find((v) => v.name === mount.name)!;
     assert.equal(volume.secret?.secretName, `${RELEASE}-portico-proxy-session-keys`);
-    r.find<Secret>("Secret", volume.secret!.secretName);
+    // Neither a value nor an existing Secret: the hook Job makes that Secret, under that key.
+    const hook = sessionKeysHook(r);
+    assert.equal(hook.secret, volume.secret!.secretName);
+    assert.equal(`/etc/portico/session/${hook.key}`, proxy.identity.sessionKeysFile);
   });
 
   it("oidc with an existing client Secret and own session keys, non-default values", async () => {
@@ -363,19 +379,90 @@ describe("the chart's flags are accepted by the components", () => {
   });
 });
 
-describe("the generated session keys", () => {
-  it("are a JWKS that SessionCodec accepts, and seal and open a session", async () => {
-    const r = await render(OIDC);
-    const secret = r.find<Secret>("Secret", `${RELEASE}-portico-proxy-session-keys`);
-    const raw = secret.data?.["session-keys.json"];
-    assert.ok(raw, "no session-keys.json in the Secret");
-    const jwks = JSON.parse(Buffer.from(raw, "base64").toString("utf8")) as {
-      keys: { k: string; kid: string }[];
+type Job = K8sObject & {
+  spec: {
+    template: {
+      spec: {
+        serviceAccountName: string;
+        restartPolicy: string;
+        containers: (Container & { image: string })[];
+      };
     };
-    assert.equal(jwks.keys.length, 1);
-    assert.equal(Buffer.from(jwks.keys[0]!.k, "base64url").length, 32, "a 256-bit key");
-    const codec = await SessionCodec.create(jwks);
-    assert.equal(codec.ephemeral, false);
+  };
+};
+type Role = K8sObject & {
+  rules: { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[];
+};
+
+/** The session-keys hook Job's settings, through the subcommand's own loader. */
+function sessionKeysHook(r: Rendered) {
+  const job = r.find<Job>("Job", `${RELEASE}-portico-session-keys`);
+  const [cmd, ...args] = job.spec.template.spec.containers[0]!.args!;
+  assert.equal(cmd, "session-keys");
+  return { job, ...loadSessionKeysConfig(args, {}) };
+}
+
+const JWKS = JSON.stringify({
+  keys: [
+    { kty: "oct", kid: "ops-2026", alg: "A256GCM", use: "enc", k: Buffer.alloc(32, 9).toString("base64url") },
+  ],
+});
+
+describe("session keys, three ways, nothing random", () => {
+  it("neither given: a hook Job runs `portico-proxy session-keys` before install and upgrade, with its own least privilege", async () => {
+    const r = await render(OIDC);
+    assert.ok(
+      !r.objects.some((o) => o.kind === "Secret" && o.metadata.name.endsWith("session-keys")),
+      "no keys rendered",
+    );
+    const hook = sessionKeysHook(r);
+    assert.equal(hook.namespace, NS);
+    assert.equal(hook.secret, `${RELEASE}-portico-proxy-session-keys`);
+    assert.equal(hook.key, "session-keys.json");
+    assert.equal(hook.labels["app.kubernetes.io/instance"], RELEASE);
+    assert.equal(
+      hook.labels["app.kubernetes.io/managed-by"],
+      undefined,
+      "the Secret is not Helm's: never deleted by it",
+    );
+    const job: Job = hook.job;
+    assert.equal(job.metadata.annotations?.["helm.sh/hook"], "pre-install,pre-upgrade");
+    assert.equal(
+      job.spec.template.spec.containers[0]!.image,
+      (r.deployment("proxy").spec.template.spec.containers[0] as Container & { image: string }).image,
+    );
+    const sa = job.spec.template.spec.serviceAccountName;
+    assert.equal(sa, `${RELEASE}-portico-session-keys`);
+    // SA, Role and RoleBinding are hooks too, made before the Job (lower weight).
+    for (const kind of ["ServiceAccount", "Role", "RoleBinding"]) {
+      const o: K8sObject = r.find<K8sObject>(kind, sa);
+      assert.equal(o.metadata.annotations?.["helm.sh/hook"], "pre-install,pre-upgrade", kind);
+      assert.ok(
+        Number(o.metadata.annotations?.["helm.sh/hook-weight"]) <
+          Number(job.metadata.annotations?.["helm.sh/hook-weight"]),
+        kind,
+      );
+    }
+    assert.deepEqual(r.find<Role>("Role", sa).rules, [
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+      { apiGroups: [""], resources: ["secrets"], resourceNames: [hook.secret], verbs: ["get", "patch"] },
+    ]);
+    const rb = r.find<
+      K8sObject & { subjects: { name: string; namespace: string }[]; roleRef: { name: string } }
+    >("RoleBinding", sa);
+    assert.deepEqual(
+      rb.subjects.map((x) => `${x.namespace}/${x.name}`),
+      [`${NS}/${sa}`],
+    );
+    assert.equal(rb.roleRef.name, sa);
+  });
+
+  it("as a value: the chart's Secret holds exactly that JWKS, which SessionCodec opens; no hook", async () => {
+    const r = await render({ ...OIDC, "proxy.auth.sessionKeys.jwks": new LiteralString(JWKS) });
+    const secret = r.find<Secret>("Secret", `${RELEASE}-portico-proxy-session-keys`);
+    const raw = Buffer.from(secret.data!["session-keys.json"]!, "base64").toString("utf8");
+    assert.equal(raw, JWKS);
+    const codec = await SessionCodec.create(JSON.parse(raw));
     const now = Date.now();
     const session = {
       sub: "u1",
@@ -386,16 +473,89 @@ describe("the generated session keys", () => {
       tokenExp: now + 60_000,
     };
     assert.deepEqual(await codec.openSession(await codec.seal(session), now), session);
+    assert.ok(!r.objects.some((o) => o.kind === "Job"), "no hook when the keys are given");
   });
 
-  it("differ between installs (each one is random)", async () => {
-    const keys = await Promise.all(
-      [1, 2].map(async () => {
-        const r = await render(OIDC);
-        return r.find<Secret>("Secret", `${RELEASE}-portico-proxy-session-keys`).data?.["session-keys.json"];
-      }),
+  it("an existing Secret: nothing rendered, no hook", async () => {
+    const r = await render({ ...OIDC, "proxy.auth.sessionKeys.existingSecret": "mine" });
+    assert.ok(!r.objects.some((o) => o.metadata.name.includes("session-keys")));
+  });
+
+  it("a value that is not a JWKS is refused by helm, saying what it must be", async () => {
+    await assert.rejects(
+      render({ ...OIDC, "proxy.auth.sessionKeys.jwks": new LiteralString('{"k": "abc"}') }),
+      /sessionKeys\.jwks must be a JWKS/,
     );
-    assert.notEqual(keys[0], keys[1]);
+  });
+
+  for (const [name, values] of [
+    ["the defaults", {}],
+    ["oidc, keys made by the hook", OIDC],
+    ["oidc, keys as a value", { ...OIDC, "proxy.auth.sessionKeys.jwks": new LiteralString(JWKS) }],
+  ] as const)
+    it(`helm template twice gives byte-identical output (GitOps syncs change nothing): ${name}`, async () => {
+      const args = [
+        "template",
+        RELEASE,
+        CHART,
+        "--namespace",
+        NS,
+        "--kube-version",
+        kubeVersion(),
+        ...setFlags(values),
+      ];
+      const [a, b] = await Promise.all([helm(args), helm(args)]);
+      assert.equal(a.code, 0, a.stderr);
+      assert.ok(a.stdout.length > 1000);
+      assert.equal(a.stdout, b.stdout);
+    });
+});
+
+type Policy = K8sObject & {
+  spec: {
+    matchConstraints: { resourceRules: { apiGroups: string[]; resources: string[]; operations: string[] }[] };
+    matchConditions?: { expression: string }[];
+    variables: { name: string; expression: string }[];
+    validations: { expression: string }[];
+  };
+};
+
+describe("the admission policies name the chart's own identities and the operator's label", () => {
+  it("owners: the proxy's ServiceAccount and the admin values; children: the operator's ServiceAccount and the Service's selector label", async () => {
+    const r = await render({
+      ...OIDC,
+      "admissionPolicies.owners.adminGroups": ["system:masters", "system:serviceaccounts:argocd"],
+      "admissionPolicies.owners.usernamePrefixes": ["oidc:"],
+    });
+    const sa = (c: "operator" | "proxy") =>
+      `system:serviceaccount:${NS}:${(r.deployment(c).spec.template.spec as { serviceAccountName?: string }).serviceAccountName}`;
+    const owner = r.find<Policy>("ValidatingAdmissionPolicy", `${RELEASE}-portico-workspace-owner`);
+    const v = Object.fromEntries(owner.spec.variables.map((x) => [x.name, x.expression]));
+    assert.ok(v.privileged!.includes(JSON.stringify(sa("proxy"))), v.privileged);
+    assert.ok(v.privileged!.includes('["system:masters","system:serviceaccounts:argocd"]'), v.privileged);
+    assert.equal(v.prefixes, '["oidc:"]');
+    assert.deepEqual(owner.spec.matchConstraints.resourceRules[0]!.resources, ["workspaces"]);
+    const children = r.find<Policy>("ValidatingAdmissionPolicy", `${RELEASE}-portico-workspace-children`);
+    assert.equal(
+      children.spec.matchConditions![0]!.expression,
+      `request.userInfo.username != ${JSON.stringify(sa("operator"))}`,
+    );
+    // Every key the workspace Service selects on is the one label the policy guards.
+    const selector = buildService(testWorkspace()).spec!.selector!;
+    assert.deepEqual(Object.keys(selector), [WORKSPACE_LABEL]);
+    const label = children.spec.variables.find((x) => x.name === "label")!.expression;
+    assert.equal(label, JSON.stringify(WORKSPACE_LABEL));
+    for (const kind of ["ValidatingAdmissionPolicyBinding"])
+      for (const name of [owner.metadata.name, children.metadata.name])
+        assert.deepEqual(r.find<K8sObject & { spec: unknown }>(kind, name).spec, {
+          policyName: name,
+          validationActions: ["Deny"],
+        });
+  });
+
+  it("admissionPolicies.enabled=false renders none", async () => {
+    const r = await render({ ...OIDC, "admissionPolicies.enabled": false });
+    assert.ok(!r.objects.some((o) => o.kind.startsWith("ValidatingAdmissionPolicy")));
   });
 });
 
@@ -455,6 +615,33 @@ describe("NOTES.txt", () => {
 
   it("warns about auth mode none", async () => {
     assert.match(await notes({ "proxy.auth.mode": "none" }), /WARNING: proxy\.auth\.mode=none/);
+  });
+
+  it("explains where the session keys come from, each of the three ways", async () => {
+    assert.match(
+      await notes(OIDC),
+      /made once by the session-keys hook Job in Secret acme-portico-proxy-session-keys/,
+    );
+    assert.match(
+      await notes({ ...OIDC, "proxy.auth.sessionKeys.jwks": new LiteralString(JWKS) }),
+      /from proxy\.auth\.sessionKeys\.jwks, stored in Secret acme-portico-proxy-session-keys/,
+    );
+    assert.match(
+      await notes({ ...OIDC, "proxy.auth.sessionKeys.existingSecret": "ours" }),
+      /from your Secret ours \(key session-keys\.json\)/,
+    );
+    assert.doesNotMatch(
+      await notes({ "proxy.auth.mode": "jwt", "proxy.auth.oidc.issuer": ISSUER }),
+      /Session keys/,
+    );
+  });
+
+  it("names who may create workspaces for others, and warns when the admission policies are off", async () => {
+    assert.match(await notes(OIDC), /admin \(groups: system:masters; users: none\)/);
+    assert.match(
+      await notes({ ...OIDC, "admissionPolicies.enabled": false }),
+      /WARNING: admissionPolicies\.enabled=false/,
+    );
   });
 
   const CASES: Record<string, Record<string, unknown>> = {

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { CHART, helm, kubeVersion, setFlags, type HelmResult } from "../e2e/lib/helm.ts";
+import { CHART, helm, kubeVersion, LiteralString, setFlags, type HelmResult } from "../e2e/lib/helm.ts";
 import { DOMAIN, parseBytes, parseDurationMs } from "../operator/settings.ts";
 import {
   COMMAND,
@@ -263,9 +263,57 @@ const BAD: BadRow[] = [
     at: "/operator/defaultStorageSize",
     says: "'10 GB' does not match pattern",
   },
+  {
+    name: "session keys as a value that is not a JSON object",
+    values: { "proxy.auth.sessionKeys.jwks": "base64-key" },
+    at: "/proxy/auth/sessionKeys/jwks",
+    says: "'base64-key' does not match pattern",
+  },
+  {
+    name: "an admin group with a space",
+    values: { "admissionPolicies.owners.adminGroups": ["platform admins"] },
+    at: "/admissionPolicies/owners/adminGroups/0",
+    says: "'platform admins' does not match pattern",
+  },
+  {
+    name: "a typo in the admission policy owners",
+    values: { "admissionPolicies.owners.adminGroup": ["ops"] },
+    at: "/admissionPolicies/owners",
+    says: "additional properties 'adminGroup' not allowed",
+  },
+  {
+    name: "admission policies switched on with a string",
+    values: { "admissionPolicies.enabled": "yes" },
+    at: "/admissionPolicies/enabled",
+    says: "got string, want boolean",
+  },
 ];
 
 const GOOD: { name: string; values: Record<string, unknown> }[] = [
+  {
+    name: "session keys as a value",
+    values: {
+      ...OIDC,
+      "proxy.auth.sessionKeys.jwks": new LiteralString(
+        JSON.stringify({
+          keys: [{ kty: "oct", kid: "k1", alg: "A256GCM", k: Buffer.alloc(32, 7).toString("base64url") }],
+        }),
+      ),
+    },
+  },
+  {
+    name: "admission policies with admins, a GitOps controller and an OIDC user prefix",
+    values: {
+      "admissionPolicies.owners.adminGroups": [
+        "system:masters",
+        "system:serviceaccounts:argocd",
+        "oidc:platform",
+      ],
+      "admissionPolicies.owners.adminUsers": ["oidc:root@example.com"],
+      "admissionPolicies.owners.usernamePrefixes": ["oidc:"],
+    },
+  },
+  { name: "no admission policies", values: { "admissionPolicies.enabled": false } },
   { name: "the defaults", values: {} },
   { name: "oidc with an existing client Secret", values: OIDC },
   {

@@ -379,3 +379,37 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
   r.finish("portico-proxy");
   return deepFreeze(config);
 }
+
+/** `portico-proxy session-keys`: where the session-keys Secret goes (proxy/auth/session-keys.ts). */
+export interface SessionKeysConfig {
+  kubeconfig?: string;
+  namespace: string;
+  secret: string;
+  key: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+const SESSION_KEYS_KNOWN = ["kubeconfig", "namespace", "secret", "key", "labels"] as const;
+
+/** The `session-keys` subcommand's settings (flags after the subcommand, or PORTICO_* variables). */
+export function loadSessionKeysConfig(argv: readonly string[], env: Source): Readonly<SessionKeysConfig> {
+  const r = settingsReader(argv, env, SESSION_KEYS_KNOWN);
+  const { problems, raw, where, str } = r;
+  const labels: Record<string, string> = {};
+  for (const pair of (raw("labels") ?? "").split(",").filter(Boolean)) {
+    const m = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(pair.trim());
+    if (!m) problems.push(`${where("labels")}: ${JSON.stringify(pair)} is not key=value`);
+    else labels[m[1]!] = m[2]!;
+  }
+  if (raw("namespace") === undefined) problems.push(`${where("namespace")} must be given`);
+  if (raw("secret") === undefined) problems.push(`${where("secret")} must be given`);
+  const config: SessionKeysConfig = {
+    kubeconfig: raw("kubeconfig"),
+    namespace: str("namespace", "", DNS_LABEL, "a namespace name"),
+    secret: str("secret", "", DOMAIN, "a Secret name"),
+    key: str("key", "session-keys.json", /^[-._a-zA-Z0-9]{1,253}$/, "a Secret key"),
+    labels,
+  };
+  r.finish("portico-proxy session-keys");
+  return deepFreeze(config);
+}

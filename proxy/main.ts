@@ -44,6 +44,12 @@ import {
   type ServiceLike,
 } from "../operator/gateway/endpoints.ts";
 
+// `portico-proxy session-keys …`: the chart's hook that makes the session keys once (no server).
+if (process.argv[2] === "session-keys") {
+  const { sessionKeysCommand } = await import("./session-keys-command.ts");
+  process.exit(await sessionKeysCommand(process.argv.slice(3), process.env));
+}
+
 const config = configOrExit(() => loadConfig(process.argv.slice(2), process.env));
 const log = createLogger(config.logLevel, "portico-proxy");
 if (config.auth === "none")

@@ -152,6 +152,7 @@ start_apiserver() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" --authorization-mode RBAC \
+    --enable-admission-plugins ValidatingAdmissionPolicy \
     --audit-policy-file "$STATE/audit-policy.yaml" --audit-log-path "$STATE/audit.log" \
     --audit-log-format json --audit-log-mode blocking \
     --storage-media-type application/json --v 1
@@ -254,17 +255,34 @@ EOF
 # The operator and the proxy run as the Helm chart's ServiceAccounts, under exactly the chart's RBAC
 # (release "portico" in namespace portico-system, rendered by the real helm): what the e2e suites
 # pass with is what a cluster installed from the chart grants. Their kubeconfigs carry tokens for
-# those ServiceAccounts from the TokenRequest API.
+# those ServiceAccounts from the TokenRequest API. The chart's ValidatingAdmissionPolicies (Workspace
+# owners, workspace pods and Services only from the operator) are applied too, so every suite runs
+# under them; so are the session-keys hook's ServiceAccount and Role (not its Job: no proxy image here),
+# for the test that runs `portico-proxy session-keys` as that ServiceAccount.
 portico_identities() {
   kubectl_ create namespace portico-system >/dev/null
   "$BIN/helm" template portico "$repo/charts/portico" --namespace portico-system \
     --kube-version "$("$BIN/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -1)" \
-    --show-only templates/serviceaccounts.yaml --show-only templates/rbac.yaml | kubectl_ apply -f - >/dev/null
+    --show-only templates/serviceaccounts.yaml --show-only templates/rbac.yaml \
+    --show-only templates/admission-policies.yaml --show-only templates/session-keys-hook.yaml |
+    /usr/bin/python3 -c 'import re, sys; docs = re.split(r"(?m)^---[ \t]*$", sys.stdin.read())
+print("\n---\n".join(d for d in docs if not re.search(r"(?m)^kind: Job$", d)))' |
+    kubectl_ apply -f - >/dev/null
+  # The API server loads policies asynchronously: no suite starts before they are enforced.
+  wait_for "admission policies enforced" 60 policies_enforced
   local who
   for who in operator proxy; do
     write_kubeconfig "$STATE/kubeconfig.$who" \
       "$(kubectl_ -n portico-system create token "portico-$who" --duration 168h)"
   done
+}
+
+# True once the chart's pod policy refuses a pod carrying a workspace's label (as a dry run, as admin).
+policies_enforced() {
+  local out
+  out="$(kubectl_ -n default run policy-probe --image=busybox --labels=portico.dev/workspace=probe \
+    --dry-run=server -o name 2>&1)" || true
+  [[ $out == *"portico-workspace-children"* ]]
 }
 
 print_env() {

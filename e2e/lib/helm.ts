@@ -59,6 +59,17 @@ export async function helm(args: string[], opts: { timeoutMs?: number } = {}): P
   }
 }
 
+/** A string helm must take as is: passed with --set-json (--set reads `{…}` as a list and splits on commas). */
+export class LiteralString {
+  readonly value: string;
+  constructor(value: string) {
+    this.value = value;
+  }
+  toJSON(): string {
+    return this.value;
+  }
+}
+
 /** `--set` flags from a map of dotted keys to values (lists and objects as JSON, via --set-json). */
 export function setFlags(values: Record<string, unknown>): string[] {
   return Object.entries(values).flatMap(([k, v]) =>

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
-import { CHART, helm, renderChart, REPO, setFlags, type K8sObject } from "../lib/helm.ts";
+import { CHART, helm, LiteralString, renderChart, REPO, setFlags, type K8sObject } from "../lib/helm.ts";
 import { clients, eventually, uniqueName, withNamespace } from "../lib/kube.ts";
 import { startOperator, stateDir, type OperatorProcess } from "../lib/operator.ts";
 import { createWorkspace, getWorkspace, isReady, kubectl, workspace } from "../lib/workspaces.ts";
@@ -27,15 +27,35 @@ const NS = uniqueName("portico-chart");
 const FULLNAME = `${RELEASE}-portico`;
 const CLASSES = ["vscode", "jupyterlab", "rstudio"];
 
-/** Install values: OIDC with its secrets, Istio and a ServiceMonitor, so every optional object is made. */
+/** Session keys given as a value (one of the three ways; the hook's Job cannot run here: no proxy image). */
+const JWKS = JSON.stringify({
+  keys: [
+    {
+      kty: "oct",
+      kid: "chart-e2e",
+      alg: "A256GCM",
+      use: "enc",
+      k: Buffer.alloc(32, 3).toString("base64url"),
+    },
+  ],
+});
+
+/**
+ * Install values: OIDC with its secrets, Istio and a ServiceMonitor, so every optional object is made.
+ * The admission policies are cluster-wide (one release per cluster): the harness's release `portico`
+ * has them (checked below), and a second set naming this release's ServiceAccounts would refuse the
+ * harness operator's pods in every other suite running meanwhile.
+ */
 const INSTALL_VALUES = {
   "routing.baseDomain": "ide.example.com",
   "proxy.auth.mode": "oidc",
   "proxy.auth.oidc.issuer": "https://id.example.com/realms/portico",
   "proxy.auth.oidc.clientSecret": "not-a-real-secret",
   "proxy.auth.publicUrl": "https://ide.example.com",
+  "proxy.auth.sessionKeys.jwks": new LiteralString(JWKS),
   "istio.enabled": true,
   "serviceMonitor.enabled": true,
+  "admissionPolicies.enabled": false,
 };
 
 let op: OperatorProcess | undefined;
@@ -233,6 +253,8 @@ const OPERATOR_RULES = [
   "workspaces.portico.dev/status [] [update]",
 ];
 const LEASES = "leases.coordination.k8s.io [] [get create update]";
+// The session-keys hook: create Secrets (create cannot name one), read and annotate only its own.
+const SESSION_KEYS_RULES = (secret: string) => ["secrets [] [create]", `secrets [${secret}] [get patch]`];
 const PROXY_RULES = [
   "endpointslices.discovery.k8s.io [] [list watch]",
   "gatewayroutes.portico.dev [] [list watch]",
@@ -300,6 +322,31 @@ test("the e2e suites' operator and proxy run as the chart's ServiceAccounts, und
     [...OPERATOR_RULES, LEASES].sort(),
   );
   assert.deepEqual(await granted("portico-proxy", "portico-system", "default"), [...PROXY_RULES].sort());
+  // The session-keys hook's ServiceAccount (its Job is not run here): its own namespace only.
+  assert.deepEqual(
+    await granted("portico-session-keys", "portico-system", "portico-system"),
+    SESSION_KEYS_RULES("portico-proxy-session-keys").sort(),
+  );
+  assert.deepEqual(await granted("portico-session-keys", "portico-system", "default"), []);
+  // The admission policies every suite runs under are the chart's, as it renders them.
+  for (const o of rendered.filter((x) => x.kind.startsWith("ValidatingAdmissionPolicy"))) {
+    const live = JSON.parse(await kubectl("get", o.kind.toLowerCase(), o.metadata.name, "-o", "json")) as {
+      spec: Record<string, unknown>;
+    };
+    assert.partialDeepStrictEqual(live.spec, o.spec, `${o.kind} ${o.metadata.name} as the chart renders it`);
+  }
+  assert.deepEqual(
+    rendered
+      .filter((x) => x.kind.startsWith("ValidatingAdmissionPolicy"))
+      .map((x) => x.metadata.name)
+      .sort(),
+    [
+      "portico-workspace-children",
+      "portico-workspace-children",
+      "portico-workspace-owner",
+      "portico-workspace-owner",
+    ],
+  );
 });
 
 interface Deployment extends K8sObject {
@@ -347,7 +394,7 @@ test("helm upgrade with changed values changes exactly those objects, keeping th
   const vscode = await getJson<{ spec: { image: string; port: number } }>("workspaceclass", "vscode");
   assert.equal(vscode.spec.image, "registry.example.com/code-server:4.104.2", "the override is merged");
   assert.equal(vscode.spec.port, 8080, "the rest of the class is as shipped");
-  // Generated once, then looked up: an upgrade must not log every user out.
+  // Given as a value: the same on every render, so an upgrade (or a GitOps sync) logs nobody out.
   const keysAfter = (await getJson<{ data: Record<string, string> }>("secret", sessionKeys, "-n", NS)).data;
   assert.deepEqual(keysAfter, keysBefore);
   // Unchanged values leave objects as they were: the proxy's Service, for one.
@@ -392,4 +439,99 @@ test("helm uninstall removes the release and keeps user data: Workspaces, PVCs, 
   assert.equal(pvc.status.phase, "Bound", "the user's volume is still there");
   const after = await getWorkspace(c, userNs.name, name);
   assert.ok(isReady(after), "the workspace goes on working");
+});
+
+test("`portico-proxy session-keys` (the hook), as the chart's hook ServiceAccount: makes the keys once, keeps them, never replaces a user's", async () => {
+  // The hook's identity as the harness applied it from the chart (release portico in portico-system).
+  const ns = "portico-system";
+  const secret = "portico-proxy-session-keys";
+  const token = (await kubectl("-n", ns, "create", "token", "portico-session-keys", "--duration=10m")).trim();
+  const admin = parseAllDocuments(await readFile(process.env.KUBECONFIG!, "utf8"))[0]!.toJS() as {
+    users: { user: Record<string, unknown> }[];
+  };
+  admin.users[0]!.user = { token };
+  const kubeconfig = join(stateDir(), `kubeconfig.session-keys-${process.pid}`);
+  await writeFile(kubeconfig, JSON.stringify(admin), { mode: 0o600 });
+  /** The subcommand as the chart's Job runs it: the proxy's entry point, the Job's args. */
+  const hook = () =>
+    run(process.execPath, [
+      join(REPO, "proxy/main.ts"),
+      "session-keys",
+      `--kubeconfig=${kubeconfig}`,
+      `--namespace=${ns}`,
+      `--secret=${secret}`,
+      "--key=session-keys.json",
+      "--labels=app.kubernetes.io/name=portico,app.kubernetes.io/instance=portico,app.kubernetes.io/component=proxy",
+    ]).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
+  type SecretJson = {
+    metadata: { resourceVersion: string; labels?: Record<string, string> };
+    data: Record<string, string>;
+  };
+  const read = () => getJson<SecretJson>("secret", secret, "-n", ns);
+  await kubectl("-n", ns, "delete", "secret", secret, "--ignore-not-found");
+
+  // First run: made, with a usable JWKS, labelled as the chart's proxy's (not Helm's: never pruned).
+  let r = await hook();
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /created with new session keys/);
+  const made = await read();
+  const jwks = JSON.parse(Buffer.from(made.data["session-keys.json"]!, "base64").toString("utf8")) as {
+    keys: { k: string }[];
+  };
+  assert.equal(Buffer.from(jwks.keys[0]!.k, "base64url").length, 32);
+  assert.equal(made.metadata.labels?.["app.kubernetes.io/managed-by"], undefined);
+  assert.ok(!r.out.includes(jwks.keys[0]!.k), "the keys are never logged");
+
+  // Second run (the next upgrade or sync): the same keys, no write at all.
+  r = await hook();
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /kept as they are/);
+  const again = await read();
+  assert.deepEqual(again.data, made.data);
+  assert.equal(again.metadata.resourceVersion, made.metadata.resourceVersion, "not even rewritten");
+
+  // A user's own Secret without usable keys under the key: refused, left exactly as it was.
+  await kubectl("-n", ns, "delete", "secret", secret);
+  await kubectl("-n", ns, "create", "secret", "generic", secret, '--from-literal=jwks.json={"keys":[]}');
+  const mine = await read();
+  r = await hook();
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /has no key \\?"session-keys\.json\\?".*left as it is/);
+  const still = await read();
+  assert.deepEqual(still.data, mine.data);
+  assert.equal(still.metadata.resourceVersion, mine.metadata.resourceVersion);
+
+  // A user's own usable keys: kept as they are.
+  await kubectl("-n", ns, "delete", "secret", secret);
+  await kubectl("-n", ns, "create", "secret", "generic", secret, `--from-literal=session-keys.json=${JWKS}`);
+  const theirs = await read();
+  r = await hook();
+  assert.equal(r.code, 0, r.out);
+  const kept = await read();
+  assert.deepEqual(kept.data, theirs.data);
+  assert.equal(kept.metadata.resourceVersion, theirs.metadata.resourceVersion);
+
+  // The Secret an older chart made with `lookup` (Helm's, so an upgrade that no longer renders it would
+  // delete it): kept, and marked helm.sh/resource-policy=keep so Helm leaves it; the keys unchanged.
+  await kubectl("-n", ns, "annotate", "secret", secret, "meta.helm.sh/release-name=portico");
+  r = await hook();
+  assert.equal(r.code, 0, r.out);
+  const adopted = JSON.parse(await kubectl("-n", ns, "get", "secret", secret, "-o", "json")) as SecretJson & {
+    metadata: { annotations?: Record<string, string> };
+  };
+  assert.equal(adopted.metadata.annotations?.["helm.sh/resource-policy"], "keep");
+  assert.deepEqual(adopted.data, theirs.data);
+
+  // Least privilege: the hook's identity reads no other Secret.
+  const other = await run("kubectl", ["--kubeconfig", kubeconfig, "-n", ns, "get", "secrets"], {
+    env: process.env,
+  }).then(
+    () => "allowed",
+    (e: { stderr: string }) => e.stderr,
+  );
+  assert.match(other, /forbidden/);
+  await kubectl("-n", ns, "delete", "secret", secret);
 });

@@ -104,3 +104,13 @@ Usage: include "portico.metricsIngress" (list .Values.networkPolicy.metricsFrom 
       {{- end }}
 {{- end }}
 {{- end }}
+{{/* The session-keys hook's objects (ServiceAccount, Role, RoleBinding, Job). */}}
+{{- define "portico.sessionKeysHook" -}}
+{{ include "portico.fullname" . }}-session-keys
+{{- end -}}
+
+{{/* Whether the session-keys hook makes the keys: oidc, and neither a value nor a Secret of the user's. */}}
+{{- define "portico.sessionKeysHook.enabled" -}}
+{{- $k := .Values.proxy.auth.sessionKeys -}}
+{{- if and (eq .Values.proxy.auth.mode "oidc") (not $k.existingSecret) (not $k.jwks) }}true{{ end -}}
+{{- end -}}
