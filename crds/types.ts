@@ -290,6 +290,11 @@ export interface WorkspaceClassSpec {
   basePath?: BasePathHandling;
   /** Forward the user's bearer token to the IDE. Default false. */
   forwardToken?: boolean;
+  /**
+   * Exact origins (`scheme://host[:port]`) besides the workspace's own that may send unsafe requests
+   * and open WebSockets to its IDE. Default: none.
+   */
+  allowedOrigins?: string[];
   /** Path probed for readiness; may start with `{prefix}`. Default `/`. */
   readinessPath?: string;
 }
@@ -519,6 +524,11 @@ export interface RouteRule {
   websocket?: boolean;
   /** Default false: the caller's access token is forwarded as `Authorization: Bearer` when true. */
   forwardToken?: boolean;
+  /**
+   * Exact origins (`scheme://host[:port]`) besides the request's own that may send unsafe requests and
+   * open WebSockets through this rule. Default: none.
+   */
+  allowedOrigins?: string[];
 }
 
 /** A route's hosts and rules. */
