@@ -63,18 +63,25 @@ export async function jupyterAt(
       const res = await fetch(`${base}/api/kernels`, { method: "POST", body: "{}" });
       if (res.status !== 201) throw new Error(`POST kernels at the pod: ${res.status}`);
       const { id } = (await res.json()) as { id: string };
-      // A kernel says nothing until asked: one kernel_info round trip (straight to the pod) brings it
-      // to idle, so its last activity stays put from then on.
-      await kernelInfo(`${base.replace(/^http/, "ws")}/api/kernels/${id}/channels?session_id=setup`);
+      // A kernel says nothing until asked: kernel_info round trips (straight to the pod) bring it to
+      // idle, so its last activity stays put from then on. Repeated while the server still says
+      // "starting": its activity watcher may join the kernel's iopub after the first answer.
+      const channels = `${base.replace(/^http/, "ws")}/api/kernels/${id}/channels?session_id=setup`;
+      let last = "";
       await eventually(
         `kernel ${id} idle with no connection`,
         async () => {
           const k = await json<{ execution_state: string; connections: number }>(`/api/kernels/${id}`);
-          return k.execution_state === "idle" && k.connections === 0 ? true : undefined;
+          last = JSON.stringify(k);
+          if (k.execution_state === "idle" && k.connections === 0) return true;
+          if (k.execution_state === "starting" && k.connections === 0) await kernelInfo(channels);
+          return undefined;
         },
-        60_000,
-        200,
-      );
+        90_000,
+        500,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; last seen ${last}`);
+      });
       return id;
     },
     async deleteKernel(id) {
