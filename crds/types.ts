@@ -290,6 +290,11 @@ export interface WorkspaceClassSpec {
   basePath?: BasePathHandling;
   /** Forward the owner's access token to the IDE, only when the visitor is the owner. Default false. */
   forwardToken?: boolean;
+  /**
+   * Exact origins (`scheme://host[:port]`) besides the workspace's own that may send unsafe requests
+   * and open WebSockets to its IDE. Default: none.
+   */
+  allowedOrigins?: string[];
   /** Path probed for readiness; may start with `{prefix}`. Default `/`. */
   readinessPath?: string;
   /** How the git init containers may reach repositories. Defaulted to `{}`. */
@@ -541,6 +546,11 @@ export interface RouteRule {
   groups?: string[];
   /** Served without authentication; excludes users and groups. Default: any authenticated user. */
   public?: boolean;
+  /**
+   * Exact origins (`scheme://host[:port]`) besides the request's own that may send unsafe requests and
+   * open WebSockets through this rule. Default: none.
+   */
+  allowedOrigins?: string[];
 }
 
 /** A route's hosts and rules. */

@@ -4,8 +4,12 @@
  *
  *   method allow-list → Host and target checks → body limit → login routes → per-IP limit →
  *   identify (proxy/auth/gate.ts) → per-user limit → status streams or route match → authorize →
- *   workspace state (waiting page / stopped) → strip gateway credentials → forwarded and class
- *   headers → stream (response passes: Location/Set-Cookie, frame headers)
+ *   origin (http/origin.ts: unsafe methods and upgrades) → workspace state (waiting page / stopped)
+ *   → strip gateway credentials → forwarded and class headers → stream (response passes:
+ *   Location/Set-Cookie, frame headers)
+ *
+ * In host mode a workspace is served on its own host only: the compatible path on any other host
+ * answers 308 to `{scheme}://{name}--{namespace}.{baseDomain}[:port]{rest}{query}` (routing/table.ts).
  *
  * Upgrades take the same passes, then the WebSocket relay. Header size, header and request
  * timeouts are the Node server's own limits; what it refuses is answered in `clientError`.
@@ -38,12 +42,13 @@ import {
   wantsHtml,
   type Refusal,
 } from "./http/request.ts";
+import { checkOrigin, publicScheme } from "./http/origin.ts";
 import { rewriteCookiePath, rewriteLocation, securityHeaders } from "./http/response.ts";
 import { EVENTS_SUFFIX, waitingPage } from "./http/waiting.ts";
 import { WsRelay, upstreamHeaders } from "./http/websocket.ts";
 import type { ProxyMetrics } from "./metrics.ts";
 import { BadPath, hostName, parseTarget, type Target } from "./routing/path.ts";
-import type { Route, RouteMatch, RouteTable } from "./routing/table.ts";
+import type { OwnHostMatch, Route, RouteMatch, RouteTable } from "./routing/table.ts";
 import { Gateway, type Caller } from "./gateway/serve.ts";
 import { checkRuleAccess, isPublic } from "./gateway/access.ts";
 import type { GatewayHit } from "../operator/gateway/model.ts";
@@ -235,6 +240,39 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     sendJson(res, r.status, r.body, r.headers);
   }
 
+  /** The origin pass (http/origin.ts) for a workspace route or a GatewayRoute rule. */
+  function originOf(
+    req: IncomingMessage,
+    allowed: readonly string[] | undefined,
+    hint: string,
+    upgrade = false,
+  ) {
+    return checkOrigin(req.method, req.headers, {
+      scheme: publicScheme(req.headers, config.trustForwarded, config.identity.publicUrl),
+      host: req.headers.host ?? "",
+      allowed,
+      upgrade,
+      allowListHint: hint,
+    });
+  }
+  const CLASS_HINT = "the WorkspaceClass's spec.allowedOrigins";
+  const RULE_HINT = "the GatewayRoute rule's allowedOrigins";
+
+  /** Host mode, compatible path on a host not the workspace's own: where the workspace lives. */
+  function ownHost(req: IncomingMessage, m: OwnHostMatch): Refusal {
+    const scheme = publicScheme(req.headers, config.trustForwarded, config.identity.publicUrl);
+    const port = /:(\d{1,5})$/.exec(req.headers.host ?? "")?.[1];
+    const location = `${scheme}://${m.host}${port ? `:${port}` : ""}${m.path}`;
+    return {
+      status: 308,
+      body: {
+        error: "own_host",
+        message: `workspace ${m.route.namespace}/${m.route.name} is served on its own host only: ${location}`,
+      },
+      headers: { location },
+    };
+  }
+
   /** Host and target, or the refusal. */
   function checkRequest(req: IncomingMessage): { host: string; target: Target } | Refusal {
     const host = hostName(req.headers.host);
@@ -307,6 +345,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       const open = publicGatewayHit(req, host, target);
       if (open) {
         ctx.route = `gateway:${open.ref.namespace}/${open.ref.route}`;
+        const cross = originOf(req, open.ref.rule.allowedOrigins, RULE_HINT);
+        if (cross) return refuse(res, cross);
         return gateway.serve(req, res, open, anonymous(ctx.client), target.path, target.query);
       }
       ctx.route = "unauthenticated";
@@ -352,6 +392,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         ctx.route = `gateway:${hit.ref.namespace}/${hit.ref.route}`;
         const denied = checkRuleAccess(hit.ref, who, adminRoles);
         if (denied) return refuse(res, denied);
+        const cross = originOf(req, hit.ref.rule.allowedOrigins, RULE_HINT);
+        if (cross) return refuse(res, cross);
         return gateway.serve(req, res, hit, caller(ctx.client, who), target.path, target.query);
       }
       ctx.route = "none";
@@ -368,6 +410,9 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     const route = m.route;
     ctx.route = `${route.namespace}/${route.name}`;
     if (!may(who, route)) return refuse(res, forbidden(route));
+    if (m.kind === "own-host") return refuse(res, ownHost(req, m));
+    const cross = originOf(req, route.allowedOrigins, CLASS_HINT);
+    if (cross) return refuse(res, cross);
     if (m.rest === EVENTS_SUFFIX && req.method === "GET")
       return events.serve(req, res, route.namespace, route.name);
 
@@ -479,7 +524,7 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       });
       if (hit) return upgradeGateway(req, socket, head, hit, checked.target, client, done);
     }
-    if (!m || m.kind !== "route")
+    if (!m || m.kind === "redirect")
       return reject("none", {
         status: 404,
         body: {
@@ -507,6 +552,9 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         });
       }
       if (!may(i.who, route)) return reject(name, forbidden(route));
+      if (m.kind === "own-host") return reject(name, ownHost(req, m));
+      const cross = originOf(req, route.allowedOrigins, CLASS_HINT, true);
+      if (cross) return reject(name, cross);
       const userLimit = gate.limitUser(i.who);
       if (!userLimit.ok) return reject(name, tooMany(userLimit, `requests by ${i.who.user}`));
       if (i.who.via !== "none") {
@@ -575,6 +623,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       if (socket.destroyed) return;
       if ("reason" in i) {
         if (isPublic(hit.ref.rule)) {
+          const cross = originOf(req, hit.ref.rule.allowedOrigins, RULE_HINT, true);
+          if (cross) return reject(cross.status, cross.body);
           if (gateway.upgrade(req, socket, head, hit, anonymous(client), target.path, target.query, reject))
             done(name, 101);
           return;
@@ -587,6 +637,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       }
       const denied = checkRuleAccess(hit.ref, i.who, adminRoles);
       if (denied) return reject(denied.status, denied.body);
+      const cross = originOf(req, hit.ref.rule.allowedOrigins, RULE_HINT, true);
+      if (cross) return reject(cross.status, cross.body);
       const userLimit = gate.limitUser(i.who);
       if (!userLimit.ok) {
         const r = tooMany(userLimit, `requests by ${i.who.user}`);

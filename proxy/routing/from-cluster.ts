@@ -82,5 +82,6 @@ export function toRoute(
     rewriteLocation: bp.rewriteLocation ?? false,
     rewriteCookiePath: bp.rewriteCookiePath ?? false,
     ...(cls?.spec.forwardToken ? { forwardToken: true } : {}),
+    ...(cls?.spec.allowedOrigins?.length ? { allowedOrigins: cls.spec.allowedOrigins } : {}),
   };
 }

@@ -64,6 +64,33 @@ test("compatible path: the oldest workspace of that owner and class maps onto th
   assert.equal(m(t, "portico.test", "/api/v1/connect/ns/bob/jupyterlab/"), undefined);
 });
 
+test("compatible path in host mode: on any host but the workspace's own, where to redirect, never the route", () => {
+  const t = new RouteTable({ routing: "host", baseDomain: "portico.test" });
+  t.upsert(route());
+  t.upsert(route({ name: "b", owner: "bob" }));
+  for (const [host, url, path] of [
+    ["portico.test", "/api/v1/connect/ns/alice/jupyterlab/api/kernels?x=1&y=%2F", "/api/kernels?x=1&y=%2F"],
+    ["evil.example", "/api/v1/connect/ns/alice/jupyterlab/", "/"],
+    ["portico.test", "/api/v1/connect/ns/alice/jupyterlab", "/"],
+    ["portico.test", "/api/v1/connect/ns/alice/jupyterlab?q", "/?q"],
+    ["portico.test", "/api/v1/connect/ns/alice/jupyterlab/lab/tree/a%20b.ipynb", "/lab/tree/a%20b.ipynb"],
+  ] as const)
+    assert.deepEqual(m(t, host, url), {
+      kind: "own-host",
+      route: t.get("ns", "a"),
+      host: "a--ns.portico.test",
+      path,
+    });
+  // On a workspace host every path is that workspace's own: bob's IDE gets the path, alice's never.
+  const onBob = m(t, "b--ns.portico.test", "/api/v1/connect/ns/alice/jupyterlab/api/kernels");
+  assert.equal(onBob?.kind === "route" && onBob.route.name, "b");
+  assert.equal(
+    onBob?.kind === "route" && onBob.upstreamPath,
+    "/api/v1/connect/ns/alice/jupyterlab/api/kernels",
+  );
+  assert.equal(m(t, "portico.test", "/api/v1/connect/ns/carol/jupyterlab/"), undefined);
+});
+
 test("upsert replaces, remove forgets every index", () => {
   const t = new RouteTable({ routing: "host", baseDomain: "portico.test" });
   t.upsert(route({ state: "starting" }));

@@ -5,8 +5,12 @@
  * A workspace is reachable three ways:
  * - host mode: `{name}--{namespace}.{baseDomain}` (any port in Host is ignored for matching);
  * - path mode: `/w/{namespace}/{name}/`;
- * - always, the seed-compatible `/api/v1/connect/{namespace}/{owner}/{ide}/`: the workspace of that
- *   owner running that class in that namespace (the oldest, should there be several).
+ * - the seed-compatible `/api/v1/connect/{namespace}/{owner}/{ide}/`: the workspace of that owner
+ *   running that class in that namespace (the oldest, should there be several). In path mode it is
+ *   served where it is asked (one origin for all workspaces anyway); in host mode a workspace is
+ *   served on its own host only, so on any other host the compatible path answers `own-host`: the
+ *   server redirects to the workspace's host, never serving its content on a shared origin. (On a
+ *   workspace host every path, the compatible one included, belongs to that host's own workspace.)
  * Host mode and path mode are exclusive, as for the operator (`--routing`): the IDE's own base path
  * follows from the mode, so the other mode's URLs would not work.
  */
@@ -50,6 +54,8 @@ export interface Route {
   rewriteCookiePath: boolean;
   /** The class forwards the user's access token to the IDE (`Authorization: Bearer`). */
   forwardToken?: boolean;
+  /** Origins besides the workspace's own that may send unsafe requests and open WebSockets (the class's). */
+  allowedOrigins?: readonly string[];
 }
 
 export interface TableOptions {
@@ -75,7 +81,20 @@ export interface RedirectMatch {
   location: string;
 }
 
-export type MatchResult = RouteMatch | RedirectMatch | undefined;
+/**
+ * Host mode: the compatible path asked on a host that is not the workspace's own. Redirect to
+ * `{scheme}://{host}[:{port of the request}]{path}` once the caller may open the route.
+ */
+export interface OwnHostMatch {
+  kind: "own-host";
+  route: Route;
+  /** The workspace's own host name (no port). */
+  host: string;
+  /** The rest after the compatible prefix (at least `/`) and the query, as the client sent them. */
+  path: string;
+}
+
+export type MatchResult = RouteMatch | RedirectMatch | OwnHostMatch | undefined;
 
 export const keyOf = (namespace: string, name: string): string => `${namespace}/${name}`;
 const compatKey = (namespace: string, owner: string, ide: string) => `${namespace}/${owner}/${ide}`;
@@ -155,6 +174,11 @@ export class RouteTable {
     if (seg[0] === "api" && seg[1] === "v1" && seg[2] === "connect" && seg.length >= 6) {
       const [ns, owner, ide] = [seg[3]!, seg[4]!, seg[5]!];
       const route = this.compat(ns, owner, ide);
+      if (route && this.opts.routing === "host") {
+        const rest = "/" + target.path.split("/").slice(7).join("/");
+        const host = routeHost(route.namespace, route.name, this.opts.baseDomain);
+        return { kind: "own-host", route, host, path: `${rest}${target.query}` };
+      }
       const prefix = `/api/v1/connect/${ns}/${owner}/${ide}`;
       return route && this.result(route, prefix, target, 6);
     }
