@@ -184,7 +184,9 @@ export class FrameReader {
   }
 
   /** Checks a whole header; for data frames, counts the message. */
-  #frame(h: Buffer):
+  #frame(
+    h: Buffer,
+  ):
     | { kind: "violation"; code: 1002 | 1009; reason: string }
     | { kind: "control"; opcode: number; length: number; mask: boolean }
     | { kind: "data"; length: number } {
@@ -202,7 +204,8 @@ export class FrameReader {
       length = hi * 2 ** 32 + h.readUInt32BE(6);
     } else length = len7;
     if (rsv) return bad("RSV bits set without a negotiated extension");
-    if (mask !== this.#masked) return bad(this.#masked ? "client frames must be masked" : "server frames must not be masked");
+    if (mask !== this.#masked)
+      return bad(this.#masked ? "client frames must be masked" : "server frames must not be masked");
     if (opcode >= 0x8) {
       if (opcode > OP_PONG) return bad(`unknown opcode ${opcode}`);
       if (!fin) return bad("control frames must not be fragmented");
@@ -224,7 +227,12 @@ export class FrameReader {
     return { kind: "data", length };
   }
 
-  #controlPiece(raw: Buffer, opcode: number, headerLen: number, masked: boolean): Exclude<Piece, { kind: "data" }> {
+  #controlPiece(
+    raw: Buffer,
+    opcode: number,
+    headerLen: number,
+    masked: boolean,
+  ): Exclude<Piece, { kind: "data" }> {
     const payload = Buffer.from(raw.subarray(headerLen));
     if (masked) {
       const key = raw.subarray(headerLen - 4, headerLen);

@@ -91,7 +91,8 @@ export function checkUpstreamAccept(
   key: string,
   offered: readonly string[],
 ): string | undefined {
-  if ((headers.upgrade ?? "").toLowerCase() !== "websocket") return "the answer does not upgrade to websocket";
+  if ((headers.upgrade ?? "").toLowerCase() !== "websocket")
+    return "the answer does not upgrade to websocket";
   if (headers["sec-websocket-accept"] !== acceptKey(key)) return "wrong Sec-WebSocket-Accept";
   if (headers["sec-websocket-extensions"]) return "an extension nobody offered was switched on";
   const p = headers["sec-websocket-protocol"];
@@ -155,6 +156,13 @@ export class WsRelay {
   /** Open relays. */
   get size(): number {
     return this.pairs.size;
+  }
+
+  /** Bytes queued in the relays' sockets, both directions (what backpressure bounds). */
+  bufferedBytes(): number {
+    let n = 0;
+    for (const p of this.pairs) n += p.client.socket.writableLength + p.upstream.socket.writableLength;
+    return n;
   }
 
   /**
@@ -277,7 +285,10 @@ export class WsRelay {
     this.pairs.add(pair);
     this.o.onOpen?.();
     for (const side of [client, upstream]) {
-      const s = side.socket as Duplex & { setTimeout?: (ms: number) => void; setNoDelay?: (b: boolean) => void };
+      const s = side.socket as Duplex & {
+        setTimeout?: (ms: number) => void;
+        setNoDelay?: (b: boolean) => void;
+      };
       s.setTimeout?.(0);
       s.setNoDelay?.(true);
       s.on("data", (chunk: Buffer) => this.read(side, chunk));
