@@ -67,7 +67,8 @@ before(async () => {
     ideWss.handleUpgrade(req, socket, head, (ws) => {
       ws.on("close", (code) => seen.closes.push(code));
       ws.on("error", () => undefined);
-      ws.on("message", (d) => {
+      ws.on("message", (d, isBinary) => {
+        if (isBinary) return ws.send(d, { binary: true });
         const text = String(d);
         if (text.startsWith("flood")) {
           const chunk = Buffer.alloc(64 * 1024, 1);
@@ -97,7 +98,7 @@ before(async () => {
   front = createServer();
   front.on("upgrade", (req, socket, head) => {
     socket.on("error", () => socket.destroy());
-    const r = req.url === "/sink" ? bigRelay : relay;
+    const r = req.url === "/sink" || req.url?.startsWith("/big") ? bigRelay : relay;
     r.relay(req, socket, head, `ws://127.0.0.1:${idePort}${req.url}`, upstreamHeaders(req.headers), "t");
   });
   await new Promise<void>((r) => front.listen(0, "127.0.0.1", r));
@@ -226,6 +227,29 @@ test("a client that never reads: the IDE is no longer read past the cap, then th
   assert.ok(max > 0, "something was queued");
   assert.ok(max <= CAP + 4 * (64 << 10), `the relay held at most ${max} bytes (cap ${CAP})`);
   s.destroy();
+});
+
+test("what passes is what was sent: 32 MiB of random bytes each way, in one message and in many", async () => {
+  const { randomBytes, createHash } = await import("node:crypto");
+  const ws = new WebSocket(frontUrl("/big"), { perMessageDeflate: false, maxPayload: 1 << 30 });
+  await new Promise((r, j) => (ws.once("open", r), ws.once("error", j)));
+  const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+  const big = randomBytes(32 << 20);
+  ws.send(big);
+  const back = await new Promise<Buffer>((r) => ws.once("message", (d) => r(d as Buffer)));
+  assert.equal(sha(back), sha(big), "one 32 MiB message");
+  const small = Array.from({ length: 2000 }, (_, i) => randomBytes(1 + ((i * 7919) % 40_000)));
+  const got: string[] = [];
+  const all = new Promise<void>((r) =>
+    ws.on("message", (d) => {
+      got.push(sha(d as Buffer));
+      if (got.length === small.length) r();
+    }),
+  );
+  for (const m of small) ws.send(m);
+  await all;
+  assert.deepEqual(got, small.map(sha), "2,000 messages, in order");
+  ws.close();
 });
 
 test("subprotocols: the IDE's choice reaches the client; an IDE refusal reaches it as the IDE's answer", async () => {

@@ -100,6 +100,21 @@ export function checkUpstreamAccept(
   return undefined;
 }
 
+/**
+ * Frees a read buffer now rather than at the next garbage collection: V8 collects dead buffers only
+ * once some 64 MiB of them piled up, so a relay streaming at full speed would hold tens of MiB of
+ * garbage (not the message: read buffers already passed on). Only when nothing can still refer to
+ * it: a whole buffer of its own (not a view of a larger one), and the socket it was written to has
+ * nothing queued (every write of it completed at once, so no pending write holds its memory).
+ */
+function release(chunk: Buffer, written: Duplex): void {
+  if (chunk.length < 16 * 1024 || written.writableLength > 0) return;
+  const ab = chunk.buffer;
+  if (chunk.byteOffset !== 0 || ab.byteLength !== chunk.length || !(ab instanceof ArrayBuffer)) return;
+  // transfer(0) detaches the buffer: its memory goes back at once, and `chunk` reads as empty.
+  (ab as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+}
+
 /** One end of a relay: a socket, what it sends, and the state of its close handshake. */
 class Side {
   readonly socket: Duplex;
@@ -309,6 +324,7 @@ export class WsRelay {
     for (const p of pieces) this.piece(from, to, p);
     if (from.reader.atBoundary) this.flush(to);
     to.socket.uncork();
+    release(chunk, to.socket);
     // Backpressure: stop reading one side while the other has more than the cap queued.
     if (!from.paused && !to.gone && to.socket.writableLength > this.cap) {
       from.paused = true;
