@@ -143,6 +143,7 @@ await sleep(3000);
 const rssAfter = await steadyRss();
 await portico.peer.stop();
 
+const us = (x: number) => Math.round(x);
 const mib = (k: number) => Math.round((k / 1024) * 10) / 10;
 const result = {
   messageMiB: MIB,
@@ -155,8 +156,8 @@ const result = {
   },
   target: "peak rise <= 16 MiB",
   victim: {
-    baseline: { p50Us: base.p50Us, p99Us: base.p99Us, errors: base.errors ?? 0 },
-    during: { p50Us: during.p50Us, p99Us: during.p99Us, errors: during.errors ?? 0 },
+    baseline: { p50Us: us(base.p50Us), p99Us: us(base.p99Us), errors: base.errors ?? 0 },
+    during: { p50Us: us(during.p50Us), p99Us: us(during.p99Us), errors: during.errors ?? 0 },
     p50Ratio: Math.round((during.p50Us / base.p50Us) * 100) / 100,
     p99Ratio: Math.round((during.p99Us / base.p99Us) * 100) / 100,
     wsEchoMs: { baseline: Math.round(baseEcho * 10) / 10, during: Math.round(attackEcho * 10) / 10 },
@@ -169,7 +170,7 @@ process.stdout.write(
     "",
     "| proxy | RSS before | peak (rise) | held open (rise) | after it left (rise) | victim p50 / p99 baseline | during | ratio p50 / p99 | victim WS echo baseline / during |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    `| ${result.proxy} | ${result.rssMiB.before} MiB | ${result.rssMiB.peak} MiB (+${result.rssRiseMiB.peak}) | ${result.rssMiB.held} MiB (+${result.rssRiseMiB.held}) | ${result.rssMiB.after} MiB (+${result.rssRiseMiB.after}) | ${base.p50Us} / ${base.p99Us} µs | ${during.p50Us} / ${during.p99Us} µs | ${result.victim.p50Ratio} / ${result.victim.p99Ratio} | ${result.victim.wsEchoMs.baseline} / ${result.victim.wsEchoMs.during} ms |`,
+    `| ${result.proxy} | ${result.rssMiB.before} MiB | ${result.rssMiB.peak} MiB (+${result.rssRiseMiB.peak}) | ${result.rssMiB.held} MiB (+${result.rssRiseMiB.held}) | ${result.rssMiB.after} MiB (+${result.rssRiseMiB.after}) | ${us(base.p50Us)} / ${us(base.p99Us)} µs | ${us(during.p50Us)} / ${us(during.p99Us)} µs | ${result.victim.p50Ratio} / ${result.victim.p99Ratio} | ${result.victim.wsEchoMs.baseline} / ${result.victim.wsEchoMs.during} ms |`,
     "",
   ].join("\n"),
 );
