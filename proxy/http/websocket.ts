@@ -274,7 +274,9 @@ export class WsRelay {
         return fail(Object.assign(new Error(`bad WebSocket handshake from the upstream: ${wrong}`)));
       }
       settle();
+      // The request is spent; its socket is the relay's now (and has its own error listener).
       up.removeAllListeners("error");
+      up.on("error", () => undefined);
       upSocket.on("error", () => upSocket.destroy());
       if (socket.destroyed || !socket.writable) return void upSocket.destroy();
       const chosen = res.headers["sec-websocket-protocol"];
