@@ -108,7 +108,7 @@ export function checkUpstreamAccept(
  * nothing queued (every write of it completed at once, so no pending write holds its memory).
  */
 function release(chunk: Buffer, written: Duplex): void {
-  if (chunk.length < 16 * 1024 || written.writableLength > 0) return;
+  if (chunk.length < 16 * 1024 || written.writableLength > 0 || written.destroyed) return;
   const ab = chunk.buffer;
   if (chunk.byteOffset !== 0 || ab.byteLength !== chunk.length || !(ab instanceof ArrayBuffer)) return;
   // transfer(0) detaches the buffer: its memory goes back at once, and `chunk` reads as empty.
