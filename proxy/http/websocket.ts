@@ -101,19 +101,26 @@ export function checkUpstreamAccept(
 }
 
 /**
- * Frees a read buffer now rather than at the next garbage collection: V8 collects dead buffers only
- * once some 64 MiB of them piled up, so a relay streaming at full speed would hold tens of MiB of
- * garbage (not the message: read buffers already passed on). Only when nothing can still refer to
- * it: a whole buffer of its own (not a view of a larger one), and the socket it was written to has
- * nothing queued (every write of it completed at once, so no pending write holds its memory).
+ * Frees a read buffer as soon as its bytes are written on, rather than at the next garbage
+ * collection: V8 collects dead buffers only once some 64 MiB of them piled up, so a relay streaming
+ * at full speed would hold tens of MiB of garbage (read buffers already passed on, not the
+ * message). Only a whole buffer of its own (not a view of a larger one), and only once no write of
+ * it can be pending: now, when the socket it went to has nothing queued, else when an empty write
+ * queued behind its bytes completes (writes complete in order).
  */
 function release(chunk: Buffer, written: Duplex): void {
-  if (chunk.length < 16 * 1024 || written.writableLength > 0 || written.destroyed) return;
+  if (chunk.length < 16 * 1024 || written.destroyed || written.writableEnded) return;
   const ab = chunk.buffer;
   if (chunk.byteOffset !== 0 || ab.byteLength !== chunk.length || !(ab instanceof ArrayBuffer)) return;
-  // transfer(0) detaches the buffer: its memory goes back at once, and `chunk` reads as empty.
-  (ab as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+  if (written.writableLength === 0) return detach(ab);
+  written.write(EMPTY, (err) => {
+    if (!err && !written.destroyed) detach(ab);
+  });
 }
+const EMPTY = Buffer.alloc(0);
+/** transfer(0) detaches the buffer: its memory goes back at once, and views of it read as empty. */
+const detach = (ab: ArrayBuffer) =>
+  void (ab as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
 
 /** One end of a relay: a socket, what it sends, and the state of its close handshake. */
 class Side {
