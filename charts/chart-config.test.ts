@@ -353,6 +353,7 @@ describe("the chart's flags are accepted by the components", () => {
         idleTimeoutMs: 90 * 60_000,
         keepAliveTimeoutMs: 500,
         wsPingIntervalMs: 20_000,
+        wsBufferBytes: 1024 * 1024,
         sseHeartbeatMs: 15_000,
       },
     );

@@ -51,6 +51,8 @@ export interface LimitsConfig {
   keepAliveTimeoutMs: number;
   /** WebSocket keepalive ping interval (both sides); a side that missed a pong is dropped. */
   wsPingIntervalMs: number;
+  /** Bytes queued toward one side of a WebSocket before the other side stops being read. */
+  wsBufferBytes: number;
   /** SSE heartbeat interval. */
   sseHeartbeatMs: number;
 }
@@ -152,6 +154,7 @@ const KNOWN = [
   "idle-timeout",
   "keep-alive-timeout",
   "ws-ping-interval",
+  "ws-buffer-bytes",
   "sse-heartbeat",
   "watch-silence",
   "log-level",
@@ -349,6 +352,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
       idleTimeoutMs: dur("idle-timeout", 5 * 60_000),
       keepAliveTimeoutMs: dur("keep-alive-timeout", 5_000),
       wsPingIntervalMs: dur("ws-ping-interval", 30_000),
+      wsBufferBytes: bytes("ws-buffer-bytes", 1024 * 1024),
       sseHeartbeatMs: dur("sse-heartbeat", 15_000),
     },
     host: str("host", "0.0.0.0", /^\S+$/, "an address"),

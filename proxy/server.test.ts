@@ -268,7 +268,7 @@ test("WebSockets relay both ways with Origin and Host kept, and close codes pass
     ws.once("close", (c, why) => r([c, String(why)])),
   );
   assert.equal(code, 4001);
-  assert.equal(reason, "");
+  assert.equal(reason, "bye", "the close frame passes as the IDE sent it, reason included");
   assert.equal(proxy.websockets(), 0);
 });
 

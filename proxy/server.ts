@@ -95,6 +95,19 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
   const { config, gate, table, events, metrics, log } = deps;
   const adminRoles = config.identity.adminRoles;
   const wsPerUser = new ConnectionCounts(config.identity.rateLimit.maxConnectionsPerUser);
+  /**
+   * Counts one more long-lived connection of `who` (a WebSocket or a status stream, on any route)
+   * until `closes` emits "close"; the 429 when the user is at the cap. The anonymous user of
+   * --auth=none (a local demo) is not counted.
+   */
+  const holdConnection = (who: Identity, closes: { once(e: "close", f: () => void): unknown }) => {
+    if (who.via === "none") return undefined;
+    const release = wsPerUser.acquire(who.user);
+    if (!release)
+      return tooMany({ retryAfterSeconds: 5 }, `open WebSockets and status streams for ${who.user}`);
+    closes.once("close", release);
+    return undefined;
+  };
   const may = (who: Identity, r: Route) => mayOpen(who, r, adminRoles);
   const forbidden = (r: Route): Refusal => ({
     status: 403,
@@ -113,9 +126,11 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
   });
   const relay = new WsRelay({
     pingIntervalMs: limits.wsPingIntervalMs,
-    // Messages are bounded like bodies (at least 1 MiB); with no body limit, 256 MiB.
+    // Messages are bounded like bodies (at least 1 MiB); with no body limit, 256 MiB. Counted as
+    // frames pass, never held: the relay streams (proxy/http/websocket.ts).
     maxPayload: limits.maxBodyBytes > 0 ? Math.max(limits.maxBodyBytes, 1 << 20) : 256 * 1024 * 1024,
     handshakeTimeoutMs: 10_000,
+    maxBufferedBytes: limits.wsBufferBytes,
     onOpen: () => metrics.websocketOpened(),
     onClose: () => metrics.websocketClosed(),
     onUpstreamError: (err) => metrics.upstreamError(errorCode(err)),
@@ -366,6 +381,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         if (ev) {
           const r = table.get(target.segments[3]!, target.segments[4]!);
           if (r && !may(who, r)) return refuse(res, forbidden(r));
+          const held = holdConnection(who, res);
+          if (held) return refuse(res, held);
           return events.serve(req, res, target.segments[3]!, target.segments[4]!);
         }
         const owner = new URLSearchParams(target.query.slice(1)).get("owner") ?? undefined;
@@ -376,6 +393,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
             message: `no ${target.segments[4]} workspace in namespace ${config.compatNamespace}${owner ? ` owned by ${owner}` : ""}`,
           });
         if (!may(who, r)) return refuse(res, forbidden(r));
+        const held = holdConnection(who, res);
+        if (held) return refuse(res, held);
         return events.serve(req, res, r.namespace, r.name);
       }
     }
@@ -413,8 +432,11 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     if (m.kind === "own-host") return refuse(res, ownHost(req, m));
     const cross = originOf(req, route.allowedOrigins, CLASS_HINT);
     if (cross) return refuse(res, cross);
-    if (m.rest === EVENTS_SUFFIX && req.method === "GET")
+    if (m.rest === EVENTS_SUFFIX && req.method === "GET") {
+      const held = holdConnection(who, res);
+      if (held) return refuse(res, held);
       return events.serve(req, res, route.namespace, route.name);
+    }
 
     if (route.state !== "ready" || !route.upstream) return notReady(req, res, m);
 
@@ -557,13 +579,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       if (cross) return reject(name, cross);
       const userLimit = gate.limitUser(i.who);
       if (!userLimit.ok) return reject(name, tooMany(userLimit, `requests by ${i.who.user}`));
-      if (i.who.via !== "none") {
-        // Open WebSockets per user (not for the anonymous user of --auth=none: a local demo).
-        const release = wsPerUser.acquire(i.who.user);
-        if (!release)
-          return reject(name, tooMany({ retryAfterSeconds: 5 }, `open WebSockets for ${i.who.user}`));
-        socket.once("close", release);
-      }
+      const held = holdConnection(i.who, socket);
+      if (held) return reject(name, held);
       upgradeRoute(req, socket, head, m, i.who, client, name, done, reject);
     };
     if (identified instanceof Promise)
@@ -644,6 +661,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
         const r = tooMany(userLimit, `requests by ${i.who.user}`);
         return reject(r.status, r.body, r.headers);
       }
+      const held = holdConnection(i.who, socket);
+      if (held) return reject(held.status, held.body, held.headers);
       if (gateway.upgrade(req, socket, head, hit, caller(client, i.who), target.path, target.query, reject))
         done(name, 101);
     };

@@ -83,7 +83,14 @@ export async function startPortico(
   ip: string,
   port: number,
   logDir: string,
-  o: { flags?: string[]; headers?: Record<string, string>; healthPort?: number; name?: string } = {},
+  o: {
+    flags?: string[];
+    headers?: Record<string, string>;
+    healthPort?: number;
+    name?: string;
+    /** Another tree's proxy/main.ts (an older relay, say), run the same way. */
+    main?: string;
+  } = {},
 ): Promise<Portico> {
   const healthPort = o.healthPort ?? 18290;
   const log = join(logDir, `${o.name ?? "portico-proxy-bench"}.log`);
@@ -96,7 +103,7 @@ export async function startPortico(
       ...(process.env.PORTICO_PROXY_PROFILE
         ? ["--cpu-prof", `--cpu-prof-dir=${process.env.PORTICO_PROXY_PROFILE}`]
         : []),
-      MAIN,
+      o.main ?? MAIN,
       `--kubeconfig=${join(stateDir(), "kubeconfig.proxy")}`,
       ...(o.flags ?? ["--auth=none"]),
       "--routing=host",
