@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { renderChart, type K8sObject } from "../e2e/lib/helm.ts";
 import { loadConfig } from "../operator/config.ts";
+import { DEFAULT_EGRESS_DENY } from "../operator/workspace/egress.ts";
 
 interface Rule {
   ports?: { port: number; protocol: string }[];
@@ -94,15 +95,7 @@ describe("chart network values reach the operator's workspace egress", () => {
       podCidrs: ["10.244.0.0/16"],
       serviceCidrs: ["10.96.0.0/12"],
       apiServerCidrs: [],
-      deny: [
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "169.254.0.0/16",
-        "fc00::/7",
-        "fe80::/10",
-      ],
+      deny: [...DEFAULT_EGRESS_DENY],
       allow: [],
     });
   });

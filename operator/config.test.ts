@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig, parseDurationMs, parseFlags } from "./config.ts";
+import { DEFAULT_EGRESS_DENY } from "./workspace/egress.ts";
 
 test("defaults are complete, valid and frozen", () => {
   const c = loadConfig([], {});
@@ -84,15 +85,7 @@ test("workspace egress: CIDR flags are canonical, every bad one reported, /0 onl
     podCidrs: ["198.18.0.0/16"],
     serviceCidrs: ["198.19.0.0/16", "fd10::/108"],
     apiServerCidrs: ["203.0.113.10/32"],
-    deny: [
-      "10.0.0.0/8",
-      "172.16.0.0/12",
-      "192.168.0.0/16",
-      "100.64.0.0/10",
-      "169.254.0.0/16",
-      "fc00::/7",
-      "fe80::/10",
-    ],
+    deny: [...DEFAULT_EGRESS_DENY],
     allow: ["0.0.0.0/0"],
   });
   assert.equal(loadConfig([], {}).builder.workspaceEgress.mode, "restricted");

@@ -6,10 +6,10 @@
  * Every setting is a flag `--name=value` or an environment variable `PORTICO_NAME` (flags win).
  */
 import { hostname } from "node:os";
-import { parseCidr, type UrlPolicySettings } from "./gateway/address.ts";
+import { canonicalCidr, parseCidr } from "./cidr.ts";
+import type { UrlPolicySettings } from "./gateway/address.ts";
 import { deepFreeze, DNS_LABEL, DOMAIN, settingsReader, type Source } from "./settings.ts";
 import {
-  canonicalCidr,
   DEFAULT_EGRESS_DENY,
   WORKSPACE_EGRESS_MODES,
   type WorkspaceEgressConfig,

@@ -18,6 +18,10 @@
  * URL(url).hostname`, never the raw string.
  */
 import { isIP } from "node:net";
+import { cidrHas, parseCidr, parseIp, type Cidr, type IpAddress } from "../cidr.ts";
+
+/** CIDR parsing lives in operator/cidr.ts; re-exported for the proxy, which imports this module only. */
+export { parseCidr };
 
 /** What the operator and the proxy are configured with (flags --pod-cidrs, --service-cidrs, --gateway-url-allow). */
 export interface UrlPolicySettings {
@@ -29,11 +33,9 @@ export interface UrlPolicySettings {
   allow: readonly string[];
 }
 
-/** A CIDR as bits: IPv4 addresses are kept as IPv4 (32 bits), IPv6 as 128. */
-interface Cidr {
-  v6: boolean;
-  base: bigint;
-  bits: number;
+/** A range the policy names, with the text and the reason it reports. */
+interface Range {
+  cidr: Cidr;
   text: string;
   why: string;
 }
@@ -49,60 +51,22 @@ export interface UrlPolicy {
 }
 
 /** Parses an IPv4 or IPv6 address to [isV6, value]; IPv4 carried in IPv6 comes back as IPv4. */
-export function parseAddress(text: string): { v6: boolean; value: bigint } | undefined {
+export function parseAddress(text: string): IpAddress | undefined {
   const a = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
-  const kind = isIP(a);
-  if (kind === 4) return { v6: false, value: v4(a) };
-  if (kind !== 6) return undefined;
-  const value = v6(a.split("%")[0]!);
-  const high96 = value >> 32n;
-  const low32 = value & 0xffffffffn;
+  if (isIP(a) === 0) return undefined;
+  const ip = parseIp(a.split("%")[0]!);
+  if (!ip?.v6) return ip;
+  const high96 = ip.value >> 32n;
+  const low32 = ip.value & 0xffffffffn;
   // ::ffff:a.b.c.d (mapped), 64:ff9b::a.b.c.d (NAT64), ::a.b.c.d (compatible; not :: or ::1).
   if (high96 === 0xffffn || high96 === 0x64ff9b0000000000000000n || (high96 === 0n && low32 > 1n))
     return { v6: false, value: low32 };
-  return { v6: true, value };
+  return ip;
 }
 
-function v4(a: string): bigint {
-  return a.split(".").reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
-}
-
-function v6(a: string): bigint {
-  let text = a;
-  // A dotted IPv4 tail becomes two groups.
-  const dot = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dot) {
-    const n = v4(dot[1]!);
-    text = `${text.slice(0, dot.index)}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
-  }
-  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
-  const h = head ? head.split(":") : [];
-  const t = tail ? tail.split(":") : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || "0", 16)), 0n);
-}
-
-/** Parses `addr/bits` or a bare address (/32, /128); undefined when it is neither. */
-export function parseCidr(text: string, why = "allowed"): Cidr | undefined {
-  const [addr, bitsText, extra] = text.trim().split("/");
-  if (extra !== undefined || !addr) return undefined;
-  const kind = isIP(addr);
-  if (kind === 0) return undefined;
-  const max = kind === 4 ? 32 : 128;
-  const bits = bitsText === undefined ? max : /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : NaN;
-  if (!(bits >= 0 && bits <= max)) return undefined;
-  // Judged in the family it is written in: an IPv4-mapped CIDR is unusual; keep it IPv6.
-  const base = kind === 4 ? v4(addr) : v6(addr);
-  const width = BigInt(max);
-  const mask = bits === 0 ? 0n : ((1n << BigInt(bits)) - 1n) << (width - BigInt(bits));
-  return { v6: kind === 6, base: base & mask, bits, text: text.trim(), why };
-}
-
-function inCidr(a: { v6: boolean; value: bigint }, c: Cidr): boolean {
-  if (a.v6 !== c.v6) return false;
-  const width = c.v6 ? 128n : 32n;
-  const shift = width - BigInt(c.bits);
-  return a.value >> shift === c.base >> shift;
+function range(text: string, why: string): Range | undefined {
+  const cidr = parseCidr(text);
+  return cidr && { cidr, text: text.trim(), why };
 }
 
 const ALWAYS: [string, string][] = [
@@ -132,8 +96,8 @@ const hostFits = (host: string, pattern: string) =>
 
 /** Compiles settings (throws on an entry that is neither a CIDR nor a host; config.ts validates first). */
 export function compileUrlPolicy(s: UrlPolicySettings): UrlPolicy {
-  const refused: Cidr[] = [
-    ...ALWAYS.map(([c, why]) => parseCidr(c, why)!),
+  const refused: Range[] = [
+    ...ALWAYS.map(([c, why]) => range(c, why)!),
     ...s.podCidrs.map((c) => mustCidr(c, "in the pod CIDR")),
     ...s.serviceCidrs.map((c) => mustCidr(c, "in the service CIDR")),
   ];
@@ -151,8 +115,8 @@ export function compileUrlPolicy(s: UrlPolicySettings): UrlPolicy {
     if (hostname !== undefined && hostAllowed(norm(hostname))) return undefined;
     const a = parseAddress(address);
     if (!a) return `${address} is not an IP address`;
-    if (allowedCidrs.some((c) => inCidr(a, c))) return undefined;
-    const hit = refused.find((c) => inCidr(a, c));
+    if (allowedCidrs.some((c) => cidrHas(c, a))) return undefined;
+    const hit = refused.find((r) => cidrHas(r.cidr, a));
     return hit ? `${address} is ${hit.why} (${hit.text})` : undefined;
   };
 
@@ -195,8 +159,8 @@ function norm(hostname: string): string {
   return h.endsWith(".") ? h.slice(0, -1) : h;
 }
 
-function mustCidr(text: string, why: string): Cidr {
-  const c = parseCidr(text, why);
+function mustCidr(text: string, why: string): Range {
+  const c = range(text, why);
   if (!c) throw new Error(`${JSON.stringify(text)} is not a CIDR range like 10.0.0.0/8`);
   return c;
 }
