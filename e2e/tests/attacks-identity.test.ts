@@ -21,11 +21,11 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { WebSocket } from "ws";
 import { startBalancer, type Balancer } from "../lib/balancer.ts";
+import { createGatewayRoute, errorCode, jwtFlags } from "../lib/auth-stack.ts";
 import { stateDir } from "../lib/component.ts";
 import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { jupyterExecute, startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
-import { API_VERSION, GATEWAY_ROUTE, GROUP, VERSION } from "../../crds/types.ts";
 import { eventually } from "../lib/kube.ts";
 import { echoClass, getWorkspace, jupyterClass } from "../lib/workspaces.ts";
 
@@ -91,12 +91,7 @@ before(async () => {
     port: 9000,
     redirectUris: ["http://portico.test/__portico/auth/callback"],
   });
-  const jwt = [
-    "--auth=jwt",
-    `--oidc-issuer=${idp.issuer}`,
-    `--oidc-audiences=${AUDIENCE}`,
-    `--oidc-client-id=${idp.clientId}`,
-  ];
+  const jwt = jwtFlags(idp, AUDIENCE);
   const limited = ["--rate-limit-ip=1", `--rate-limit-burst=${BURST}`, "--rate-limit-user=0"];
   [headersPx, fwdPx, hops1, hops0] = await Promise.all([
     startProxy({
@@ -162,12 +157,7 @@ function send(
         let body = "";
         res.on("data", (d) => (body += String(d)));
         res.on("end", () => {
-          let error: string | undefined;
-          try {
-            error = (JSON.parse(body) as { error?: string }).error;
-          } catch {
-            // not JSON
-          }
+          const error = errorCode(body);
           const pod = res.headers["x-echo-pod"];
           resolve({
             status: res.statusCode ?? 0,
@@ -203,12 +193,7 @@ function upgrade(
       let body = "";
       res.on("data", (d: Buffer) => (body += String(d)));
       res.on("end", () => {
-        let error: string | undefined;
-        try {
-          error = (JSON.parse(body) as { error?: string }).error;
-        } catch {
-          // not JSON
-        }
+        const error = errorCode(body);
         resolve({ status: res.statusCode ?? 0, body, ...(error ? { error } : {}) });
       });
     });
@@ -451,27 +436,16 @@ test("behind a balancer, --trusted-proxy-hops=0 makes the balancer everyone's on
 
 test("attack: --trusted-proxy-hops=1: spoofed X-Forwarded-For entries cannot steer a GatewayRoute's IP-hash balancing → every request of one client on one backend", async () => {
   // Two backends (the two echo workspaces' Services) behind one IPHash rule.
-  await c.custom.createNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace: suite.ns,
-    plural: GATEWAY_ROUTE.plural,
-    body: {
-      apiVersion: API_VERSION,
-      kind: GATEWAY_ROUTE.kind,
-      metadata: { name: "sticky" },
-      spec: {
-        hosts: ["sticky.attacks.test"],
-        rules: [
-          {
-            name: "sticky",
-            matches: [{ path: { type: "PathPrefix", value: "/" } }],
-            backends: [{ service: { name: "ws-echo", port: 80 } }, { service: { name: "ws-fwd", port: 80 } }],
-            loadBalancer: { strategy: "IPHash" },
-          },
-        ],
+  await createGatewayRoute(c, suite.ns, "sticky", {
+    hosts: ["sticky.attacks.test"],
+    rules: [
+      {
+        name: "sticky",
+        matches: [{ path: { type: "PathPrefix", value: "/" } }],
+        backends: [{ service: { name: "ws-echo", port: 80 } }, { service: { name: "ws-fwd", port: 80 } }],
+        loadBalancer: { strategy: "IPHash" },
       },
-    },
+    ],
   });
   const host = "sticky.attacks.test";
   // Both backends serve (different client addresses land on both), so a spread would show.

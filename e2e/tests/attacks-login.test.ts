@@ -23,6 +23,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { SessionCodec } from "../../proxy/auth/session.ts";
 import { decodeJwt, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { startAuthStack } from "../lib/auth-stack.ts";
 import { stateDir } from "../lib/component.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
@@ -65,34 +66,27 @@ const proxyFlags = (op: OidcProvider) => [
 ];
 
 before(async () => {
-  await suite.ready();
-  suite.onTeardown(async () => {
-    await px?.stop();
-    await idp?.stop();
-  });
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    name: "attacks-login-oidc",
-    redirectUris: [`${PUBLIC}/__portico/auth/callback`],
-    postLogoutRedirectUris: [`${PUBLIC}/`],
-    idTokenTtl: TOKEN_TTL,
-    accessTokenTtl: TOKEN_TTL,
-    rotateRefreshTokens: true,
-    refreshIdToken: false,
-  });
   const keys = {
     keys: [{ kty: "oct", kid: "attacks-login", alg: "A256GCM", k: randomBytes(32).toString("base64url") }],
   };
   keysFile = join(stateDir(), "attacks-login-session-keys.json");
   writeFileSync(keysFile, JSON.stringify(keys), { mode: 0o600 });
   codec = await SessionCodec.create(keys);
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "attacks-login-proxy",
-    flags: proxyFlags(idp),
-  });
+  ({ idp, px } = await startAuthStack(
+    suite,
+    {
+      address: PROVIDER,
+      port: 9000,
+      name: "attacks-login-oidc",
+      redirectUris: [`${PUBLIC}/__portico/auth/callback`],
+      postLogoutRedirectUris: [`${PUBLIC}/`],
+      idTokenTtl: TOKEN_TTL,
+      accessTokenTtl: TOKEN_TTL,
+      rotateRefreshTokens: true,
+      refreshIdToken: false,
+    },
+    (op) => ({ address: PROXY, port: 8080, name: "attacks-login-proxy", flags: proxyFlags(op) }),
+  ));
 });
 
 // ---- helpers -------------------------------------------------------------------------------------

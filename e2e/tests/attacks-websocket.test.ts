@@ -22,8 +22,9 @@ import { WebSocket } from "ws";
 import { API_VERSION, GATEWAY_ROUTE, GROUP, VERSION, type GatewayRoute } from "../../crds/types.ts";
 import { FrameReader, OP_PING, OP_PONG, controlFrame } from "../../proxy/http/frames.ts";
 import { eventually } from "../lib/kube.ts";
-import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
-import { jupyterExecute, startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import { startAuthStack, jwtFlags } from "../lib/auth-stack.ts";
+import type { OidcProvider } from "../lib/oidc.ts";
+import { jupyterExecute, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { jupyterClass } from "../lib/workspaces.ts";
 
@@ -62,34 +63,29 @@ let px: ProxyProcess;
 let idp: OidcProvider;
 
 before(async () => {
-  await suite.ready();
-  suite.onTeardown(async () => {
-    await px?.stop();
-    await idp?.stop();
-  });
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    redirectUris: ["http://portico.test/__portico/auth/callback"],
-    name: "attacks-ws-oidc",
-  });
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "attacks-ws-proxy",
-    flags: [
-      "--auth=jwt",
-      `--oidc-issuer=${idp.issuer}`,
-      `--oidc-audiences=${AUDIENCE}`,
-      `--oidc-client-id=${idp.clientId}`,
-      "--rate-limit-ip=0",
-      "--rate-limit-user=0",
-      `--max-connections-per-user=${CAP}`,
-      `--max-body-bytes=${MESSAGE_CAP}`,
-      "--ws-ping-interval=2s",
-      "--log-level=warn",
-    ],
-  });
+  ({ idp, px } = await startAuthStack(
+    suite,
+    {
+      address: PROVIDER,
+      port: 9000,
+      redirectUris: ["http://portico.test/__portico/auth/callback"],
+      name: "attacks-ws-oidc",
+    },
+    (op) => ({
+      address: PROXY,
+      port: 8080,
+      name: "attacks-ws-proxy",
+      flags: [
+        ...jwtFlags(op, AUDIENCE),
+        "--rate-limit-ip=0",
+        "--rate-limit-user=0",
+        `--max-connections-per-user=${CAP}`,
+        `--max-body-bytes=${MESSAGE_CAP}`,
+        "--ws-ping-interval=2s",
+        "--log-level=warn",
+      ],
+    }),
+  ));
   // A GatewayRoute to a WebSocket echo backend (a pod and its Service).
   await c.core.createNamespacedPod({
     namespace: suite.ns,

@@ -11,11 +11,11 @@ import assert from "node:assert/strict";
 import { createHmac, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import { API_VERSION, GATEWAY_ROUTE, GROUP, VERSION } from "../../crds/types.ts";
 import { eventually } from "../lib/kube.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { decodeJwt, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
-import { jupyterExecute, startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import { jupyterExecute, type ProxyProcess } from "../lib/proxy.ts";
+import { createGatewayRoute, jwtFlags, startAuthStack } from "../lib/auth-stack.ts";
 import { getWorkspace, jupyterClass, patchWorkspace, echoClass } from "../lib/workspaces.ts";
 
 const PROVIDER = "198.18.0.30";
@@ -41,33 +41,28 @@ let px: ProxyProcess;
 let idp: OidcProvider;
 
 before(async () => {
-  await suite.ready();
-  suite.onTeardown(async () => {
-    await px?.stop();
-    await idp?.stop();
-  });
-  // Short-lived access tokens, so one of the bad tokens can be a really expired one.
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    redirectUris: ["http://portico.test/__portico/auth/callback"],
-    accessTokenTtl: 4,
-  });
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "identity-proxy",
-    flags: [
-      "--auth=jwt",
-      `--oidc-issuer=${idp.issuer}`,
-      `--oidc-audiences=${AUDIENCE}`,
-      `--oidc-client-id=${idp.clientId}`,
-      "--jwt-clock-skew=0s",
-      "--rate-limit-ip=0",
-      "--rate-limit-user=20",
-      "--rate-limit-burst=20",
-    ],
-  });
+  ({ idp, px } = await startAuthStack(
+    suite,
+    // Short-lived access tokens, so one of the bad tokens can be a really expired one.
+    {
+      address: PROVIDER,
+      port: 9000,
+      redirectUris: ["http://portico.test/__portico/auth/callback"],
+      accessTokenTtl: 4,
+    },
+    (op) => ({
+      address: PROXY,
+      port: 8080,
+      name: "identity-proxy",
+      flags: [
+        ...jwtFlags(op, AUDIENCE),
+        "--jwt-clock-skew=0s",
+        "--rate-limit-ip=0",
+        "--rate-limit-user=20",
+        "--rate-limit-burst=20",
+      ],
+    }),
+  ));
 });
 
 /** A fresh access token for `user` (they live 4 s). */
@@ -156,23 +151,12 @@ test("GatewayRoutes pass the same gate: 401 without a token; the user's token re
   // point at a pod: attacks-gateway.test.ts).
   const ws = await getWorkspace(c, suite.ns, "echo");
   const backends = [{ service: { name: ws.status!.children!.service!, port: 80 } }];
-  await c.custom.createNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace: suite.ns,
-    plural: GATEWAY_ROUTE.plural,
-    body: {
-      apiVersion: API_VERSION,
-      kind: GATEWAY_ROUTE.kind,
-      metadata: { name: "api" },
-      spec: {
-        hosts: ["api.identity.test"],
-        rules: [
-          { name: "plain", matches: [{ path: { value: "/plain" } }], backends },
-          { name: "fwd", matches: [{ path: { value: "/fwd" } }], backends, forwardToken: true },
-        ],
-      },
-    },
+  await createGatewayRoute(c, suite.ns, "api", {
+    hosts: ["api.identity.test"],
+    rules: [
+      { name: "plain", matches: [{ path: { value: "/plain" } }], backends },
+      { name: "fwd", matches: [{ path: { value: "/fwd" } }], backends, forwardToken: true },
+    ],
   });
   const host = "api.identity.test";
   await eventually(
