@@ -12,11 +12,9 @@ import { WebSocket, WebSocketServer } from "ws";
 import { noopLogger } from "../operator/engine/types.ts";
 import type { Logger } from "../operator/log.ts";
 import { loadConfig } from "./config.ts";
-import { EventHub } from "./events.ts";
-import { noopMetrics } from "./metrics.ts";
 import { RouteTable } from "./routing/table.ts";
-import { createProxyServer, type ProxyServer } from "./server.ts";
-import { Gate } from "./auth/gate.ts";
+import type { ProxyServer } from "./server.ts";
+import { listenTestProxy } from "./server-fixture.ts";
 
 const log: Logger = { ...noopLogger, child: () => log };
 const seen: string[] = [];
@@ -58,22 +56,7 @@ before(async () => {
     allowedOrigins: ["https://portal.example.com"],
   });
   const config = loadConfig(["--auth=none", "--routing=host", "--trust-forwarded=true"], {});
-  proxy = createProxyServer({
-    config,
-    gate: await Gate.create({
-      config: config.identity,
-      mode: "none",
-      sessionCookie: config.sessionCookie,
-      baseDomain: "portico.test",
-      log,
-    }),
-    table,
-    events: new EventHub({ heartbeatMs: 60_000 }),
-    metrics: noopMetrics(),
-    log,
-  });
-  await new Promise<void>((r) => proxy.server.listen(0, "127.0.0.1", r));
-  port = (proxy.server.address() as AddressInfo).port;
+  ({ proxy, port } = await listenTestProxy(config, table, log));
 });
 
 after(async () => {

@@ -11,11 +11,9 @@ import { WebSocket, WebSocketServer } from "ws";
 import { noopLogger } from "../operator/engine/types.ts";
 import type { Logger } from "../operator/log.ts";
 import { loadConfig } from "./config.ts";
-import { EventHub } from "./events.ts";
-import { noopMetrics } from "./metrics.ts";
 import { RouteTable, type Route } from "./routing/table.ts";
-import { createProxyServer, type ProxyServer } from "./server.ts";
-import { Gate } from "./auth/gate.ts";
+import type { ProxyServer } from "./server.ts";
+import { listenTestProxy } from "./server-fixture.ts";
 
 let backend: Server;
 let wss: WebSocketServer;
@@ -104,22 +102,9 @@ before(async () => {
     ],
     {},
   );
-  proxy = createProxyServer({
-    config,
-    gate: await Gate.create({
-      config: config.identity,
-      mode: "none",
-      sessionCookie: config.sessionCookie,
-      baseDomain: "portico.test",
-      log,
-    }),
-    table,
-    events: new EventHub({ heartbeatMs: 60_000 }),
-    metrics: noopMetrics(),
-    log,
-  });
-  await new Promise<void>((r) => proxy.server.listen(0, "127.0.0.1", r));
-  base = `http://127.0.0.1:${(proxy.server.address() as AddressInfo).port}`;
+  let port: number;
+  ({ proxy, port } = await listenTestProxy(config, table, log));
+  base = `http://127.0.0.1:${port}`;
 });
 
 after(async () => {

@@ -1,0 +1,35 @@
+/**
+ * Test-only (kept out of dist/): the whole proxy server for the unit tests, `--auth=none`, with
+ * a given configuration and route table, listening on a free port of 127.0.0.1.
+ */
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../operator/log.ts";
+import { Gate } from "./auth/gate.ts";
+import type { ProxyConfig } from "./config.ts";
+import { EventHub } from "./events.ts";
+import { noopMetrics } from "./metrics.ts";
+import type { RouteTable } from "./routing/table.ts";
+import { createProxyServer, type ProxyServer } from "./server.ts";
+
+export async function listenTestProxy(
+  config: Readonly<ProxyConfig>,
+  table: RouteTable,
+  log: Logger,
+): Promise<{ proxy: ProxyServer; port: number }> {
+  const proxy = createProxyServer({
+    config,
+    gate: await Gate.create({
+      config: config.identity,
+      mode: "none",
+      sessionCookie: config.sessionCookie,
+      baseDomain: "portico.test",
+      log,
+    }),
+    table,
+    events: new EventHub({ heartbeatMs: 60_000 }),
+    metrics: noopMetrics(),
+    log,
+  });
+  await new Promise<void>((r) => proxy.server.listen(0, "127.0.0.1", r));
+  return { proxy, port: (proxy.server.address() as AddressInfo).port };
+}
