@@ -13,13 +13,16 @@ export interface AuthStack {
   px: ProxyProcess;
 }
 
+/** The login callback the provider lets a client redirect to, unless a file says otherwise. */
+const CALLBACK = "http://portico.test/__portico/auth/callback";
+
 /**
- * Once the suite is ready: the provider, then the proxy `proxy(idp)` describes; both stopped at
- * the suite's teardown, the proxy first.
+ * Once the suite is ready: the provider (port 9000 and the portico.test callback unless given),
+ * then the proxy `proxy(idp)` describes; both stopped at the suite's teardown, the proxy first.
  */
 export async function startAuthStack(
   suite: { ready(): Promise<void>; onTeardown(fn: () => Promise<unknown>): void },
-  provider: OidcProviderOptions,
+  provider: Omit<OidcProviderOptions, "port" | "redirectUris"> & Partial<OidcProviderOptions>,
   proxy: (idp: OidcProvider) => ProxyOptions,
 ): Promise<AuthStack> {
   await suite.ready();
@@ -28,7 +31,7 @@ export async function startAuthStack(
     await s.px?.stop();
     await s.idp?.stop();
   });
-  s.idp = await startOidcProvider(provider);
+  s.idp = await startOidcProvider({ port: 9000, redirectUris: [CALLBACK], ...provider });
   s.px = await startProxy(proxy(s.idp));
   return { idp: s.idp, px: s.px };
 }

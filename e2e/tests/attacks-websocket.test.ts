@@ -63,29 +63,20 @@ let px: ProxyProcess;
 let idp: OidcProvider;
 
 before(async () => {
-  ({ idp, px } = await startAuthStack(
-    suite,
-    {
-      address: PROVIDER,
-      port: 9000,
-      redirectUris: ["http://portico.test/__portico/auth/callback"],
-      name: "attacks-ws-oidc",
-    },
-    (op) => ({
-      address: PROXY,
-      port: 8080,
-      name: "attacks-ws-proxy",
-      flags: [
-        ...jwtFlags(op, AUDIENCE),
-        "--rate-limit-ip=0",
-        "--rate-limit-user=0",
-        `--max-connections-per-user=${CAP}`,
-        `--max-body-bytes=${MESSAGE_CAP}`,
-        "--ws-ping-interval=2s",
-        "--log-level=warn",
-      ],
-    }),
-  ));
+  ({ idp, px } = await startAuthStack(suite, { address: PROVIDER, name: "attacks-ws-oidc" }, (op) => ({
+    address: PROXY,
+    port: 8080,
+    name: "attacks-ws-proxy",
+    flags: [
+      ...jwtFlags(op, AUDIENCE),
+      "--rate-limit-ip=0",
+      "--rate-limit-user=0",
+      `--max-connections-per-user=${CAP}`,
+      `--max-body-bytes=${MESSAGE_CAP}`,
+      "--ws-ping-interval=2s",
+      "--log-level=warn",
+    ],
+  })));
   // A GatewayRoute to a WebSocket echo backend (a pod and its Service).
   await c.core.createNamespacedPod({
     namespace: suite.ns,

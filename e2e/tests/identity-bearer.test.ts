@@ -44,12 +44,7 @@ before(async () => {
   ({ idp, px } = await startAuthStack(
     suite,
     // Short-lived access tokens, so one of the bad tokens can be a really expired one.
-    {
-      address: PROVIDER,
-      port: 9000,
-      redirectUris: ["http://portico.test/__portico/auth/callback"],
-      accessTokenTtl: 4,
-    },
+    { address: PROVIDER, accessTokenTtl: 4 },
     (op) => ({
       address: PROXY,
       port: 8080,
