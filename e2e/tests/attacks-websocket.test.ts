@@ -202,6 +202,8 @@ interface Raw {
   read: number;
   /** The first few KiB of data read (for a failure's message). */
   text: string;
+  /** The kernel said it is idle, in any message so far (not only the first few KiB). */
+  idle: boolean;
   closed: Promise<void>;
 }
 
@@ -220,7 +222,9 @@ async function rawKernelSocket(kernel: string): Promise<Raw> {
       `Authorization: Bearer ${await token("carol")}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
       `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
   );
-  const raw: Raw = { s, closes: [], read: 0, text: "", closed };
+  const raw: Raw = { s, closes: [], read: 0, text: "", idle: false, closed };
+  // The tail of the data so far: a status message may be split across reads.
+  let tail = "";
   const reader = new FrameReader({ masked: false, maxMessageBytes: 2 ** 40 });
   await new Promise<void>((resolve, reject) => {
     let head = Buffer.alloc(0);
@@ -233,7 +237,16 @@ async function rawKernelSocket(kernel: string): Promise<Raw> {
       const feed = (b: Buffer) => {
         raw.read += b.length;
         for (const p of reader.push(b)) {
-          if (p.kind === "data" && raw.text.length < 4096) raw.text += p.bytes.toString().slice(0, 4096);
+          if (p.kind === "data") {
+            const t = p.bytes.toString("latin1");
+            if (raw.text.length < 4096) raw.text += t.slice(0, 4096);
+            if (
+              !raw.idle &&
+              `${tail}${t.length > 1 << 16 ? t.slice(0, 1 << 16) : t}`.includes('"execution_state": "idle"')
+            )
+              raw.idle = true;
+            tail = t.slice(-64);
+          }
           if (p.kind !== "control") continue;
           if (p.code) raw.closes.push(p.code);
           // Like any client library, it answers pings while it reads.
@@ -266,19 +279,30 @@ const write = (s: Socket, b: Buffer) =>
 
 /** A Jupyter execute_request as one masked text frame. */
 function executeFrame(code: string): Buffer {
+  return shellFrame("execute_request", {
+    code,
+    silent: false,
+    store_history: false,
+    user_expressions: {},
+    allow_stdin: false,
+  });
+}
+
+/** A Jupyter shell-channel request as one masked text frame. */
+function shellFrame(msgType: string, content: Record<string, unknown>): Buffer {
   const msg = Buffer.from(
     JSON.stringify({
       header: {
-        msg_id: `m-${Date.now()}`,
+        msg_id: `m-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
         username: "m",
         session: "attack",
-        msg_type: "execute_request",
+        msg_type: msgType,
         version: "5.3",
         date: new Date().toISOString(),
       },
       parent_header: {},
       metadata: {},
-      content: { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false },
+      content,
       channel: "shell",
       buffers: [],
     }),
@@ -467,10 +491,19 @@ const rows: Row[] = [
       const raw = await rawKernelSocket(await carolKernel());
       const open = await activeWebSockets();
       // The kernel answers (idle after the server's kernel_info): a request sent earlier may be lost.
+      // Ask it too, every second, in case the server's own nudge was answered before we listened.
+      let asked = 0;
       await eventually(
         "the kernel is idle",
-        async () => (raw.text.includes('"execution_state": "idle"') ? true : undefined),
-        30_000,
+        async () => {
+          if (raw.idle) return true;
+          if (Date.now() - asked > 1000) {
+            asked = Date.now();
+            await write(raw.s, shellFrame("kernel_info_request", {}));
+          }
+          return undefined;
+        },
+        60_000,
         20,
       );
       // 256 MiB of output in 1 MiB messages; once it flows, the client stops reading (and so
