@@ -42,7 +42,7 @@ import {
   wantsHtml,
   type Refusal,
 } from "./http/request.ts";
-import { checkOrigin, publicScheme } from "./http/origin.ts";
+import { changesState, checkOrigin, publicScheme } from "./http/origin.ts";
 import { rewriteCookiePath, rewriteLocation, securityHeaders } from "./http/response.ts";
 import { EVENTS_SUFFIX, waitingPage } from "./http/waiting.ts";
 import { WsRelay, upstreamHeaders } from "./http/websocket.ts";
@@ -262,6 +262,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     hint: string,
     upgrade = false,
   ) {
+    // Most requests are GETs: they skip the pass before its context is built (the hot path).
+    if (!changesState(req.method, upgrade)) return undefined;
     return checkOrigin(req.method, req.headers, {
       scheme: publicScheme(req.headers, config.trustForwarded, config.identity.publicUrl),
       host: req.headers.host ?? "",
