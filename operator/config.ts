@@ -170,10 +170,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
   /** Comma-separated CIDRs (or bare addresses), each canonical; `zero`: whether /0 is allowed. */
   const cidrs = (k: Key, def: string, zero = false): readonly string[] => {
     const out: string[] = [];
-    for (const item of (raw(k) ?? def)
-      .split(",")
-      .map((x) => x.trim())
-      .filter(Boolean)) {
+    for (const item of items(k, def)) {
       const c = canonicalCidr(item);
       if ("problem" in c) problems.push(`${where(k)}: ${c.problem}`);
       else if (!zero && /\/0$/.test(c.cidr))
