@@ -22,6 +22,11 @@ cleanup() {
   }
   bash e2e/cluster/cluster.sh down || true
   bash e2e/cluster/leftovers.sh "$PORTICO_NETNS" "$PORTICO_CLUSTER_STATE" "${netns_inode:-}" || rc=1
+  # CI keeps only the tail of the output: repeat the reporter's failure summary last, after the logs.
+  if [[ $rc -ne 0 && -s ${test_output:-} ]]; then
+    echo "== failing tests (repeated from the report above)"
+    sed -n '/failing tests:/,$p' "$test_output" | tail -n 150
+  fi
   exit $rc
 }
 trap cleanup EXIT
@@ -31,4 +36,6 @@ netns_inode="$(stat -L -c %i "/run/netns/$PORTICO_NETNS")"
 
 echo "== tests"
 mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.test.ts' | sort)
-bash e2e/cluster/cluster.sh exec -- node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec "${files[@]}"
+test_output="$(mktemp -t portico-test-output.XXXXXX)"
+bash e2e/cluster/cluster.sh exec -- node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec "${files[@]}" \
+  2>&1 | tee "$test_output"
