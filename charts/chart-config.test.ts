@@ -32,7 +32,7 @@ import { SessionCodec } from "../proxy/auth/session.ts";
 import { loadConfig as loadProxyConfig, loadSessionKeysConfig, type ProxyConfig } from "../proxy/config.ts";
 import { buildService } from "../operator/workspace/build.ts";
 import { testWorkspace } from "../operator/workspace/fixtures.ts";
-import { WORKSPACE_LABEL } from "../operator/workspace/names.ts";
+import { WORKSPACE_LABEL } from "../common/model/workspace/names.ts";
 
 const NS = "ide-gateway";
 const RELEASE = "acme";

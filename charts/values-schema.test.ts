@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CHART, helm, kubeVersion, LiteralString, setFlags, type HelmResult } from "../e2e/lib/helm.ts";
-import { DOMAIN, parseBytes, parseDurationMs } from "../operator/settings.ts";
+import { DOMAIN, parseBytes, parseDurationMs } from "../common/runtime/settings.ts";
 import {
   COMMAND,
   OUTPUT,

@@ -6,30 +6,18 @@
  * Every setting is a flag `--name=value` or an environment variable `PORTICO_NAME` (flags win).
  */
 import { hostname } from "node:os";
-import { canonicalCidr, parseCidr } from "./cidr.ts";
-import type { UrlPolicySettings } from "./gateway/address.ts";
-import { deepFreeze, DNS_LABEL, DOMAIN, settingsReader, type Source } from "./settings.ts";
+import { canonicalCidr, parseCidr } from "../common/model/cidr.ts";
+import type { UrlPolicySettings } from "../common/model/gateway/address.ts";
+import { deepFreeze, DNS_LABEL, DOMAIN, settingsReader, type Source } from "../common/runtime/settings.ts";
 import {
   DEFAULT_EGRESS_DENY,
   WORKSPACE_EGRESS_MODES,
   type WorkspaceEgressConfig,
 } from "./workspace/egress.ts";
+import type { RoutingConfig } from "../common/model/workspace/template.ts";
 
 /** How the operator names, routes and builds a workspace's children. Passed to the pure builders. */
-export interface BuilderConfig {
-  /**
-   * `host`: each workspace at `{scheme}://{name}--{namespace}.{baseDomain}/` (its own origin, the
-   * default) and the IDE's base path is empty. `path`: at `{scheme}://{baseDomain}/w/{namespace}/{name}/`
-   * and the IDE's base path `{prefix}` is `/w/{namespace}/{name}`.
-   */
-  routing: "host" | "path";
-  baseDomain: string;
-  urlScheme: "http" | "https";
-  /**
-   * The port in workspace URLs when browsers reach the proxy on a non-default one (0: none, the
-   * scheme's own). Routing ignores it: the proxy matches the Host header without its port.
-   */
-  urlPort: number;
+export interface BuilderConfig extends RoutingConfig {
   /** Where the proxy runs: the NetworkPolicy admits only its pods; the VirtualService routes to it. */
   proxyNamespace: string;
   proxyServiceName: string;
@@ -80,7 +68,7 @@ export interface OperatorConfig {
   /** The cluster's pod and service CIDRs (--pod-cidrs, --service-cidrs). */
   podCidrs: readonly string[];
   serviceCidrs: readonly string[];
-  /** Where GatewayRoute url backends may point (operator/gateway/address.ts). */
+  /** Where GatewayRoute url backends may point (common/model/gateway/address.ts). */
   gatewayUrlPolicy: UrlPolicySettings;
 }
 
@@ -88,7 +76,7 @@ export interface OperatorConfig {
 export const DEFAULT_POD_CIDRS = "10.244.0.0/16";
 export const DEFAULT_SERVICE_CIDRS = "10.96.0.0/12";
 
-export { ConfigError, parseDurationMs, parseFlags } from "./settings.ts";
+export { ConfigError, parseDurationMs, parseFlags } from "../common/runtime/settings.ts";
 
 const KNOWN = [
   "kubeconfig",

@@ -17,12 +17,24 @@ import {
   type Workspace,
   type WorkspaceClass,
 } from "../crds/types.ts";
-import { configOrExit, kubeConfig, listCustom, listRaw, onSignals, watcher, type Raw } from "./bootstrap.ts";
+import {
+  configOrExit,
+  kubeConfig,
+  listCustom,
+  listRaw,
+  onSignals,
+  watcher,
+  type Raw,
+} from "../common/runtime/bootstrap.ts";
 import { loadConfig } from "./config.ts";
 import { LeaderElector } from "./engine/leader.ts";
-import { compileUrlPolicy } from "./gateway/address.ts";
-import { SERVICE_NAME_LABEL, type ClusterView, type EndpointSliceLike } from "./gateway/endpoints.ts";
-import { compileGatewayTable } from "./gateway/match.ts";
+import { compileUrlPolicy } from "../common/model/gateway/address.ts";
+import {
+  SERVICE_NAME_LABEL,
+  type ClusterView,
+  type EndpointSliceLike,
+} from "../common/model/gateway/endpoints.ts";
+import { compileGatewayTable } from "../common/model/gateway/match.ts";
 import {
   memoTable,
   reconcileGatewayRoute,
@@ -31,14 +43,14 @@ import {
   sliceService,
 } from "./gateway/reconcile.ts";
 import { WorkQueue } from "./engine/queue.ts";
-import { realClock } from "./engine/types.ts";
-import type { Watched } from "./engine/watched.ts";
-import { startHealthServer } from "./health.ts";
+import { realClock } from "../common/runtime/types.ts";
+import type { Watched } from "../common/runtime/watched.ts";
+import { startHealthServer } from "../common/runtime/health.ts";
 import { createWorkspaceApi, virtualServicesServed } from "./kube-api.ts";
-import { createLogger } from "./log.ts";
+import { createLogger } from "../common/runtime/log.ts";
 import { createMetrics } from "./metrics.ts";
 import { TokenBucket } from "./ratelimit.ts";
-import { CHILD_LABEL_SELECTOR, WORKSPACE_ANNOTATION, childNames } from "./workspace/names.ts";
+import { CHILD_LABEL_SELECTOR, WORKSPACE_ANNOTATION, childNames } from "../common/model/workspace/names.ts";
 import { reconcileWorkspace, type Cache, type WorkspaceCaches } from "./workspace/reconcile.ts";
 
 const config = configOrExit(() => loadConfig(process.argv.slice(2), process.env));

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { TokenBucket } from "./ratelimit.ts";
-import { FakeClock, flush } from "./engine/fake-clock.ts";
+import { FakeClock, flush } from "../common/runtime/fake-clock.ts";
 
 test("a burst goes at once, then requests are paced at the QPS", async () => {
   const clock = new FakeClock();

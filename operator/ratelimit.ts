@@ -2,7 +2,7 @@
  * Client-side rate limit for the operator's API requests (QPS with a burst), as client-go's
  * token-bucket limiter does: a storm of reconciles queues up here instead of at the API server.
  */
-import type { Clock } from "./engine/types.ts";
+import type { Clock } from "../common/runtime/types.ts";
 
 export class TokenBucket {
   private tokens: number;

@@ -14,10 +14,10 @@ import {
   parseBytes,
   settingsReader,
   type Source,
-} from "../operator/settings.ts";
+} from "../common/runtime/settings.ts";
 import { GATEWAY_SECRET_HEADER } from "./http/request.ts";
 
-import { parseCidr, type UrlPolicySettings } from "../operator/gateway/address.ts";
+import { parseCidr, type UrlPolicySettings } from "../common/model/gateway/address.ts";
 
 export { ConfigError, parseBytes };
 
@@ -126,7 +126,7 @@ export interface ProxyConfig {
   compatNamespace: string;
   watchSilenceMs: number;
   logLevel: "error" | "warn" | "info" | "debug";
-  /** Where GatewayRoute url backends may point (operator/gateway/address.ts), checked again at connect. */
+  /** Where GatewayRoute url backends may point (common/model/gateway/address.ts), checked again at connect. */
   gatewayUrlPolicy: UrlPolicySettings;
 }
 

@@ -25,11 +25,11 @@ import {
   onSignals,
   watcher,
   type Raw,
-} from "../operator/bootstrap.ts";
-import type { Watched } from "../operator/engine/watched.ts";
-import { startHealthServer } from "../operator/health.ts";
-import { createLogger } from "../operator/log.ts";
-import { CHILD_LABEL_SELECTOR } from "../operator/workspace/names.ts";
+} from "../common/runtime/bootstrap.ts";
+import type { Watched } from "../common/runtime/watched.ts";
+import { startHealthServer } from "../common/runtime/health.ts";
+import { createLogger } from "../common/runtime/log.ts";
+import { CHILD_LABEL_SELECTOR } from "../common/model/workspace/names.ts";
 import { Gate } from "./auth/gate.ts";
 import { loadConfig } from "./config.ts";
 import { EventHub } from "./events.ts";
@@ -42,7 +42,7 @@ import {
   type ClusterView,
   type EndpointSliceLike,
   type ServiceLike,
-} from "../operator/gateway/endpoints.ts";
+} from "../common/model/gateway/endpoints.ts";
 
 // `portico-proxy session-keys …`: the chart's hook that makes the session keys once (no server).
 if (process.argv[2] === "session-keys") {

@@ -3,7 +3,7 @@
  * a given configuration and route table, listening on a free port of 127.0.0.1.
  */
 import type { AddressInfo } from "node:net";
-import type { Logger } from "../operator/log.ts";
+import type { Logger } from "../common/runtime/log.ts";
 import { Gate } from "./auth/gate.ts";
 import type { ProxyConfig } from "./config.ts";
 import { EventHub } from "./events.ts";

@@ -22,7 +22,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { Duplex } from "node:stream";
-import type { Logger } from "../operator/log.ts";
+import type { Logger } from "../common/runtime/log.ts";
 import type { ProxyConfig } from "./config.ts";
 import type { EventHub } from "./events.ts";
 import { AUTH_PREFIX, type Gate, type Identified } from "./auth/gate.ts";
@@ -51,8 +51,8 @@ import { BadPath, hostName, parseTarget, type Target } from "./routing/path.ts";
 import type { OwnHostMatch, Route, RouteMatch, RouteTable } from "./routing/table.ts";
 import { Gateway, type Caller } from "./gateway/serve.ts";
 import { checkRuleAccess, isPublic } from "./gateway/access.ts";
-import type { GatewayHit } from "../operator/gateway/model.ts";
-import { compileUrlPolicy } from "../operator/gateway/address.ts";
+import type { GatewayHit } from "../common/model/gateway/model.ts";
+import { compileUrlPolicy } from "../common/model/gateway/address.ts";
 
 export interface ServerDeps {
   config: ProxyConfig;

@@ -5,8 +5,8 @@
  * Exit 0: created, kept or adopted; 1: a Secret is there without usable keys (left alone); 2: bad flags.
  */
 import { CoreV1Api } from "@kubernetes/client-node";
-import { kubeConfig } from "../operator/bootstrap.ts";
-import { createLogger } from "../operator/log.ts";
+import { kubeConfig } from "../common/runtime/bootstrap.ts";
+import { createLogger } from "../common/runtime/log.ts";
 import { ensureSessionKeys, kubeSecretStore } from "./auth/session-keys.ts";
 import { ConfigError, loadSessionKeysConfig } from "./config.ts";
 

@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): what a pathological GatewayRoute header regex costs per request with a
  * 10 KiB header, in one run:
- *   1. the pure match function (operator/gateway/match.ts, RE2 via re2js): µs per `table.match` for a
+ *   1. the pure match function (common/model/gateway/match.ts, RE2 via re2js): µs per `table.match` for a
  *      10 KiB value that matches and one that does not, next to JavaScript's own RegExp on the same
  *      patterns at a few dozen bytes (exponential: the engine the proxy used before);
  *   2. through the real proxy: a real `bench-backend` pod behind a real Service, GatewayRoutes whose
@@ -25,7 +25,7 @@ import {
   type GatewayRoute,
   type RouteRule,
 } from "../../crds/types.ts";
-import { compileGatewayTable } from "../../operator/gateway/match.ts";
+import { compileGatewayTable } from "../../common/model/gateway/match.ts";
 import { eventually } from "../lib/kube.ts";
 import { stateDir } from "../lib/operator.ts";
 import { benchNetns, startBackend } from "./backend.ts";
@@ -255,7 +255,7 @@ Command: \`${netnsEnv}npm run bench:gateway-regex${argv.length ? ` -- ${argv.joi
 defaults \`--seconds=3 --rounds=3 --connections=8\`). GatewayRoute header regexes run on re2js (RE2,
 linear time). Target (issue 11): a pathological regex and a 10 KiB header cost ≤ 5 ms.
 
-**The match function alone** (operator/gateway/match.ts, \`table.match\` with a 10 KiB \`X-Probe\`,
+**The match function alone** (common/model/gateway/match.ts, \`table.match\` with a 10 KiB \`X-Probe\`,
 ${300} calls after a warm-up):
 
 | pattern | 10 KiB value that matches: CPU per match; wall p50 / p99 | 10 KiB value that does not: CPU; wall p50 / p99 | plain route (no regex): CPU |

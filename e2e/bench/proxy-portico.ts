@@ -15,7 +15,7 @@ import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, VERSION, WORKSPACE, type Workspace } from "../../crds/types.ts";
-import { childNames, WORKSPACE_LABEL, workspaceLabelValue } from "../../operator/workspace/names.ts";
+import { childNames, WORKSPACE_LABEL, workspaceLabelValue } from "../../common/model/workspace/names.ts";
 import { SERVICE_NAME_LABEL } from "../../proxy/routing/from-cluster.ts";
 import { PROXY_NODE_ARGS } from "../../proxy/runtime.ts";
 import type { Clients } from "../lib/kube.ts";

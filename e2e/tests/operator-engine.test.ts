@@ -12,8 +12,8 @@ import net from "node:net";
 import { after, afterEach, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { LeaderElector } from "../../operator/engine/leader.ts";
-import { Watched, type RestartReason, type WatchedOptions } from "../../operator/engine/watched.ts";
-import type { Logger } from "../../operator/engine/types.ts";
+import { Watched, type RestartReason, type WatchedOptions } from "../../common/runtime/watched.ts";
+import type { Logger } from "../../common/runtime/types.ts";
 import { clients, eventually, withNamespace, type Clients } from "../lib/kube.ts";
 
 let c: Clients;

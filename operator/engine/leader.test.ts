@@ -11,7 +11,7 @@ import {
   type Decision,
   type LeaseApi,
 } from "./leader.ts";
-import { FakeClock, flush } from "./fake-clock.ts";
+import { FakeClock, flush } from "../../common/runtime/fake-clock.ts";
 
 const T0 = Date.parse("2026-11-22T10:00:00.000Z");
 const me = { identity: "me", leaseDurationMs: 15_000 };

@@ -7,7 +7,7 @@
  * clocks must agree to well within `leaseDurationMs - renewDeadlineMs` (NTP does that in practice).
  */
 import { V1MicroTime, type CoordinationV1Api, type V1Lease, type V1LeaseSpec } from "@kubernetes/client-node";
-import { noopLogger, realClock, type Clock, type Logger } from "./types.ts";
+import { noopLogger, realClock, type Clock, type Logger } from "../../common/runtime/types.ts";
 
 /** What this replica should do about the Lease. */
 export type Decision =

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { WorkQueue, type Outcome, type ProcessResult, type WorkQueueOptions } from "./queue.ts";
-import { FakeClock, flush } from "./fake-clock.ts";
+import { FakeClock, flush } from "../../common/runtime/fake-clock.ts";
 
 /** A process function whose runs the test finishes by hand, recording what ran and how often at once. */
 function controlled() {

@@ -4,8 +4,8 @@
  * marked dirty and runs once more afterwards, failures are retried after a capped exponential
  * backoff, and a run may ask to be requeued after a delay.
  */
-import { backoffDelayMs } from "./backoff.ts";
-import { noopLogger, realClock, type Clock, type Logger } from "./types.ts";
+import { backoffDelayMs } from "../../common/runtime/backoff.ts";
+import { noopLogger, realClock, type Clock, type Logger } from "../../common/runtime/types.ts";
 
 /** What a run may return: nothing (done) or a request to run the key again later. */
 export type ProcessResult = void | { requeueAfterMs: number };

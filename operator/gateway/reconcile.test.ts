@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { GatewayRoute, GatewayRouteStatus, ObjectMeta, RouteRule } from "../../crds/types.ts";
 import type { Cache } from "../workspace/reconcile.ts";
-import { SERVICE_NAME_LABEL, type ClusterView } from "./endpoints.ts";
-import { compileGatewayTable } from "./match.ts";
+import { SERVICE_NAME_LABEL, type ClusterView } from "../../common/model/gateway/endpoints.ts";
+import { compileGatewayTable } from "../../common/model/gateway/match.ts";
 import {
   memoTable,
   namesService,

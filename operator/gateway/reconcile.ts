@@ -9,11 +9,11 @@
  * EndpointSlice change concerns the routes of its namespace that name that Service.
  */
 import type { GatewayRoute, GatewayRouteStatus } from "../../crds/types.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../../common/runtime/log.ts";
 import type { Cache } from "../workspace/reconcile.ts";
-import { SERVICE_NAME_LABEL, type ClusterView } from "./endpoints.ts";
-import { compileGatewayTable } from "./match.ts";
-import type { GatewayTable } from "./model.ts";
+import { SERVICE_NAME_LABEL, type ClusterView } from "../../common/model/gateway/endpoints.ts";
+import { compileGatewayTable } from "../../common/model/gateway/match.ts";
+import type { GatewayTable } from "../../common/model/gateway/model.ts";
 import { gatewayRouteStatus, routeStatusDiffers } from "./status.ts";
 
 /** The one write a route's reconcile may make. */

@@ -6,8 +6,8 @@ import {
   type ClusterView,
   type EndpointSliceLike,
   type ServiceLike,
-} from "./endpoints.ts";
-import { compileGatewayTable } from "./match.ts";
+} from "../../common/model/gateway/endpoints.ts";
+import { compileGatewayTable } from "../../common/model/gateway/match.ts";
 import { gatewayRouteStatus, listMessage, routeStatusDiffers, type RouteStatusInputs } from "./status.ts";
 
 // ---------------------------------------------------------------------------------------------------------

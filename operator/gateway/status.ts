@@ -17,8 +17,8 @@
 import type { Condition, ConditionStatus, GatewayRoute, GatewayRouteStatus } from "../../crds/types.ts";
 import { canonicalJson } from "../workspace/build.ts";
 import { rfc3339 } from "../workspace/status.ts";
-import { resolveServiceBackend, type ClusterView } from "./endpoints.ts";
-import type { RouteConflict, RouteProblem } from "./model.ts";
+import { resolveServiceBackend, type ClusterView } from "../../common/model/gateway/endpoints.ts";
+import type { RouteConflict, RouteProblem } from "../../common/model/gateway/model.ts";
 
 /** What the status is computed from. */
 export interface RouteStatusInputs {

@@ -36,6 +36,8 @@ import {
   CLAIM_LABEL,
   OWNER_ANNOTATION,
   OWNER_LABEL,
+  PORT_NAME,
+  SERVICE_PORT,
   WORKSPACE_LABEL,
   childAnnotations,
   childLabels,
@@ -45,9 +47,9 @@ import {
   requiredName,
   requiredNamespace,
   workspaceLabelValue,
-} from "./names.ts";
+} from "../../common/model/workspace/names.ts";
 import { workspaceEgressRules } from "./egress.ts";
-import { basePath, fillPrefix, readinessPath, workspaceHost } from "./template.ts";
+import { basePath, fillPrefix, readinessPath, workspaceHost } from "../../common/model/workspace/template.ts";
 
 /** Annotation on the pod: hash of the spec it was built with (see `podSpecHash`). */
 export const POD_SPEC_HASH_ANNOTATION = "portico.dev/pod-spec-hash";
@@ -73,10 +75,6 @@ export const GIT_SECRET_MOUNT = "/etc/portico/git-secret";
 export const DEFAULT_MOUNT_PATH = "/home/coder";
 /** User and group every workspace container runs as; the volume is group-owned by it. */
 export const WORKSPACE_UID = 1000;
-/** Port of the workspace Service (the proxy dials this; it forwards to the IDE's named port). */
-export const SERVICE_PORT = 80;
-/** The IDE container's port name, used by the Service's targetPort. */
-export const PORT_NAME = "http";
 /** Environment variables the operator sets on the IDE container; a class's entries with these names are dropped. */
 export const RESERVED_ENV = ["PORTICO_WORKSPACE", "PORTICO_OWNER", "PORTICO_BASE_PATH"] as const;
 

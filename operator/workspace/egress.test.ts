@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cidrContains, parseCidr } from "../cidr.ts";
+import { cidrContains, parseCidr } from "../../common/model/cidr.ts";
 import {
   DEFAULT_EGRESS_DENY,
   egressDenyList,

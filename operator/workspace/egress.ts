@@ -13,7 +13,7 @@
  * - `open`: no egress rules at all (the policy governs ingress only).
  */
 import type { V1NetworkPolicyEgressRule, V1NetworkPolicyPeer } from "@kubernetes/client-node";
-import { cidrContains, parseCidr } from "../cidr.ts";
+import { cidrContains, parseCidr } from "../../common/model/cidr.ts";
 
 /** Values of `--workspace-egress`. */
 export const WORKSPACE_EGRESS_MODES = ["restricted", "allow-list", "open"] as const;
@@ -33,7 +33,7 @@ export const DEFAULT_EGRESS_DENY: readonly string[] = Object.freeze([
 /** Cloud metadata services: denied in `restricted` mode whatever the deny list says. */
 export const METADATA_CIDRS: readonly string[] = Object.freeze(["169.254.169.254/32", "fd00:ec2::254/128"]);
 
-/** What the builder needs to know (from operator/config.ts). All CIDRs canonical (see `canonicalCidr` in operator/cidr.ts). */
+/** What the builder needs to know (from operator/config.ts). All CIDRs canonical (see `canonicalCidr` in common/model/cidr.ts). */
 export interface WorkspaceEgressConfig {
   mode: WorkspaceEgressMode;
   podCidrs: readonly string[];

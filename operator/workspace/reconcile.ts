@@ -16,7 +16,7 @@ import type {
 } from "@kubernetes/client-node";
 import type { Workspace, WorkspaceClass, WorkspaceStatus } from "../../crds/types.ts";
 import type { BuilderConfig } from "../config.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../../common/runtime/log.ts";
 import {
   buildChildren,
   compareQuantities,
@@ -24,7 +24,7 @@ import {
   POD_SPEC_HASH_ANNOTATION,
   workspaceOwnerRef,
 } from "./build.ts";
-import { childNames } from "./names.ts";
+import { childNames } from "../../common/model/workspace/names.ts";
 import { computeStatus, statusEqual } from "./status.ts";
 
 /** Read access to the watched caches. */

@@ -26,8 +26,8 @@ import type {
 } from "../../crds/types.ts";
 import type { BuilderConfig } from "../config.ts";
 import { canonicalJson, GIT_CHECKOUT_CONTAINER, GIT_CONTAINER } from "./build.ts";
-import { pvcName, requiredNamespace } from "./names.ts";
-import { basePath, readinessPath, workspaceUrl } from "./template.ts";
+import { pvcName, requiredNamespace } from "../../common/model/workspace/names.ts";
+import { basePath, readinessPath, workspaceUrl } from "../../common/model/workspace/template.ts";
 
 /** What the reconciler observed about one workspace. */
 export interface ObservedWorkspace {

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { noopLogger } from "../../operator/engine/types.ts";
-import type { Logger } from "../../operator/log.ts";
+import { noopLogger } from "../../common/runtime/types.ts";
+import type { Logger } from "../../common/runtime/log.ts";
 import { loadConfig } from "../config.ts";
 import { Gate, parseGatewaySecrets, type Identified } from "./gate.ts";
 

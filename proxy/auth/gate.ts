@@ -13,7 +13,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BlockList, isIP } from "node:net";
-import type { Logger } from "../../operator/log.ts";
+import type { Logger } from "../../common/runtime/log.ts";
 import type { IdentityConfig } from "../config.ts";
 import { limitKey } from "../http/client.ts";
 import { sendJson } from "../http/errors.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { RouteRule } from "../../crds/types.ts";
-import type { RuleRef } from "../../operator/gateway/model.ts";
+import type { RuleRef } from "../../common/model/gateway/model.ts";
 import type { Identity } from "../auth/identity.ts";
 import { checkRuleAccess, isPublic } from "./access.ts";
 

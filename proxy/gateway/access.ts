@@ -5,7 +5,7 @@
  * could say more). `--auth=none` (the local demo) admits everyone, as it does for workspaces.
  */
 import type { RouteRule } from "../../crds/types.ts";
-import type { RuleRef } from "../../operator/gateway/model.ts";
+import type { RuleRef } from "../../common/model/gateway/model.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { Refusal } from "../http/request.ts";
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { LoadBalancerStrategy } from "../../crds/types.ts";
-import type { Balancer, Endpoint, PickContext } from "../../operator/gateway/model.ts";
+import type { Balancer, Endpoint, PickContext } from "../../common/model/gateway/model.ts";
 import { candidates, createBalancer, hashPrefix, unitHash } from "./balancer.ts";
 
 const ep = (id: string, weight = 1, backend = 0): Endpoint => ({

@@ -9,7 +9,7 @@
  *   - the list may change between calls: state is keyed by endpoint id, never by position alone.
  */
 import type { LoadBalancerStrategy } from "../../crds/types.ts";
-import type { Balancer, Endpoint, PickContext } from "../../operator/gateway/model.ts";
+import type { Balancer, Endpoint, PickContext } from "../../common/model/gateway/model.ts";
 
 /** Open requests to an endpoint right now (LeastConnections). */
 export type Inflight = (endpointId: string) => number;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { compileUrlPolicy } from "../../operator/gateway/address.ts";
+import { compileUrlPolicy } from "../../common/model/gateway/address.ts";
 import { AddressRefused, guardedLookup, refusedAddress } from "./guard.ts";
 
 const policy = compileUrlPolicy({

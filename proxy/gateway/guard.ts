@@ -1,5 +1,5 @@
 /**
- * The url-backend address policy (operator/gateway/address.ts) at connect time: a DNS `lookup` for
+ * The url-backend address policy (common/model/gateway/address.ts) at connect time: a DNS `lookup` for
  * undici's connector, the WebSocket dialler and the health prober that refuses a name resolving to a
  * refused address (a pod, a Service, loopback, metadata...) before any socket is opened, so nothing
  * is sent. The name is resolved once per connection and the checked address is the one dialled: a
@@ -13,7 +13,7 @@ import {
   type LookupOneOptions,
 } from "node:dns";
 import type { LookupFunction } from "node:net";
-import type { UrlPolicy } from "../../operator/gateway/address.ts";
+import type { UrlPolicy } from "../../common/model/gateway/address.ts";
 
 /** The error a refused resolution ends in; `serve.ts` answers it with 403, never retried. */
 export class AddressRefused extends Error {

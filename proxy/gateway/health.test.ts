@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { FakeClock } from "../../operator/engine/fake-clock.ts";
-import { realClock, type Clock } from "../../operator/engine/types.ts";
+import { FakeClock } from "../../common/runtime/fake-clock.ts";
+import { realClock, type Clock } from "../../common/runtime/types.ts";
 import {
   ActiveProber,
   activeSettings,

@@ -13,8 +13,8 @@ import type {
   HealthCheck,
   PassiveHealthCheck,
 } from "../../crds/types.ts";
-import { realClock, type Clock } from "../../operator/engine/types.ts";
-import { parseDurationMs } from "../../operator/settings.ts";
+import { realClock, type Clock } from "../../common/runtime/types.ts";
+import { parseDurationMs } from "../../common/runtime/settings.ts";
 
 /** A duration field in ms, or `def` when absent (or malformed, which the schema already refuses). */
 const ms = (d: Duration | undefined, def: number): number =>

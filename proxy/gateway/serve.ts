@@ -1,5 +1,5 @@
 /**
- * Serving GatewayRoutes: the compiled match table (operator/gateway/match.ts) and, per served rule,
+ * Serving GatewayRoutes: the compiled match table (common/model/gateway/match.ts) and, per served rule,
  * its endpoints, balancer, health, circuit breaker, rate limit and connection pool. The request
  * passes before this (method, Host, path, identity) are the proxy's own; here a matched request is
  * rate limited, checked against the breaker, rewritten, and sent to an endpoint with retries.
@@ -25,9 +25,9 @@ import type { Registry } from "prom-client";
 import type { LookupFunction } from "node:net";
 import { Agent, request as undiciRequest } from "undici";
 import type { GatewayRoute, RetryOn } from "../../crds/types.ts";
-import { DEFAULT_URL_POLICY, type UrlPolicy } from "../../operator/gateway/address.ts";
-import { ruleEndpoints, type ClusterView } from "../../operator/gateway/endpoints.ts";
-import { compileGatewayTable } from "../../operator/gateway/match.ts";
+import { DEFAULT_URL_POLICY, type UrlPolicy } from "../../common/model/gateway/address.ts";
+import { ruleEndpoints, type ClusterView } from "../../common/model/gateway/endpoints.ts";
+import { compileGatewayTable } from "../../common/model/gateway/match.ts";
 import type {
   Balancer,
   Endpoint,
@@ -35,9 +35,9 @@ import type {
   GatewayTable,
   RequestFacts,
   RuleRef,
-} from "../../operator/gateway/model.ts";
-import type { Logger } from "../../operator/log.ts";
-import { parseDurationMs } from "../../operator/settings.ts";
+} from "../../common/model/gateway/model.ts";
+import type { Logger } from "../../common/runtime/log.ts";
+import { parseDurationMs } from "../../common/runtime/settings.ts";
 import { KeyedBuckets } from "../auth/limits.ts";
 import { limitKey } from "../http/client.ts";
 import { classifyUpstreamError, errorCode, sendJson, type ErrorBody } from "../http/errors.ts";

@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { ErrorBody } from "./errors.ts";
 import type { RouteHeader } from "../routing/table.ts";
 import type { ClientAddress } from "./client.ts";
-import { fillPrefix } from "../../operator/workspace/template.ts";
+import { fillPrefix } from "../../common/model/workspace/template.ts";
 
 /** A refusal: status, body and extra headers. */
 export interface Refusal {

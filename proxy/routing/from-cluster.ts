@@ -8,9 +8,8 @@
  */
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import type { Workspace, WorkspaceClass } from "../../crds/types.ts";
-import { PORT_NAME, SERVICE_PORT } from "../../operator/workspace/build.ts";
-import { childNames } from "../../operator/workspace/names.ts";
-import { basePath } from "../../operator/workspace/template.ts";
+import { PORT_NAME, SERVICE_PORT, childNames } from "../../common/model/workspace/names.ts";
+import { basePath } from "../../common/model/workspace/template.ts";
 import type { RoutingConfig } from "../config.ts";
 import type { Route, RouteState, Upstream } from "./table.ts";
 

@@ -41,7 +41,7 @@
  * for that host and reported. Identical matches within one route are not conflicts.
  */
 import { RE2JS } from "re2js";
-import type { GatewayRoute, HeaderMatch, RouteMatch } from "../../crds/types.ts";
+import type { GatewayRoute, HeaderMatch, RouteMatch } from "../../../crds/types.ts";
 import { DEFAULT_URL_POLICY, URL_POLICY_HINT, type UrlPolicy } from "./address.ts";
 import type {
   CompileGatewayTable,

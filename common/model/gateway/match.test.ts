@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { GatewayRoute, ObjectMeta, RouteMatch, RouteRule } from "../../crds/types.ts";
+import type { GatewayRoute, ObjectMeta, RouteMatch, RouteRule } from "../../../crds/types.ts";
 import { MAX_HEADER_REGEX_LENGTH, compileGatewayTable, compileRegex } from "./match.ts";
 import type { GatewayTable, RequestFacts } from "./model.ts";
 

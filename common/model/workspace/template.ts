@@ -4,17 +4,31 @@
  * `{prefix}` is the path the browser sees in front of the IDE, without a trailing slash: empty in host
  * routing (each workspace has its own origin) and `/w/{namespace}/{name}` in path routing.
  */
-import type { HTTPHeader, Workspace, WorkspaceClass } from "../../crds/types.ts";
-import type { BuilderConfig } from "../config.ts";
+import type { HTTPHeader, Workspace, WorkspaceClass } from "../../../crds/types.ts";
 import { requiredName, requiredNamespace } from "./names.ts";
 
 /** The placeholder replaced by the base path. */
 export const PREFIX_PLACEHOLDER = "{prefix}";
 
-type RoutingConfig = Pick<BuilderConfig, "routing" | "baseDomain" | "urlScheme" | "urlPort">;
+/** How workspaces are addressed; the operator's and the proxy's configurations both carry it. */
+export interface RoutingConfig {
+  /**
+   * `host`: each workspace at `{scheme}://{name}--{namespace}.{baseDomain}/` (its own origin, the
+   * default) and the IDE's base path is empty. `path`: at `{scheme}://{baseDomain}/w/{namespace}/{name}/`
+   * and the IDE's base path `{prefix}` is `/w/{namespace}/{name}`.
+   */
+  routing: "host" | "path";
+  baseDomain: string;
+  urlScheme: "http" | "https";
+  /**
+   * The port in workspace URLs when browsers reach the proxy on a non-default one (0: none, the
+   * scheme's own). Routing ignores it: the proxy matches the Host header without its port.
+   */
+  urlPort: number;
+}
 
 /** The base path of `ws`: `""` (host routing) or `/w/{namespace}/{name}` (path routing). */
-export function basePath(ws: Workspace, config: Pick<BuilderConfig, "routing">): string {
+export function basePath(ws: Workspace, config: Pick<RoutingConfig, "routing">): string {
   return config.routing === "path" ? `/w/${requiredNamespace(ws)}/${requiredName(ws)}` : "";
 }
 
@@ -38,7 +52,7 @@ export function requestHeaders(cls: WorkspaceClass, prefix: string): HTTPHeader[
 }
 
 /** The host the browser uses: `{name}--{namespace}.{baseDomain}` (host routing) or `baseDomain` (path). */
-export function workspaceHost(ws: Workspace, config: Pick<BuilderConfig, "routing" | "baseDomain">): string {
+export function workspaceHost(ws: Workspace, config: Pick<RoutingConfig, "routing" | "baseDomain">): string {
   if (config.routing === "path") return config.baseDomain;
   return `${requiredName(ws)}--${requiredNamespace(ws)}.${config.baseDomain}`;
 }

@@ -5,9 +5,9 @@
 import * as k8s from "@kubernetes/client-node";
 import * as http from "node:http";
 import * as https from "node:https";
-import { GROUP, VERSION } from "../crds/types.ts";
-import { realClock } from "./engine/types.ts";
-import { Watched } from "./engine/watched.ts";
+import { GROUP, VERSION } from "../../crds/types.ts";
+import { realClock } from "./types.ts";
+import { Watched } from "./watched.ts";
 import type { Logger } from "./log.ts";
 import { ConfigError } from "./settings.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { RouteRule } from "../../crds/types.ts";
+import type { RouteRule } from "../../../crds/types.ts";
 import {
   resolveServiceBackend,
   ruleEndpoints,

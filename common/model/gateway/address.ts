@@ -20,7 +20,7 @@
 import { isIP } from "node:net";
 import { cidrHas, parseCidr, parseIp, type Cidr, type IpAddress } from "../cidr.ts";
 
-/** CIDR parsing lives in operator/cidr.ts; re-exported for the proxy, which imports this module only. */
+/** CIDR parsing lives in common/model/cidr.ts; re-exported for the proxy, which imports this module only. */
 export { parseCidr };
 
 /** What the operator and the proxy are configured with (flags --pod-cidrs, --service-cidrs, --gateway-url-allow). */

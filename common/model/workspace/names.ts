@@ -8,7 +8,7 @@
  * different inputs never share a name.
  */
 import { createHash } from "node:crypto";
-import type { Workspace } from "../../crds/types.ts";
+import type { Workspace } from "../../../crds/types.ts";
 
 /** Longest DNS label (and label value). */
 export const MAX_LABEL = 63;
@@ -159,3 +159,8 @@ export function requiredNamespace(ws: Workspace): string {
   if (!ns) throw new Error(`Workspace ${ws.metadata.name ?? "(unnamed)"} has no metadata.namespace`);
   return ns;
 }
+
+/** Port of the workspace Service (the proxy dials this; it forwards to the IDE's named port). */
+export const SERVICE_PORT = 80;
+/** The IDE container's port name, used by the Service's targetPort. */
+export const PORT_NAME = "http";

@@ -7,7 +7,7 @@
  * `ready` condition is false is not served (absent counts as ready, as the API documents); a pod
  * with several addresses is one endpoint (its addresses are interchangeable), at its first address.
  */
-import type { RouteBackend, RouteRule } from "../../crds/types.ts";
+import type { RouteBackend, RouteRule } from "../../../crds/types.ts";
 import type { Endpoint } from "./model.ts";
 
 /** The parts of a Service this needs. */

@@ -7,12 +7,18 @@ import {
   requestHeaders,
   workspaceHost,
   workspaceUrl,
+  type RoutingConfig,
 } from "./template.ts";
-import { testClass, testConfig, testWorkspace } from "./fixtures.ts";
+import { testClass, testWorkspace } from "./fixtures.ts";
 
 const ws = testWorkspace();
-const host = testConfig({ routing: "host" });
-const path = testConfig({ routing: "path", urlScheme: "https", baseDomain: "ide.example.com" });
+const host: RoutingConfig = { routing: "host", baseDomain: "portico.test", urlScheme: "http", urlPort: 0 };
+const path: RoutingConfig = {
+  routing: "path",
+  baseDomain: "ide.example.com",
+  urlScheme: "https",
+  urlPort: 0,
+};
 
 test("base path: empty in host routing, /w/{namespace}/{name} in path routing", () => {
   assert.equal(basePath(ws, host), "");

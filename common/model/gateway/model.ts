@@ -14,7 +14,7 @@
  * Two matches of different routes that tie on 1–4 with the same host, path, methods and headers
  * conflict: the one step 5 puts first serves, the other route's status says Conflicted.
  */
-import type { GatewayRoute, RouteRule } from "../../crds/types.ts";
+import type { GatewayRoute, RouteRule } from "../../../crds/types.ts";
 import type { UrlPolicy } from "./address.ts";
 
 /** A request as matching needs it. Header names are lower case (Node's `req.headers`). */
