@@ -13,6 +13,7 @@ import {
   DOMAIN,
   parseBytes,
   settingsReader,
+  type SettingsReader,
   type Source,
 } from "../common/runtime/settings.ts";
 import { GATEWAY_SECRET_HEADER } from "./http/request.ts";
@@ -198,54 +199,100 @@ const RESERVED_HEADERS = [
   "x-forwarded-prefix",
 ];
 
+type Key = (typeof KNOWN)[number];
+type Reader = SettingsReader<Key>;
+
 /**
  * Builds the configuration from flags and environment. Throws ConfigError naming the flag and the
  * environment variable to set, for every problem found (not just the first).
  */
 export function loadConfig(argv: readonly string[], env: Source): Readonly<ProxyConfig> {
   const r = settingsReader(argv, env, KNOWN);
-  const { problems, raw, where, str, int, dur, bytes, bool, oneOf } = r;
-
+  const { raw, str, int, dur, oneOf } = r;
+  // Problems are reported in the order the settings are read: the sections below keep that order.
   // Auth is explicit: running open must be a decision, not a default.
   const auth = oneOf("auth", undefined, AUTH_MODES);
-  const list = (k: Parameters<typeof raw>[0], def: string) =>
-    (raw(k) ?? def)
-      .split(",")
-      .map((x) => x.trim())
-      .filter(Boolean);
-  const url = (k: Parameters<typeof raw>[0]): string | undefined => {
-    const v = raw(k);
-    if (v === undefined) return undefined;
-    try {
-      const u = new URL(v);
-      if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("scheme");
-      return v.replace(/\/$/, "");
-    } catch {
-      problems.push(`${where(k)}: ${JSON.stringify(v)} is not an http(s) URL`);
-      return undefined;
-    }
+  const provider = readProvider(r, auth);
+  const trustedProxyHops = readTrustedProxyHops(r);
+  const allowedMethods = readAllowedMethods(r);
+  const frameAncestors = readFrameAncestors(r);
+  const urlAllow = readUrlAllow(r);
+  const config: ProxyConfig = {
+    kubeconfig: raw("kubeconfig") ?? env.KUBECONFIG,
+    auth,
+    identity: readIdentity(r, provider),
+    routingConfig: readRouting(r),
+    limits: readLimits(r),
+    host: str("host", "0.0.0.0", /^\S+$/, "an address"),
+    port: int("port", 8080, 0, 65535),
+    healthHost: str("health-host", "0.0.0.0", /^\S+$/, "an address"),
+    healthPort: int("health-port", 8082, 0, 65535),
+    sessionCookie: str("session-cookie", "portico_session", /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "a cookie name"),
+    frameAncestors,
+    allowedMethods,
+    trustedProxyHops,
+    trustForwarded: trustedProxyHops > 0,
+    compatNamespace: str("compat-namespace", "default", DNS_LABEL, "a namespace name"),
+    watchSilenceMs: dur("watch-silence", 5 * 60_000),
+    logLevel: oneOf("log-level", "info", ["error", "warn", "info", "debug"] as const),
+    gatewayUrlPolicy: readGatewayUrlPolicy(r, urlAllow),
   };
-  const need = (k: Parameters<typeof raw>[0], v: unknown) => {
+  config.gatewayUrlPolicy.clusterDomain = config.routingConfig.clusterDomain;
+  if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs && config.limits.requestTimeoutMs > 0)
+    r.problems.push(`--headers-timeout must not exceed --request-timeout`);
+  // Host routing puts every workspace on its own subdomain: the session cookie must reach them all.
+  if (!config.identity.cookieDomain && config.routingConfig.routing === "host")
+    config.identity.cookieDomain = config.routingConfig.baseDomain;
+  r.finish("portico-proxy");
+  return deepFreeze(config);
+}
+
+/** A comma-separated list setting: entries trimmed, empty ones dropped. */
+function list(r: Reader, k: Key, def: string): string[] {
+  return (r.raw(k) ?? def)
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
+/** An http(s) URL setting without its trailing slash; anything else is a problem. */
+function httpUrl(r: Reader, k: Key): string | undefined {
+  const v = r.raw(k);
+  if (v === undefined) return undefined;
+  try {
+    const u = new URL(v);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("scheme");
+    return v.replace(/\/$/, "");
+  } catch {
+    r.problems.push(`${r.where(k)}: ${JSON.stringify(v)} is not an http(s) URL`);
+    return undefined;
+  }
+}
+
+/** The provider and the gateway secret as read, before the identity section is put together. */
+interface ProviderSettings {
+  issuer: string | undefined;
+  clientId: string | undefined;
+  clientSecret: string | undefined;
+  scopes: string[];
+  publicUrl: string | undefined;
+  trustedHeaderCidrs: string[];
+  secretFile: string | undefined;
+  secretName: string;
+}
+
+/** What each auth mode needs from the provider and the gateway secret, each missing piece a problem. */
+function readProvider(r: Reader, auth: AuthMode): ProviderSettings {
+  const { problems, raw, where } = r;
+  const need = (k: Key, v: unknown) => {
     if (v === undefined || v === "") problems.push(`${where(k)} must be given with --auth=${auth}`);
   };
-  const issuer = url("oidc-issuer");
-  // offline_access (a refresh token that outlives the provider's session) only when asked for.
-  const scopes = list("oidc-scopes", "openid,profile,email,groups");
-  if (scopes.includes("offline_access"))
-    problems.push(
-      `${where("oidc-scopes")}: offline_access is asked for with --oidc-offline-access=true (PORTICO_OIDC_OFFLINE_ACCESS), not in the scope list`,
-    );
-  if (bool("oidc-offline-access", false)) scopes.push("offline_access");
-  if (!scopes.includes("openid")) scopes.unshift("openid");
+  const issuer = httpUrl(r, "oidc-issuer");
+  const scopes = readScopes(r);
   const clientId = raw("oidc-client-id");
   const clientSecret = raw("oidc-client-secret");
-  const publicUrl = url("public-url");
-  const trustedHeaderCidrs = list("trusted-header-cidrs", "");
-  for (const c of trustedHeaderCidrs)
-    if (!/^[0-9a-fA-F.:]+\/\d{1,3}$/.test(c))
-      problems.push(
-        `${where("trusted-header-cidrs")}: ${JSON.stringify(c)} is not a CIDR range like 10.0.0.0/8`,
-      );
+  const publicUrl = httpUrl(r, "public-url");
+  const trustedHeaderCidrs = readTrustedHeaderCidrs(r);
   if (auth === "oidc") {
     need("oidc-issuer", issuer);
     need("oidc-client-id", clientId);
@@ -258,130 +305,177 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
       problems.push(`${where("oidc-audiences")} (or --oidc-client-id) must be given with --auth=jwt`);
   }
   const secretFile = raw("trusted-header-secret-file");
-  const secretName = str(
-    "trusted-header-secret-name",
-    GATEWAY_SECRET_HEADER,
-    /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
-    "a header name",
-  ).toLowerCase();
-  if (RESERVED_HEADERS.includes(secretName))
-    problems.push(
-      `${where("trusted-header-secret-name")}: ${secretName} is a header with its own meaning; pick one of your own like ${GATEWAY_SECRET_HEADER}`,
-    );
+  const secretName = readSecretName(r);
   if (auth === "trusted-headers" && !secretFile)
     problems.push(
       `${where("trusted-header-secret-file")} must be given with --auth=trusted-headers: a file holding the secret your gateway sends in ${secretName}. A source range (--trusted-header-cidrs) alone proves nothing: every pod in it could send X-Forwarded-User`,
     );
+  return { issuer, clientId, clientSecret, scopes, publicUrl, trustedHeaderCidrs, secretFile, secretName };
+}
 
+/** The scopes asked for at login: always `openid`; `offline_access` only through its own flag. */
+function readScopes(r: Reader): string[] {
+  // offline_access (a refresh token that outlives the provider's session) only when asked for.
+  const scopes = list(r, "oidc-scopes", "openid,profile,email,groups");
+  if (scopes.includes("offline_access"))
+    r.problems.push(
+      `${r.where("oidc-scopes")}: offline_access is asked for with --oidc-offline-access=true (PORTICO_OIDC_OFFLINE_ACCESS), not in the scope list`,
+    );
+  if (r.bool("oidc-offline-access", false)) scopes.push("offline_access");
+  if (!scopes.includes("openid")) scopes.unshift("openid");
+  return scopes;
+}
+
+/** `trusted-headers`: the source ranges identity headers may come from (none given: any). */
+function readTrustedHeaderCidrs(r: Reader): string[] {
+  const cidrs = list(r, "trusted-header-cidrs", "");
+  for (const c of cidrs)
+    if (!/^[0-9a-fA-F.:]+\/\d{1,3}$/.test(c))
+      r.problems.push(
+        `${r.where("trusted-header-cidrs")}: ${JSON.stringify(c)} is not a CIDR range like 10.0.0.0/8`,
+      );
+  return cidrs;
+}
+
+/** The header the gateway secret travels in (lower case): a name of its own, never a reserved one. */
+function readSecretName(r: Reader): string {
+  const secretName = r
+    .str(
+      "trusted-header-secret-name",
+      GATEWAY_SECRET_HEADER,
+      /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+      "a header name",
+    )
+    .toLowerCase();
+  if (RESERVED_HEADERS.includes(secretName))
+    r.problems.push(
+      `${r.where("trusted-header-secret-name")}: ${secretName} is a header with its own meaning; pick one of your own like ${GATEWAY_SECRET_HEADER}`,
+    );
+  return secretName;
+}
+
+/** Proxies in front that append to X-Forwarded-For; the older `--trust-forwarded` is one hop. */
+function readTrustedProxyHops(r: Reader): number {
+  const { raw, where, bool, int } = r;
   // --trust-forwarded (a boolean, older) is one trusted hop; both given must agree.
   const trustForwardedFlag =
     raw("trust-forwarded") === undefined ? undefined : bool("trust-forwarded", false);
   const hopsGiven = raw("trusted-proxy-hops") !== undefined;
   const trustedProxyHops = int("trusted-proxy-hops", trustForwardedFlag ? 1 : 0, 0, 16);
   if (hopsGiven && trustForwardedFlag !== undefined && trustForwardedFlag !== trustedProxyHops > 0)
-    problems.push(
+    r.problems.push(
       `${where("trust-forwarded")} contradicts ${where("trusted-proxy-hops")}: give only --trusted-proxy-hops (the number of proxies in front that append to X-Forwarded-For)`,
     );
+  return trustedProxyHops;
+}
 
-  const methods = (raw("allowed-methods") ?? "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS")
+/** Methods allowed through, upper case; TRACE, CONNECT and TRACK never are. */
+function readAllowedMethods(r: Reader): readonly string[] {
+  const methods = (r.raw("allowed-methods") ?? "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS")
     .split(",")
     .map((m) => m.trim().toUpperCase())
     .filter(Boolean);
   for (const m of methods) {
     if (!/^[A-Z]+$/.test(m))
-      problems.push(`${where("allowed-methods")}: ${JSON.stringify(m)} is not a method`);
+      r.problems.push(`${r.where("allowed-methods")}: ${JSON.stringify(m)} is not a method`);
     if (NEVER_ALLOWED.includes(m))
-      problems.push(`${where("allowed-methods")}: ${m} is never allowed through the proxy`);
+      r.problems.push(`${r.where("allowed-methods")}: ${m} is never allowed through the proxy`);
   }
+  return Object.freeze(methods);
+}
 
-  const frameAncestors = raw("frame-ancestors") ?? "'self'";
+/** The CSP `frame-ancestors` source list: one directive's worth, nothing that could start another. */
+function readFrameAncestors(r: Reader): string {
+  const frameAncestors = r.raw("frame-ancestors") ?? "'self'";
   if (!/^[^;,\r\n]+$/.test(frameAncestors))
-    problems.push(
-      `${where("frame-ancestors")}: ${JSON.stringify(frameAncestors)} is not a CSP source list like 'self' https://portal.example.com`,
+    r.problems.push(
+      `${r.where("frame-ancestors")}: ${JSON.stringify(frameAncestors)} is not a CSP source list like 'self' https://portal.example.com`,
     );
+  return frameAncestors;
+}
 
-  // The cluster's networks (as the operator's flags; defaults: kubeadm's) and the url-backend allow-list.
-  const cidrs = (k: Parameters<typeof raw>[0], def: string) => {
-    const out = list(k, def);
-    for (const c of out)
-      if (!c.includes("/") || !parseCidr(c))
-        problems.push(`${where(k)}: ${JSON.stringify(c)} is not a CIDR range like 10.244.0.0/16`);
-    return Object.freeze(out);
-  };
-  const urlAllow = list("gateway-url-allow", "");
+/** Where GatewayRoute url backends may point besides the public internet: CIDRs or host names. */
+function readUrlAllow(r: Reader): string[] {
+  const urlAllow = list(r, "gateway-url-allow", "");
   for (const a of urlAllow)
     if (a.includes("/") ? !parseCidr(a) : !/^(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$|^[0-9a-f:.]+$/i.test(a))
-      problems.push(`${where("gateway-url-allow")}: ${JSON.stringify(a)} is neither a CIDR nor a host name`);
+      r.problems.push(
+        `${r.where("gateway-url-allow")}: ${JSON.stringify(a)} is neither a CIDR nor a host name`,
+      );
+  return urlAllow;
+}
 
-  const config: ProxyConfig = {
-    kubeconfig: raw("kubeconfig") ?? env.KUBECONFIG,
-    auth,
-    identity: {
-      ...(issuer ? { issuer } : {}),
-      ...(clientId ? { clientId } : {}),
-      ...(clientSecret ? { clientSecret } : {}),
-      audiences: list("oidc-audiences", clientId ?? ""),
-      scopes,
-      ...(publicUrl ? { publicUrl } : {}),
-      ...(raw("session-keys-file") ? { sessionKeysFile: raw("session-keys-file") } : {}),
-      sessionTtlMs: dur("session-ttl", 8 * 3_600_000),
-      ...(raw("cookie-domain") ? { cookieDomain: str("cookie-domain", "", DOMAIN, "a DNS domain") } : {}),
-      adminRoles: list("admin-roles", "portico-admin"),
-      clockSkewSeconds: dur("jwt-clock-skew", 30_000, true) / 1000,
-      trustedHeaderCidrs,
-      ...(secretFile ? { trustedHeaderSecretFile: secretFile } : {}),
-      trustedHeaderSecretName: secretName,
-      rateLimit: {
-        perUser: int("rate-limit-user", 100, 0, 1_000_000),
-        perIp: int("rate-limit-ip", 200, 0, 1_000_000),
-        burst: int("rate-limit-burst", 200, 1, 1_000_000),
-        maxConnectionsPerUser: int("max-connections-per-user", 256, 1, 1_000_000),
-      },
-    },
-    routingConfig: {
-      routing: oneOf("routing", "host", ["host", "path"] as const),
-      baseDomain: str("base-domain", "portico.test", DOMAIN, "a DNS domain like portico.example.com"),
-      serviceFallback: bool("service-fallback", true),
-      clusterDomain: str("cluster-domain", "cluster.local", DOMAIN, "a DNS domain like cluster.local"),
-    },
-    limits: {
-      maxHeaderBytes: bytes("max-header-bytes", 16 * 1024),
-      maxBodyBytes: bytes("max-body-bytes", 256 * 1024 * 1024),
-      headersTimeoutMs: dur("headers-timeout", 10_000),
-      requestTimeoutMs: dur("request-timeout", 5 * 60_000, true),
-      idleTimeoutMs: dur("idle-timeout", 5 * 60_000),
-      keepAliveTimeoutMs: dur("keep-alive-timeout", 5_000),
-      wsPingIntervalMs: dur("ws-ping-interval", 30_000),
-      wsBufferBytes: bytes("ws-buffer-bytes", 1024 * 1024),
-      sseHeartbeatMs: dur("sse-heartbeat", 15_000),
-    },
-    host: str("host", "0.0.0.0", /^\S+$/, "an address"),
-    port: int("port", 8080, 0, 65535),
-    healthHost: str("health-host", "0.0.0.0", /^\S+$/, "an address"),
-    healthPort: int("health-port", 8082, 0, 65535),
-    sessionCookie: str("session-cookie", "portico_session", /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "a cookie name"),
-    frameAncestors,
-    allowedMethods: Object.freeze(methods),
-    trustedProxyHops,
-    trustForwarded: trustedProxyHops > 0,
-    compatNamespace: str("compat-namespace", "default", DNS_LABEL, "a namespace name"),
-    watchSilenceMs: dur("watch-silence", 5 * 60_000),
-    logLevel: oneOf("log-level", "info", ["error", "warn", "info", "debug"] as const),
-    gatewayUrlPolicy: {
-      podCidrs: cidrs("pod-cidrs", "10.244.0.0/16"),
-      serviceCidrs: cidrs("service-cidrs", "10.96.0.0/12"),
-      clusterDomain: "",
-      allow: Object.freeze(urlAllow),
+/** The identity section: the provider as read, sessions, admin roles and abuse limits. */
+function readIdentity(r: Reader, p: ProviderSettings): IdentityConfig {
+  const { raw, str, int, dur } = r;
+  return {
+    ...(p.issuer ? { issuer: p.issuer } : {}),
+    ...(p.clientId ? { clientId: p.clientId } : {}),
+    ...(p.clientSecret ? { clientSecret: p.clientSecret } : {}),
+    audiences: list(r, "oidc-audiences", p.clientId ?? ""),
+    scopes: p.scopes,
+    ...(p.publicUrl ? { publicUrl: p.publicUrl } : {}),
+    ...(raw("session-keys-file") ? { sessionKeysFile: raw("session-keys-file") } : {}),
+    sessionTtlMs: dur("session-ttl", 8 * 3_600_000),
+    ...(raw("cookie-domain") ? { cookieDomain: str("cookie-domain", "", DOMAIN, "a DNS domain") } : {}),
+    adminRoles: list(r, "admin-roles", "portico-admin"),
+    clockSkewSeconds: dur("jwt-clock-skew", 30_000, true) / 1000,
+    trustedHeaderCidrs: p.trustedHeaderCidrs,
+    ...(p.secretFile ? { trustedHeaderSecretFile: p.secretFile } : {}),
+    trustedHeaderSecretName: p.secretName,
+    rateLimit: {
+      perUser: int("rate-limit-user", 100, 0, 1_000_000),
+      perIp: int("rate-limit-ip", 200, 0, 1_000_000),
+      burst: int("rate-limit-burst", 200, 1, 1_000_000),
+      maxConnectionsPerUser: int("max-connections-per-user", 256, 1, 1_000_000),
     },
   };
-  config.gatewayUrlPolicy.clusterDomain = config.routingConfig.clusterDomain;
-  if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs && config.limits.requestTimeoutMs > 0)
-    problems.push(`--headers-timeout must not exceed --request-timeout`);
-  // Host routing puts every workspace on its own subdomain: the session cookie must reach them all.
-  if (!config.identity.cookieDomain && config.routingConfig.routing === "host")
-    config.identity.cookieDomain = config.routingConfig.baseDomain;
-  r.finish("portico-proxy");
-  return deepFreeze(config);
+}
+
+/** The routing section: must agree with the operator's settings. */
+function readRouting(r: Reader): RoutingConfig {
+  return {
+    routing: r.oneOf("routing", "host", ["host", "path"] as const),
+    baseDomain: r.str("base-domain", "portico.test", DOMAIN, "a DNS domain like portico.example.com"),
+    serviceFallback: r.bool("service-fallback", true),
+    clusterDomain: r.str("cluster-domain", "cluster.local", DOMAIN, "a DNS domain like cluster.local"),
+  };
+}
+
+/** The limits and timeouts of the data path. */
+function readLimits(r: Reader): LimitsConfig {
+  const { dur, bytes } = r;
+  return {
+    maxHeaderBytes: bytes("max-header-bytes", 16 * 1024),
+    maxBodyBytes: bytes("max-body-bytes", 256 * 1024 * 1024),
+    headersTimeoutMs: dur("headers-timeout", 10_000),
+    requestTimeoutMs: dur("request-timeout", 5 * 60_000, true),
+    idleTimeoutMs: dur("idle-timeout", 5 * 60_000),
+    keepAliveTimeoutMs: dur("keep-alive-timeout", 5_000),
+    wsPingIntervalMs: dur("ws-ping-interval", 30_000),
+    wsBufferBytes: bytes("ws-buffer-bytes", 1024 * 1024),
+    sseHeartbeatMs: dur("sse-heartbeat", 15_000),
+  };
+}
+
+/**
+ * Where url backends may point: the cluster's networks (as the operator's flags; defaults: kubeadm's)
+ * and the allow-list. `clusterDomain` is filled in from the routing section.
+ */
+function readGatewayUrlPolicy(r: Reader, allow: string[]): UrlPolicySettings {
+  const cidrs = (k: Key, def: string) => {
+    const out = list(r, k, def);
+    for (const c of out)
+      if (!c.includes("/") || !parseCidr(c))
+        r.problems.push(`${r.where(k)}: ${JSON.stringify(c)} is not a CIDR range like 10.244.0.0/16`);
+    return Object.freeze(out);
+  };
+  return {
+    podCidrs: cidrs("pod-cidrs", "10.244.0.0/16"),
+    serviceCidrs: cidrs("service-cidrs", "10.96.0.0/12"),
+    clusterDomain: "",
+    allow: Object.freeze(allow),
+  };
 }
 
 /** `portico-proxy session-keys`: where the session-keys Secret goes (proxy/auth/session-keys.ts). */

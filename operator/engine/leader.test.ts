@@ -231,12 +231,17 @@ function track() {
   };
 }
 
+/** A fresh Lease API and clock at T0, an event log, and candidate "a" on them (not yet running). */
+function setup() {
+  const api = new FakeLeaseApi();
+  const clock = new FakeClock(T0);
+  const t = track();
+  return { api, clock, t, a: elector(api, clock, "a") };
+}
+
 describe("LeaderElector", () => {
   test("creates the Lease, leads, and renews every retryPeriod", async () => {
-    const api = new FakeLeaseApi();
-    const clock = new FakeClock(T0);
-    const t = track();
-    const a = elector(api, clock, "a");
+    const { api, clock, t, a } = setup();
     const done = a.run(t.callbacks("a"));
     await flush();
     assert.equal(a.isLeader(), true);
@@ -250,10 +255,7 @@ describe("LeaderElector", () => {
   });
 
   test("a second candidate waits while the Lease is held, and takes it once released", async () => {
-    const api = new FakeLeaseApi();
-    const clock = new FakeClock(T0);
-    const t = track();
-    const a = elector(api, clock, "a");
+    const { api, clock, t, a } = setup();
     const b = elector(api, clock, "b");
     void a.run(t.callbacks("a"));
     await flush();
@@ -272,10 +274,7 @@ describe("LeaderElector", () => {
   });
 
   test("after a crash (no release) the other takes over only once the Lease has expired", async () => {
-    const api = new FakeLeaseApi();
-    const clock = new FakeClock(T0);
-    const t = track();
-    const a = elector(api, clock, "a");
+    const { api, clock, t, a } = setup();
     const b = elector(api, clock, "b");
     void a.run(t.callbacks("a"));
     await flush();
@@ -292,10 +291,7 @@ describe("LeaderElector", () => {
   });
 
   test("gives up and calls onStoppedLeading when it cannot renew within renewDeadline", async () => {
-    const api = new FakeLeaseApi();
-    const clock = new FakeClock(T0);
-    const t = track();
-    const a = elector(api, clock, "a");
+    const { api, clock, t, a } = setup();
     const done = a.run(t.callbacks("a"));
     await flush();
     await clock.advance(1000);
@@ -312,9 +308,7 @@ describe("LeaderElector", () => {
   });
 
   test("a write that beats ours (409) is re-read: a harmless one is renewed over", async () => {
-    const api = new FakeLeaseApi();
-    const clock = new FakeClock(T0);
-    const a = elector(api, clock, "a");
+    const { api, clock, a } = setup();
     void a.run(track().callbacks("a"));
     await flush();
     // Someone (say, kubectl annotate) writes between our read and our replace.
@@ -335,10 +329,7 @@ describe("LeaderElector", () => {
   });
 
   test("loses at once when the Lease is seen held by another", async () => {
-    const api = new FakeLeaseApi();
-    const clock = new FakeClock(T0);
-    const t = track();
-    const a = elector(api, clock, "a");
+    const { api, clock, t, a } = setup();
     void a.run(t.callbacks("a"));
     await flush();
     api.stored = { ...api.stored!, spec: { ...api.stored!.spec, holderIdentity: "intruder" } };

@@ -92,8 +92,7 @@ const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "ET
 
 /** What kind of failure an attempt met (for retryOn, metrics and the answer). */
 export function failureKind(err: Error): FailureKind {
-  if (err instanceof DivertedAnswer)
-    return err.status >= 502 && err.status <= 504 ? "GatewayError" : "ServerError";
+  if (err instanceof DivertedAnswer) return statusFailureKind(err.status);
   const code = errorCode(err);
   if (CONNECT_FAILURES.has(code)) return "ConnectFailure";
   if (TIMEOUTS.has(code)) return "Timeout";
@@ -105,6 +104,46 @@ export function retryableStatus(status: number, on: ReadonlySet<RetryOn>): boole
   if (on.has("ServerError") && status >= 500) return true;
   return on.has("GatewayError") && status >= 502 && status <= 504;
 }
+
+/** The failure kind of a 5xx answer: 502–504 are the gateway's kind, any other the server's. */
+export function statusFailureKind(status: number): "GatewayError" | "ServerError" {
+  return status >= 502 && status <= 504 ? "GatewayError" : "ServerError";
+}
+
+/**
+ * Whether an attempt that failed with `kind` may be sent again: only a `safe` one (no body, attempts
+ * left), on a failure the rule retries on, and either nothing was sent (a connect failure) or the
+ * method is idempotent.
+ */
+export function mayRetry(
+  kind: FailureKind,
+  a: { safe: boolean; retryOn: ReadonlySet<RetryOn>; method: string },
+): boolean {
+  return a.safe && a.retryOn.has(kind) && (kind === "ConnectFailure" || IDEMPOTENT.has(a.method));
+}
+
+/** The answer when the last attempt failed before anything was written: status and what failed where. */
+export function upstreamFailure(
+  err: Error,
+  kind: FailureKind,
+  rule: string,
+  endpoint: string,
+): { status: number; body: ErrorBody } {
+  const diverted = err instanceof DivertedAnswer;
+  const status = diverted ? err.status : kind === "Timeout" ? 504 : kind === "ConnectFailure" ? 503 : 502;
+  return {
+    status,
+    body: {
+      error: kind === "Timeout" ? "upstream_timeout" : "upstream_error",
+      message: `${rule}: the backend at ${endpoint} failed (${kind}${diverted ? ` ${err.status}` : `, ${errorCode(err)}`})`,
+    },
+  };
+}
+
+const bodyTooLarge = (max: number): ErrorBody => ({
+  error: "body_too_large",
+  message: `request bodies on this route are limited to ${max} bytes`,
+});
 
 const ms = (d: string | undefined, fallback: number) =>
   d === undefined ? fallback : (parseDurationMs(d) ?? fallback);
@@ -129,6 +168,53 @@ interface RuleState {
   backoffMs: number;
   requestTimeoutMs: number;
   maxBodyBytes: number;
+}
+
+/** A request turned away before any attempt: its status, the metric's reason and the answer. */
+interface Refusal {
+  status: number;
+  reason: string;
+  body: ErrorBody;
+  headers: Record<string, string>;
+}
+
+/** One HTTP request on its way through a rule: what its attempts share. */
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  st: RuleState;
+  /** The rule as it was when the request came in (a retry after backoff uses the same). */
+  rule: RuleRef["rule"];
+  hit: GatewayHit;
+  who: Caller;
+  path: string;
+  query: string;
+  /** The rule's key, for metrics and messages. */
+  name: string;
+  started: number;
+  /** The Host the client sent: a Service's pods get it, a url backend its own. */
+  host: string;
+  hasBody: boolean;
+  method: string;
+  hashKey: string | undefined;
+  /** Endpoints already tried: a retry goes elsewhere. */
+  tried: Set<string>;
+  finished: boolean;
+  timer: NodeJS.Timeout | undefined;
+  /** A breaker slot is held: given back or judged once, when the request finishes. */
+  breakerTaken: boolean;
+}
+
+/** One attempt at one endpoint. */
+interface Attempt {
+  n: number;
+  ep: Endpoint;
+  /** Whether a failure of this kind may be sent again. */
+  again(kind: FailureKind): boolean;
+  /** Ends the attempt's in-flight count (once). */
+  release(): void;
+  /** The attempt's verdict for passive health: once, at the first sign (headers or failure). */
+  settle(ok: boolean): void;
 }
 
 export class Gateway {
@@ -196,7 +282,10 @@ export class Gateway {
     return this.#table.match(facts);
   }
 
-  /** Serves an HTTP request the table matched. `path`/`query` as the request passes parsed them. */
+  /**
+   * Serves an HTTP request the table matched. `path`/`query` as the request passes parsed them.
+   * Admitted (rate limit, body size, breaker), its headers prepared once, then sent in attempts.
+   */
   serve(
     req: IncomingMessage,
     res: ServerResponse,
@@ -208,207 +297,38 @@ export class Gateway {
     const st = this.#states.get(hit.ref.key);
     if (!st) return sendJson(res, 404, { error: "not_found", message: "the route was just removed" });
     const started = this.#now();
-    const rule = st.ref.rule;
-    const name = st.ref.key;
-    const refuse = (
-      status: number,
-      reason: string,
-      body: ErrorBody,
-      headers: Record<string, string> = {},
-    ) => {
-      this.#metrics.refused(name, reason);
-      this.#metrics.request(name, "", status, (this.#now() - started) / 1000);
-      sendJson(res, status, body, headers);
-    };
-
-    const limited = this.#limit(st, who);
-    if (limited) return refuse(429, "rate_limited", limited.body, limited.headers);
     const declared = Number(req.headers["content-length"] ?? "0");
-    if (st.maxBodyBytes > 0 && declared > st.maxBodyBytes)
-      return refuse(413, "body_too_large", {
-        error: "body_too_large",
-        message: `request bodies on this route are limited to ${st.maxBodyBytes} bytes`,
-      });
-    if (st.breaker && !st.breaker.tryAcquire(this.#now()))
-      return refuse(
-        503,
-        "circuit_open",
-        { error: "circuit_open", message: `the backends of ${name} keep failing; retry later` },
-        { "retry-after": String(Math.max(1, Math.ceil(this.#retryAfterMs(st) / 1000))) },
-      );
-
-    const hasBody = declared > 0 || req.headers["transfer-encoding"] !== undefined;
-    const method = req.method ?? "GET";
-    const host = req.headers.host ?? "";
-    stripCredentials(req.headers, this.#d.sessionCookie);
-    if (rule.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
-    forwardedHeaders(req.headers, {
-      client: { address: who.clientIp, forwardedFor: who.forwardedFor },
-      proto: "http",
-      host,
-      prefix: rule.rewrite && hit.matchedPrefix && hit.matchedPrefix !== "/" ? hit.matchedPrefix : "",
-      trust: this.#d.trustForwarded,
-    });
-    modifyHeaders(req.headers, rule.requestHeaders);
-    const hashKey = hashKeyOf(req.headers, rule.loadBalancer?.hashOn);
-    const tried = new Set<string>();
-    let finished = false;
-    let timer: NodeJS.Timeout | undefined;
-    let breakerTaken = st.breaker !== undefined;
-    const finish = (ok: boolean | undefined, endpoint: string, status: number) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      if (breakerTaken) {
-        breakerTaken = false;
-        if (ok === undefined) st.breaker!.release(this.#now());
-        else st.breaker!.onResult(ok, this.#now());
-      }
-      this.#metrics.request(name, endpoint, status, (this.#now() - started) / 1000);
-    };
-    res.once("close", () => finish(undefined, "", 499));
-    if (st.requestTimeoutMs > 0) {
-      timer = setTimeout(() => {
-        if (res.headersSent) return void res.destroy(); // half an answer must not look complete
-        finish(false, "", 504);
-        sendJson(res, 504, {
-          error: "upstream_timeout",
-          message: `no answer from ${name} within ${st.requestTimeoutMs} ms`,
-        });
-      }, st.requestTimeoutMs);
-      timer.unref();
+    const refusal = this.#admit(st, who, declared);
+    if (refusal) {
+      this.#metrics.refused(st.ref.key, refusal.reason);
+      this.#metrics.request(st.ref.key, "", refusal.status, (this.#now() - started) / 1000);
+      return sendJson(res, refusal.status, refusal.body, refusal.headers);
     }
-
-    const attempt = (n: number): void => {
-      if (finished || res.destroyed) return;
-      const ep = this.#pick(st, who.clientIp, hashKey, tried);
-      if (!ep) {
-        this.#metrics.refused(name, "no_healthy_backend");
-        finish(false, "", 503);
-        return sendJson(
-          res,
-          503,
-          { error: "no_healthy_backend", message: `no healthy backend for ${name}` },
-          { "retry-after": "2" },
-        );
-      }
-      tried.add(ep.id);
-      // A URL backend is its own virtual host; a Service's pods get the Host the client sent.
-      if (ep.id.startsWith("http")) req.headers.host = new URL(ep.origin).host;
-      else req.headers.host = host;
-      const safe = !hasBody && n < st.attempts;
-      const again = (kind: FailureKind) =>
-        safe && st.retryOn.has(kind) && (kind === "ConnectFailure" || IDEMPOTENT.has(method));
-      // In flight until its answer has ended (or failed, or the client left): least connections
-      // counts requests that are still streaming, not only those waiting for headers.
-      st.inflight.set(ep.id, (st.inflight.get(ep.id) ?? 0) + 1);
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        st.inflight.set(ep.id, Math.max(0, (st.inflight.get(ep.id) ?? 1) - 1));
-      };
-      res.once("close", release);
-      let judged = false;
-      /** The attempt's verdict for passive health: once, at the first sign (headers or failure). */
-      const settle = (ok: boolean) => {
-        if (judged) return;
-        judged = true;
-        st.health.get(ep.id)?.passiveResult(ok, this.#now());
-      };
-      this.#d.forwarder.forward(
-        req,
-        res,
-        {
-          origin: ep.origin,
-          path: upstreamPath(path, query, hit.matchedPrefix, rule.rewrite, ep.basePath),
-          maxBodyBytes: st.maxBodyBytes,
-          dispatcher: st.agent,
-          headers: upstreamRequestHeaders(req.headers),
-        },
-        {
-          divert: (status) =>
-            finished ||
-            (retryableStatus(status, st.retryOn) &&
-              again(status >= 502 && status <= 504 ? "GatewayError" : "ServerError")),
-          onResponseHeaders: (status, h) => {
-            settle(status < 500);
-            modifyHeaders(h, rule.responseHeaders);
-          },
-          onDone: (status) => {
-            release();
-            finish(status < 500, ep.id, status);
-          },
-          onError: (err, started) => {
-            release();
-            const refusedBy = refusedAddress(err);
-            if (refusedBy && !finished) {
-              // A url backend's name resolved to a refused address: no socket was opened, nothing sent.
-              settle(true);
-              this.#metrics.refused(name, "address_refused");
-              this.#d.log.warn("gateway backend address refused", {
-                rule: name,
-                endpoint: ep.id,
-                reason: refusedBy.reason,
-              });
-              finish(undefined, ep.id, 403);
-              const fault = classifyUpstreamError(refusedBy, name);
-              return sendJson(res, fault.status, fault.body);
-            }
-            if (err instanceof BodyTooLarge) {
-              settle(true);
-              this.#metrics.refused(name, "body_too_large");
-              finish(undefined, ep.id, 413);
-              sendJson(
-                res,
-                413,
-                {
-                  error: "body_too_large",
-                  message: `request bodies on this route are limited to ${st.maxBodyBytes} bytes`,
-                },
-                { connection: "close" },
-              );
-              res.once("finish", () => req.socket.destroy());
-              return;
-            }
-            const kind = failureKind(err);
-            settle(false);
-            this.#metrics.upstreamError(name, ep.id, kind);
-            if (finished) return;
-            if (!started && again(kind) && !res.destroyed) {
-              this.#metrics.retry(name);
-              if (st.backoffMs > 0) setTimeout(() => attempt(n + 1), st.backoffMs).unref();
-              else attempt(n + 1);
-              return;
-            }
-            if (started) {
-              finish(false, ep.id, 502);
-              return void res.destroy();
-            }
-            const status =
-              err instanceof DivertedAnswer
-                ? err.status
-                : kind === "Timeout"
-                  ? 504
-                  : kind === "ConnectFailure"
-                    ? 503
-                    : 502;
-            this.#d.log.warn("gateway upstream error", {
-              rule: name,
-              endpoint: ep.id,
-              kind,
-              code: errorCode(err),
-            });
-            finish(false, ep.id, status);
-            sendJson(res, status, {
-              error: kind === "Timeout" ? "upstream_timeout" : "upstream_error",
-              message: `${name}: the backend at ${ep.id} failed (${kind}${err instanceof DivertedAnswer ? ` ${err.status}` : `, ${errorCode(err)}`})`,
-            });
-          },
-        },
-      );
+    const x: Exchange = {
+      req,
+      res,
+      st,
+      rule: st.ref.rule,
+      hit,
+      who,
+      path,
+      query,
+      name: st.ref.key,
+      started,
+      host: req.headers.host ?? "",
+      hasBody: declared > 0 || req.headers["transfer-encoding"] !== undefined,
+      method: req.method ?? "GET",
+      hashKey: undefined,
+      tried: new Set(),
+      finished: false,
+      timer: undefined,
+      breakerTaken: st.breaker !== undefined,
     };
-    attempt(0);
+    this.#prepareHeaders(req, x.rule, hit, who, x.host);
+    x.hashKey = hashKeyOf(req.headers, x.rule.loadBalancer?.hashOn);
+    res.once("close", () => this.#finish(x, undefined, "", 499));
+    this.#armTimeout(x);
+    this.#attempt(x, 0);
   }
 
   /**
@@ -445,16 +365,7 @@ export class Gateway {
       new Set(),
     );
     if (!ep) return refused(503, { error: "no_healthy_backend", message: `no healthy backend for ${name}` });
-    stripCredentials(req.headers, this.#d.sessionCookie);
-    if (st.ref.rule.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
-    forwardedHeaders(req.headers, {
-      client: { address: who.clientIp, forwardedFor: who.forwardedFor },
-      proto: "http",
-      host: req.headers.host ?? "",
-      prefix: st.ref.rule.rewrite && hit.matchedPrefix && hit.matchedPrefix !== "/" ? hit.matchedPrefix : "",
-      trust: this.#d.trustForwarded,
-    });
-    modifyHeaders(req.headers, st.ref.rule.requestHeaders);
+    this.#prepareHeaders(req, st.ref.rule, hit, who, req.headers.host ?? "");
     const target = upstreamPath(path, query, hit.matchedPrefix, st.ref.rule.rewrite, ep.basePath);
     const ws = ep.origin.replace(/^http/, "ws");
     this.#metrics.request(name, ep.id, 101, 0);
@@ -465,6 +376,206 @@ export class Gateway {
   close(): void {
     for (const st of this.#states.values()) this.#dispose(st);
     this.#states.clear();
+  }
+
+  /** Rate limit, declared body size, then the breaker (last: a granted slot must be given back). */
+  #admit(st: RuleState, who: Caller, declared: number): Refusal | undefined {
+    const limited = this.#limit(st, who);
+    if (limited) return { status: 429, reason: "rate_limited", ...limited };
+    if (st.maxBodyBytes > 0 && declared > st.maxBodyBytes)
+      return { status: 413, reason: "body_too_large", body: bodyTooLarge(st.maxBodyBytes), headers: {} };
+    if (st.breaker && !st.breaker.tryAcquire(this.#now()))
+      return {
+        status: 503,
+        reason: "circuit_open",
+        body: { error: "circuit_open", message: `the backends of ${st.ref.key} keep failing; retry later` },
+        headers: { "retry-after": String(Math.max(1, Math.ceil(this.#retryAfterMs(st) / 1000))) },
+      };
+    return undefined;
+  }
+
+  /** The request headers a backend gets: no gateway credentials, the caller's token where the rule says. */
+  #prepareHeaders(
+    req: IncomingMessage,
+    rule: RuleRef["rule"],
+    hit: GatewayHit,
+    who: Caller,
+    host: string,
+  ): void {
+    stripCredentials(req.headers, this.#d.sessionCookie);
+    if (rule.forwardToken && who.token) req.headers.authorization = `Bearer ${who.token}`;
+    forwardedHeaders(req.headers, {
+      client: { address: who.clientIp, forwardedFor: who.forwardedFor },
+      proto: "http",
+      host,
+      prefix: rule.rewrite && hit.matchedPrefix && hit.matchedPrefix !== "/" ? hit.matchedPrefix : "",
+      trust: this.#d.trustForwarded,
+    });
+    modifyHeaders(req.headers, rule.requestHeaders);
+  }
+
+  /** The request is over (answered, failed, or the client left): once, with the breaker's verdict. */
+  #finish(x: Exchange, ok: boolean | undefined, endpoint: string, status: number): void {
+    if (x.finished) return;
+    x.finished = true;
+    clearTimeout(x.timer);
+    if (x.breakerTaken) {
+      x.breakerTaken = false;
+      if (ok === undefined) x.st.breaker!.release(this.#now());
+      else x.st.breaker!.onResult(ok, this.#now());
+    }
+    this.#metrics.request(x.name, endpoint, status, (this.#now() - x.started) / 1000);
+  }
+
+  /** The rule's whole-request timeout, over every attempt: 504, or a cut if the answer had started. */
+  #armTimeout(x: Exchange): void {
+    const { st, res } = x;
+    if (st.requestTimeoutMs <= 0) return;
+    x.timer = setTimeout(() => {
+      if (res.headersSent) return void res.destroy(); // half an answer must not look complete
+      this.#finish(x, false, "", 504);
+      sendJson(res, 504, {
+        error: "upstream_timeout",
+        message: `no answer from ${x.name} within ${st.requestTimeoutMs} ms`,
+      });
+    }, st.requestTimeoutMs);
+    x.timer.unref();
+  }
+
+  /** Attempt `n`: to an endpoint not tried yet, or 503 when no healthy one is left. */
+  #attempt(x: Exchange, n: number): void {
+    if (x.finished || x.res.destroyed) return;
+    const ep = this.#pick(x.st, x.who.clientIp, x.hashKey, x.tried);
+    if (!ep) return this.#noHealthyBackend(x);
+    x.tried.add(ep.id);
+    // A URL backend is its own virtual host; a Service's pods get the Host the client sent.
+    if (ep.id.startsWith("http")) x.req.headers.host = new URL(ep.origin).host;
+    else x.req.headers.host = x.host;
+    this.#forward(x, this.#begin(x, ep, n));
+  }
+
+  #noHealthyBackend(x: Exchange): void {
+    this.#metrics.refused(x.name, "no_healthy_backend");
+    this.#finish(x, false, "", 503);
+    sendJson(
+      x.res,
+      503,
+      { error: "no_healthy_backend", message: `no healthy backend for ${x.name}` },
+      { "retry-after": "2" },
+    );
+  }
+
+  /** Counts the attempt in flight on its endpoint and gives it its once-only release and verdict. */
+  #begin(x: Exchange, ep: Endpoint, n: number): Attempt {
+    const { st } = x;
+    const safe = !x.hasBody && n < st.attempts;
+    // In flight until its answer has ended (or failed, or the client left): least connections
+    // counts requests that are still streaming, not only those waiting for headers.
+    st.inflight.set(ep.id, (st.inflight.get(ep.id) ?? 0) + 1);
+    let released = false;
+    let judged = false;
+    const a: Attempt = {
+      n,
+      ep,
+      again: (kind) => mayRetry(kind, { safe, retryOn: st.retryOn, method: x.method }),
+      release: () => {
+        if (released) return;
+        released = true;
+        st.inflight.set(ep.id, Math.max(0, (st.inflight.get(ep.id) ?? 1) - 1));
+      },
+      settle: (ok) => {
+        if (judged) return;
+        judged = true;
+        st.health.get(ep.id)?.passiveResult(ok, this.#now());
+      },
+    };
+    x.res.once("close", a.release);
+    return a;
+  }
+
+  /** Sends the attempt; a retryable 5xx is diverted (dropped) when it may go again elsewhere. */
+  #forward(x: Exchange, a: Attempt): void {
+    const { req, res, st, rule } = x;
+    this.#d.forwarder.forward(
+      req,
+      res,
+      {
+        origin: a.ep.origin,
+        path: upstreamPath(x.path, x.query, x.hit.matchedPrefix, rule.rewrite, a.ep.basePath),
+        maxBodyBytes: st.maxBodyBytes,
+        dispatcher: st.agent,
+        headers: upstreamRequestHeaders(req.headers),
+      },
+      {
+        divert: (status) =>
+          x.finished || (retryableStatus(status, st.retryOn) && a.again(statusFailureKind(status))),
+        onResponseHeaders: (status, h) => {
+          a.settle(status < 500);
+          modifyHeaders(h, rule.responseHeaders);
+        },
+        onDone: (status) => {
+          a.release();
+          this.#finish(x, status < 500, a.ep.id, status);
+        },
+        onError: (err, responseStarted) => this.#failed(x, a, err, responseStarted),
+      },
+    );
+  }
+
+  /** An attempt failed: refused address, body too large, retry, cut, or an answer naming the failure. */
+  #failed(x: Exchange, a: Attempt, err: Error, responseStarted: boolean): void {
+    a.release();
+    const refusedBy = refusedAddress(err);
+    if (refusedBy && !x.finished) return this.#addressRefused(x, a, refusedBy);
+    if (err instanceof BodyTooLarge) return this.#bodyTooLarge(x, a);
+    const kind = failureKind(err);
+    a.settle(false);
+    this.#metrics.upstreamError(x.name, a.ep.id, kind);
+    if (x.finished) return;
+    if (!responseStarted && a.again(kind) && !x.res.destroyed) return this.#retry(x, a.n);
+    if (responseStarted) {
+      this.#finish(x, false, a.ep.id, 502);
+      return void x.res.destroy();
+    }
+    const { status, body } = upstreamFailure(err, kind, x.name, a.ep.id);
+    this.#d.log.warn("gateway upstream error", {
+      rule: x.name,
+      endpoint: a.ep.id,
+      kind,
+      code: errorCode(err),
+    });
+    this.#finish(x, false, a.ep.id, status);
+    sendJson(x.res, status, body);
+  }
+
+  /** A url backend's name resolved to a refused address: no socket was opened, nothing sent. */
+  #addressRefused(x: Exchange, a: Attempt, refusedBy: NonNullable<ReturnType<typeof refusedAddress>>): void {
+    a.settle(true);
+    this.#metrics.refused(x.name, "address_refused");
+    this.#d.log.warn("gateway backend address refused", {
+      rule: x.name,
+      endpoint: a.ep.id,
+      reason: refusedBy.reason,
+    });
+    this.#finish(x, undefined, a.ep.id, 403);
+    const fault = classifyUpstreamError(refusedBy, x.name);
+    sendJson(x.res, fault.status, fault.body);
+  }
+
+  /** The body outgrew the rule's limit while streaming: 413, and the connection closed after it. */
+  #bodyTooLarge(x: Exchange, a: Attempt): void {
+    a.settle(true);
+    this.#metrics.refused(x.name, "body_too_large");
+    this.#finish(x, undefined, a.ep.id, 413);
+    sendJson(x.res, 413, bodyTooLarge(x.st.maxBodyBytes), { connection: "close" });
+    x.res.once("finish", () => x.req.socket.destroy());
+  }
+
+  /** The next attempt, after the rule's backoff if it has one. */
+  #retry(x: Exchange, n: number): void {
+    this.#metrics.retry(x.name);
+    if (x.st.backoffMs > 0) setTimeout(() => this.#attempt(x, n + 1), x.st.backoffMs).unref();
+    else this.#attempt(x, n + 1);
   }
 
   #pick(
