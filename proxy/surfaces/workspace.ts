@@ -84,124 +84,137 @@ export const notRouted = ({ host, target }: Addressed): Refusal => ({
   body: { error: "not_found", message: `no workspace is routed at ${host}${target.path}` },
 });
 
+/**
+ * The request passes on the way to an IDE (HTTP and WebSocket alike): the gateway's credentials
+ * out, the user's own token in only where the class asks for it and the user is the owner (never
+ * the session cookie), the X-Forwarded-* and the class's headers. Returns the upstream's
+ * `host:port` (IPv6 bracketed).
+ */
+export function toIde(
+  req: IncomingMessage,
+  m: RouteMatch,
+  who: Identity,
+  client: ClientAddress,
+  config: Pick<ProxyConfig, "sessionCookie" | "trustForwarded">,
+): string {
+  const route = m.route;
+  stripCredentials(req.headers, config.sessionCookie);
+  const token = route.forwardToken ? forwardedToken(who, route.owner) : undefined;
+  if (token) req.headers.authorization = `Bearer ${token}`;
+  forwardedHeaders(req.headers, {
+    client,
+    proto: "http",
+    host: req.headers.host!,
+    prefix: m.publicPrefix,
+    trust: config.trustForwarded,
+  });
+  routeHeaders(req.headers, route.requestHeaders, m.publicPrefix);
+  const { host, port } = route.upstream!;
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** Response passes: the IDE's headers, changed in place before the client sees them. */
+export function responsePasses(
+  req: IncomingMessage,
+  m: RouteMatch,
+  headers: IncomingHttpHeaders,
+  frameAncestors: string,
+): void {
+  const from = m.route.stripPrefix ? "" : m.route.idePrefix;
+  const up = m.route.upstream;
+  if (m.route.rewriteLocation && headers.location) {
+    const own = [req.headers.host ?? "", up ? `${up.host}:${up.port}` : ""].filter(Boolean);
+    headers.location = rewriteLocation(headers.location, from, m.publicPrefix, own);
+  }
+  if (m.route.rewriteCookiePath && headers["set-cookie"])
+    headers["set-cookie"] = rewriteCookiePath(headers["set-cookie"], from, m.publicPrefix);
+  securityHeaders(headers, frameAncestors);
+}
+
+/** A workspace that is not ready: stopped 404, failed 503, starting 503 (a waiting page for browsers). */
+function notReady(req: IncomingMessage, res: ServerResponse, m: RouteMatch, frameAncestors: string): void {
+  const r = m.route;
+  const ws = `${r.namespace}/${r.name}`;
+  if (r.state === "stopped")
+    return sendJson(res, 404, {
+      error: "workspace_stopped",
+      message: `workspace ${ws} is stopped; set spec.running to true to start it`,
+    });
+  if (r.state === "failed")
+    return sendJson(res, 503, {
+      error: "workspace_failed",
+      message: `workspace ${ws} failed: ${r.message}`,
+    });
+  if (wantsHtml(req.headers) && (req.method === "GET" || req.method === "HEAD")) {
+    const html = waitingPage(r.namespace, r.name, r.message, `${m.publicPrefix}${EVENTS_SUFFIX}`);
+    if (res.writableEnded) return;
+    res.writeHead(503, {
+      "content-type": "text/html; charset=utf-8",
+      "content-length": Buffer.byteLength(html),
+      "cache-control": "no-store",
+      "retry-after": "2",
+      "content-security-policy": `frame-ancestors ${frameAncestors}`,
+    });
+    res.end(req.method === "HEAD" ? undefined : html);
+    return;
+  }
+  const message = `workspace ${ws} is starting${r.message ? `: ${r.message}` : ""}`;
+  sendJson(res, 503, { error: "workspace_starting", message }, { "retry-after": "2" });
+}
+
+/** The IDE's answer streamed back; upstream faults classified where they meet the user. */
+function forward(
+  deps: Pick<WorkspaceSurfaceDeps, "config" | "forwarder" | "metrics" | "log">,
+  req: IncomingMessage,
+  res: ServerResponse,
+  m: RouteMatch,
+  who: Identity,
+  client: ClientAddress,
+): void {
+  const { config, log } = deps;
+  const { limits } = config;
+  const route = `${m.route.namespace}/${m.route.name}`;
+  // The Host header goes up as the client sent it (port included): IDEs check Origin against it.
+  const upstream = `http://${toIde(req, m, who, client, config)}`;
+  deps.forwarder.forward(
+    req,
+    res,
+    { origin: upstream, path: m.upstreamPath, maxBodyBytes: limits.maxBodyBytes },
+    {
+      onResponseHeaders: (_status, headers) => responsePasses(req, m, headers, config.frameAncestors),
+      onError: (err, started) => {
+        if (err instanceof BodyTooLarge) {
+          const r = bodyTooLarge(limits.maxBodyBytes);
+          sendJson(res, r.status, r.body, { connection: "close" });
+          res.once("finish", () => req.socket.destroy());
+          return;
+        }
+        deps.metrics.upstreamError(errorCode(err));
+        const fault = classifyUpstreamError(err, route);
+        if (fault.expected)
+          log.warn("upstream error", {
+            route,
+            code: errorCode(err),
+            status: started ? "cut off" : fault.status,
+          });
+        else log.error("upstream error", { route, err: err.stack ?? String(err) });
+        if (started) return void res.destroy(); // half an answer must not look complete
+        sendJson(
+          res,
+          fault.status,
+          fault.body,
+          fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {},
+        );
+      },
+    },
+  );
+}
+
 export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
   const { config, gate, table, events, connections, origin, log } = deps;
-  const { limits } = config;
   const may = (who: Identity, r: Route) => mayOpen(who, r, config.identity.adminRoles);
   const ownHostOf = (req: IncomingMessage, m: OwnHostMatch) =>
     ownHost(m, publicScheme(req.headers, config.trustForwarded, config.identity.publicUrl), req.headers.host);
-
-  /**
-   * The request passes on the way to an IDE (HTTP and WebSocket alike): the gateway's credentials
-   * out, the user's own token in only where the class asks for it and the user is the owner (never
-   * the session cookie), the X-Forwarded-* and the class's headers. Returns the upstream's
-   * `host:port` (IPv6 bracketed).
-   */
-  function toIde(req: IncomingMessage, m: RouteMatch, who: Identity, client: ClientAddress): string {
-    const route = m.route;
-    stripCredentials(req.headers, config.sessionCookie);
-    const token = route.forwardToken ? forwardedToken(who, route.owner) : undefined;
-    if (token) req.headers.authorization = `Bearer ${token}`;
-    forwardedHeaders(req.headers, {
-      client,
-      proto: "http",
-      host: req.headers.host!,
-      prefix: m.publicPrefix,
-      trust: config.trustForwarded,
-    });
-    routeHeaders(req.headers, route.requestHeaders, m.publicPrefix);
-    const { host, port } = route.upstream!;
-    return `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  }
-
-  /** Response passes: the IDE's headers, changed in place before the client sees them. */
-  function responsePasses(req: IncomingMessage, m: RouteMatch, headers: IncomingHttpHeaders): void {
-    const from = m.route.stripPrefix ? "" : m.route.idePrefix;
-    const up = m.route.upstream;
-    if (m.route.rewriteLocation && headers.location) {
-      const own = [req.headers.host ?? "", up ? `${up.host}:${up.port}` : ""].filter(Boolean);
-      headers.location = rewriteLocation(headers.location, from, m.publicPrefix, own);
-    }
-    if (m.route.rewriteCookiePath && headers["set-cookie"])
-      headers["set-cookie"] = rewriteCookiePath(headers["set-cookie"], from, m.publicPrefix);
-    securityHeaders(headers, config.frameAncestors);
-  }
-
-  /** A workspace that is not ready: stopped 404, failed 503, starting 503 (a waiting page for browsers). */
-  function notReady(req: IncomingMessage, res: ServerResponse, m: RouteMatch): void {
-    const r = m.route;
-    const ws = `${r.namespace}/${r.name}`;
-    if (r.state === "stopped")
-      return sendJson(res, 404, {
-        error: "workspace_stopped",
-        message: `workspace ${ws} is stopped; set spec.running to true to start it`,
-      });
-    if (r.state === "failed")
-      return sendJson(res, 503, {
-        error: "workspace_failed",
-        message: `workspace ${ws} failed: ${r.message}`,
-      });
-    if (wantsHtml(req.headers) && (req.method === "GET" || req.method === "HEAD")) {
-      const html = waitingPage(r.namespace, r.name, r.message, `${m.publicPrefix}${EVENTS_SUFFIX}`);
-      if (res.writableEnded) return;
-      res.writeHead(503, {
-        "content-type": "text/html; charset=utf-8",
-        "content-length": Buffer.byteLength(html),
-        "cache-control": "no-store",
-        "retry-after": "2",
-        "content-security-policy": `frame-ancestors ${config.frameAncestors}`,
-      });
-      res.end(req.method === "HEAD" ? undefined : html);
-      return;
-    }
-    const message = `workspace ${ws} is starting${r.message ? `: ${r.message}` : ""}`;
-    sendJson(res, 503, { error: "workspace_starting", message }, { "retry-after": "2" });
-  }
-
-  /** The IDE's answer streamed back; upstream faults classified where they meet the user. */
-  function forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    m: RouteMatch,
-    who: Identity,
-    client: ClientAddress,
-  ) {
-    const route = `${m.route.namespace}/${m.route.name}`;
-    // The Host header goes up as the client sent it (port included): IDEs check Origin against it.
-    const upstream = `http://${toIde(req, m, who, client)}`;
-    deps.forwarder.forward(
-      req,
-      res,
-      { origin: upstream, path: m.upstreamPath, maxBodyBytes: limits.maxBodyBytes },
-      {
-        onResponseHeaders: (_status, headers) => responsePasses(req, m, headers),
-        onError: (err, started) => {
-          if (err instanceof BodyTooLarge) {
-            const r = bodyTooLarge(limits.maxBodyBytes);
-            sendJson(res, r.status, r.body, { connection: "close" });
-            res.once("finish", () => req.socket.destroy());
-            return;
-          }
-          deps.metrics.upstreamError(errorCode(err));
-          const fault = classifyUpstreamError(err, route);
-          if (fault.expected)
-            log.warn("upstream error", {
-              route,
-              code: errorCode(err),
-              status: started ? "cut off" : fault.status,
-            });
-          else log.error("upstream error", { route, err: err.stack ?? String(err) });
-          if (started) return void res.destroy(); // half an answer must not look complete
-          sendJson(
-            res,
-            fault.status,
-            fault.body,
-            fault.retryAfter ? { "retry-after": String(fault.retryAfter) } : {},
-          );
-        },
-      },
-    );
-  }
 
   /** An identified upgrade the table matched: the checks, then the relay. */
   function upgradeMatched(
@@ -232,7 +245,7 @@ export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
           body: { error: "workspace_not_ready", message: `workspace ${name} is ${m.route.state}` },
           headers: { "retry-after": "2" },
         });
-      const url = `ws://${toIde(req, m, who, at.client)}${m.upstreamPath}`;
+      const url = `ws://${toIde(req, m, who, at.client, config)}${m.upstreamPath}`;
       at.done(name, 101);
       deps.relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name);
     };
@@ -278,8 +291,8 @@ export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
         else events.serve(req, res, route.namespace, route.name);
         return true;
       }
-      if (route.state !== "ready" || !route.upstream) notReady(req, res, m);
-      else forward(req, res, m, who, ctx.client);
+      if (route.state !== "ready" || !route.upstream) notReady(req, res, m, config.frameAncestors);
+      else forward(deps, req, res, m, who, ctx.client);
       return true;
     },
 
