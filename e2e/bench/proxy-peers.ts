@@ -6,14 +6,18 @@
  *   added through that API as JupyterHub does.
  * - nginx (Debian), from a config generated in a temp dir (`-p`/`-c`, `daemon off`): one worker,
  *   `proxy_pass` to a keep-alive upstream over HTTP/1.1 with the WebSocket upgrade headers.
+ * - http-proxy 1.18 (npm), the package undici replaced, behind Portico's own route table
+ *   (e2e/bench/http-proxy-peer.ts), in host mode like Portico.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { request } from "node:http";
 import { createWriteStream, readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const REPO = resolve(import.meta.dirname, "../..");
+const HTTP_PROXY_PEER = join(REPO, "e2e/bench/http-proxy-peer.ts");
 const CHP_BIN = join(REPO, "node_modules/configurable-http-proxy/bin/configurable-http-proxy");
 const NGINX = "/usr/sbin/nginx";
 
@@ -228,4 +232,44 @@ export async function startNginx(ip: string, port: number, backend: string, logD
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Whether `url` answers 200 with Host `host` (fetch cannot send a Host of our choosing). */
+function answersWithHost(url: string, host: string): Promise<boolean> {
+  return new Promise((done) => {
+    const req = request(url, { headers: { host }, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on("end", () => done(res.statusCode === 200));
+    });
+    req.on("error", () => done(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+/**
+ * http-proxy behind Portico's route table on ip:port (e2e/bench/http-proxy-peer.ts), routing `host`
+ * to the workspace's ready endpoint from its EndpointSlices, as Portico's proxy does.
+ */
+export async function startHttpProxy(
+  ip: string,
+  port: number,
+  route: { baseDomain: string; host: string; workspace: object; slices: object[] },
+  logDir: string,
+): Promise<Peer> {
+  const log = join(logDir, "http-proxy.log");
+  const args = { ip, port, baseDomain: route.baseDomain, workspace: route.workspace, slices: route.slices };
+  const proc = spawn(process.execPath, [HTTP_PROXY_PEER, JSON.stringify(args)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  track(proc);
+  logTo(proc, log);
+  const url = `http://${ip}:${port}/`;
+  const deadline = Date.now() + 30_000;
+  while (!(await answersWithHost(url, route.host))) {
+    if (proc.exitCode !== null) throw new Error(`http-proxy peer exited with ${proc.exitCode}: see ${log}`);
+    if (Date.now() > deadline) throw new Error(`http-proxy peer did not answer at ${url} (log: ${log})`);
+    await sleep(200);
+  }
+  return { name: "http-proxy", url, host: route.host, pids: () => [proc.pid!], stop: stopper(proc) };
 }

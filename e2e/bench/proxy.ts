@@ -7,8 +7,8 @@
  * Runs inside a fresh cluster's network namespace (e2e/run-bench.sh). The backend
  * (e2e/fixtures/bench-backend.ts: 1 KiB answers over keep-alive, WebSocket echo) is a real workspace:
  * a Workspace of class `bench-backend` that the real operator turns into a pod the runner starts.
- * In front of that one process: direct (no proxy), Portico's proxy, configurable-http-proxy and
- * nginx. Per path: requests/s at max load (wrk, fixed connections and duration, rounds rotated so no
+ * In front of that one process: direct (no proxy), Portico's proxy, configurable-http-proxy,
+ * nginx, and http-proxy (the package undici replaced) behind Portico's route table. Per path: requests/s at max load (wrk, fixed connections and duration, rounds rotated so no
  * path always goes first), proxy CPU per request (utime+stime from /proc), p50/p99 at concurrency 1
  * and at fixed rates (e2e/bench/proxy-client.ts, its own process), and RSS per idle WebSocket with
  * N WebSockets held open by another process (e2e/bench/proxy-ws-client.ts). Then Portico with
@@ -22,7 +22,19 @@ import { createInterface } from "node:readline";
 import { promisify, parseArgs } from "node:util";
 import { stateDir } from "../lib/operator.ts";
 import { benchNetns, startBackend } from "./backend.ts";
-import { cpuTicks, rssKiB, startChp, startNginx, sum, track, type Peer } from "./proxy-peers.ts";
+import * as k8s from "@kubernetes/client-node";
+import { childNames } from "../../common/model/workspace/names.ts";
+import { SERVICE_NAME_LABEL } from "../../proxy/routing/from-cluster.ts";
+import {
+  cpuTicks,
+  rssKiB,
+  startChp,
+  startHttpProxy,
+  startNginx,
+  sum,
+  track,
+  type Peer,
+} from "./proxy-peers.ts";
 import { porticoPresent, startPortico, type Portico } from "./proxy-portico.ts";
 
 const { values: opt } = parseArgs({
@@ -90,7 +102,25 @@ const nginx = await startNginx("198.18.0.62", 8000, backendAddr, logDir);
 let portico: Portico | undefined;
 if (porticoPresent()) portico = await startPortico(ready, "198.18.0.63", 8000, logDir);
 else log("Portico's proxy is not here yet (proxy/main.ts): measuring the peers only");
-const paths: Peer[] = [direct, ...(portico ? [portico.peer] : []), chp, nginx];
+// http-proxy gets the workspace's real EndpointSlice, as Portico's informer sees it.
+const slices = (
+  await c.kc.makeApiClient(k8s.DiscoveryV1Api).listNamespacedEndpointSlice({
+    namespace: ns.name,
+    labelSelector: `${SERVICE_NAME_LABEL}=${childNames(ready).service}`,
+  })
+).items;
+const httpProxy = await startHttpProxy(
+  "198.18.0.64",
+  8000,
+  {
+    baseDomain: "portico.test",
+    host: `${ready.metadata.name}--${ns.name}.portico.test:8000`,
+    workspace: ready,
+    slices,
+  },
+  logDir,
+);
+const paths: Peer[] = [direct, ...(portico ? [portico.peer] : []), chp, nginx, httpProxy];
 
 // ---- Measurements.
 interface Wrk {
@@ -304,6 +334,7 @@ const added = (name: string) => (R(name)?.c1.p50Us ?? NaN) - R("direct")!.c1.p50
  */
 const paired = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
 const CHP = "configurable-http-proxy";
+const HP = "http-proxy";
 const port = R("portico");
 const targets = port
   ? {
@@ -341,6 +372,10 @@ const summary = {
     throughputToNginx: Object.fromEntries(paths.map((p) => [p.name, rps(p.name) / rps("nginx")])),
     addedMedianLatencyC1Us: Object.fromEntries(paths.map((p) => [p.name, added(p.name)])),
   },
+  pairedToHttpProxy: port && {
+    throughput: paired(port.rps, R(HP)!.rps),
+    cpuPerRequest: paired(port.cpuUsPerRequestRounds, R(HP)!.cpuUsPerRequestRounds),
+  },
   manyRoutes: routes,
   routeLagMs: routeLag,
   targets: targets && Object.fromEntries(Object.entries(targets).map(([k, t]) => [k, { ...t, met: met(t) }])),
@@ -360,6 +395,7 @@ const label: Record<string, string> = {
   portico: "Portico proxy",
   "configurable-http-proxy": "configurable-http-proxy 5.3 (JupyterHub)",
   nginx: "nginx 1.22 (Debian, 1 worker)",
+  "http-proxy": "http-proxy 1.18 behind Portico's route table",
 };
 const mainRows = paths
   .map((p) => {
@@ -447,6 +483,11 @@ p50 **${f1(median(routeLag))} ms**, max ${f1(Math.max(...routeLag))} ms.`
 
 Paired ratios per round (Portico ÷ CHP, same round, back to back): throughput ${port ? port.rps.map((x, i) => f2(x / R(CHP)!.rps[i]!)).join(", ") : "—"};
 CPU per request ${port ? port.cpuUsPerRequestRounds.map((x, i) => f2(x / R(CHP)!.cpuUsPerRequestRounds[i]!)).join(", ") : "—"}.
+
+Why undici and not http-proxy, measured: Portico ÷ http-proxy 1.18 behind the same route table (same
+round, back to back; http-proxy runs without Portico's other passes, which favours it), throughput
+${port ? `**${f2(paired(port.rps, R(HP)!.rps))}×** (rounds ${port.rps.map((x, i) => f2(x / R(HP)!.rps[i]!)).join(", ")})` : "—"}, CPU per request
+${port ? `**${f2(paired(port.cpuUsPerRequestRounds, R(HP)!.cpuUsPerRequestRounds))}×** (rounds ${port.cpuUsPerRequestRounds.map((x, i) => f2(x / R(HP)!.cpuUsPerRequestRounds[i]!)).join(", ")})` : "—"}.
 
 Targets (issue 4), as ratios in this run (throughput and CPU: the median of the paired per-round
 ratios above; the table's ratio of medians is shown beside them):
