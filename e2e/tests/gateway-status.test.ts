@@ -323,7 +323,7 @@ test("routes the schema refuses never reach the operator: the API server names t
   }
 });
 
-test("kubectl get gatewayroutes shows Accepted, and Healthy/Backends with -o wide", async () => {
+test("kubectl get gatewayroutes shows Ready and Accepted, and Healthy/Backends with -o wide", async () => {
   await waitRoute("to-echo", "settled", (x) => counts(x) === "1/2");
   const out = await kubectl("get", "gatewayroutes", "-n", ns.name, "-o", "wide");
   const lines = out.trim().split("\n");
