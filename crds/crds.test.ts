@@ -112,7 +112,7 @@ const cases = [
       "spec.rules[].rateLimit.key": exactly<NonNullable<RateLimit["key"]>>()(RATE_LIMIT_KEYS),
       "status.conditions[].status": exactly<Condition["status"]>()(CONDITION_STATUSES),
     },
-    columns: ["Hosts", "Accepted", "Healthy", "Backends", "Age"],
+    columns: ["Hosts", "Ready", "Accepted", "Healthy", "Backends", "Age"],
   },
 ];
 

@@ -381,10 +381,18 @@ export type RateLimitKey = (typeof RATE_LIMIT_KEYS)[number];
 
 /**
  * Condition types the operator sets on a GatewayRoute. Not an enum in the schema; listed so producers
- * and readers spell them alike. Conflicted is True while one of the route's matches loses to an
- * identical match of an older route.
+ * and readers spell them alike. Ready sums up the others (and endpoint readiness); Reconciling and
+ * Stalled are kstatus's pair, as on a Workspace; Conflicted is True while one of the route's matches
+ * loses to an identical match of an older route.
  */
-export const GATEWAY_ROUTE_CONDITION_TYPES = ["Accepted", "ResolvedRefs", "Conflicted"] as const;
+export const GATEWAY_ROUTE_CONDITION_TYPES = [
+  "Ready",
+  "Reconciling",
+  "Stalled",
+  "Accepted",
+  "ResolvedRefs",
+  "Conflicted",
+] as const;
 /** A condition type the operator sets on a GatewayRoute. */
 export type GatewayRouteConditionType = (typeof GATEWAY_ROUTE_CONDITION_TYPES)[number];
 

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig, parseDurationMs, parseFlags } from "./config.ts";
+import { ConfigError, loadConfig, OPERATOR_FLAGS, parseDurationMs, parseFlags } from "./config.ts";
+import { flagsRead, helpEntries, helpOf, tableVariables } from "../common/runtime/help-check.ts";
 import { DEFAULT_EGRESS_DENY } from "./workspace/egress.ts";
 
 test("defaults are complete, valid and frozen", () => {
@@ -115,4 +116,39 @@ test("workspace egress: CIDR flags are canonical, every bad one reported, /0 onl
       return true;
     },
   );
+});
+
+test("--help lists every flag the loader reads, with its variable and default, and nothing else", () => {
+  const read = flagsRead((env) => loadConfig([], env));
+  const entries = helpEntries(helpOf((argv) => loadConfig(argv, {})));
+  // The variables the loader looks up are exactly the flags the help lists, in the table's order.
+  assert.deepEqual(
+    entries.map((e) => e.variable),
+    tableVariables(OPERATOR_FLAGS).map((f) => f.variable),
+  );
+  assert.deepEqual(new Set(entries.map((e) => e.variable)), read);
+  for (const e of entries) {
+    assert.equal(e.variable, `PORTICO_${e.flag.toUpperCase().replaceAll("-", "_")}`);
+    assert.ok(e.default !== "" && e.help !== "", `--${e.flag} has a default and a description`);
+  }
+  // The defaults are the loader's own.
+  const d = loadConfig([], {});
+  const shown = Object.fromEntries(entries.map((e) => [e.flag, e.default]));
+  assert.equal(shown["resync-period"], "10m");
+  assert.equal(d.resyncPeriodMs, 600_000);
+  assert.equal(shown.workers, String(d.workers));
+  assert.equal(shown["base-domain"], d.builder.baseDomain);
+  assert.equal(shown["backoff-base"], "500ms");
+  assert.equal(shown["workspace-egress-deny"], DEFAULT_EGRESS_DENY.join(","));
+  assert.equal(shown.identity, "<hostname>-<pid>");
+});
+
+test("--help and -h win over bad settings: help, not a refusal", () => {
+  for (const flag of ["--help", "-h"]) {
+    const text = helpOf(
+      (argv) => loadConfig(argv, { PORTICO_WORKERS: "many" }),
+      ["--workers=0", "--bogus", flag],
+    );
+    assert.match(text, /^Usage: portico-operator/);
+  }
 });

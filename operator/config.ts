@@ -8,7 +8,14 @@
 import { hostname } from "node:os";
 import { canonicalCidr, parseCidr } from "../common/model/cidr.ts";
 import type { UrlPolicySettings } from "../common/model/gateway/address.ts";
-import { deepFreeze, DNS_LABEL, DOMAIN, settingsReader, type Source } from "../common/runtime/settings.ts";
+import {
+  deepFreeze,
+  DNS_LABEL,
+  DOMAIN,
+  settingsReader,
+  type FlagTable,
+  type Source,
+} from "../common/runtime/settings.ts";
 import {
   DEFAULT_EGRESS_DENY,
   WORKSPACE_EGRESS_MODES,
@@ -78,57 +85,69 @@ export const DEFAULT_SERVICE_CIDRS = "10.96.0.0/12";
 
 export { ConfigError, parseDurationMs, parseFlags } from "../common/runtime/settings.ts";
 
-const KNOWN = [
-  "kubeconfig",
-  "routing",
-  "base-domain",
-  "url-scheme",
-  "url-port",
-  "proxy-namespace",
-  "proxy-service",
-  "proxy-port",
-  "proxy-pod-labels",
-  "git-image",
-  "default-storage-size",
-  "istio-gateways",
-  "virtual-services",
-  "leader-elect",
-  "lease-name",
-  "lease-namespace",
-  "identity",
-  "lease-duration",
-  "renew-deadline",
-  "retry-period",
-  "health-port",
-  "health-host",
-  "workers",
-  "resync-period",
-  "watch-silence",
-  "backoff-base",
-  "backoff-max",
-  "qps",
-  "burst",
-  "log-level",
-  "pod-cidrs",
-  "service-cidrs",
-  "gateway-url-allow",
-  "cluster-domain",
-  "api-server-cidrs",
-  "workspace-egress",
-  "workspace-egress-deny",
-  "workspace-egress-allow",
-] as const;
-type Key = (typeof KNOWN)[number];
+/**
+ * Every flag the operator reads, in the order `--help` lists them, with what it does. The loader can
+ * read no other (its key type), and `--help` prints this table with the defaults the loader uses.
+ */
+export const OPERATOR_FLAGS = {
+  kubeconfig: {
+    help: "Kubeconfig file for cluster access.",
+    default: "KUBECONFIG, else the pod's service account",
+  },
+  routing:
+    "host: {name}--{namespace}.{base-domain}, one origin per workspace; path: {base-domain}/w/{namespace}/{name}/, one origin for all (a page of one workspace can drive the others). Must match the proxy's.",
+  "base-domain": "DNS domain of workspace URLs.",
+  "url-scheme": "Scheme of workspace URLs (https when TLS ends in front of the proxy).",
+  "url-port": "Port in workspace URLs when browsers reach the proxy on a non-default port (0: none).",
+  "proxy-namespace": "Namespace of the proxy: workspace NetworkPolicies admit its pods.",
+  "proxy-service": "The proxy's Service, which VirtualServices route to.",
+  "proxy-port": "The proxy Service's port.",
+  "proxy-pod-labels": "Labels (k=v,...) that select the proxy's pods in NetworkPolicies.",
+  "git-image": "Image of the git clone init containers (needs git and /bin/sh).",
+  "default-storage-size": "Workspace volume size when neither the Workspace nor its class sets one.",
+  "istio-gateways": "Istio gateways the VirtualServices bind to (comma-separated; none: the mesh only).",
+  "virtual-services": "auto: create Istio VirtualServices only when Istio's CRD is served.",
+  "leader-elect": "Elect a leader on a coordination.k8s.io Lease; only the leader writes.",
+  "lease-name": "Name of the leader-election Lease.",
+  "lease-namespace": {
+    help: "Namespace of the leader-election Lease.",
+    default: "POD_NAMESPACE, else default",
+  },
+  identity: { help: "This replica's name in the Lease.", default: "<hostname>-<pid>" },
+  "lease-duration": "How long a Lease lasts without renewal before a standby takes over.",
+  "renew-deadline": "How long the leader keeps trying to renew before it steps down (< --lease-duration).",
+  "retry-period": "How often candidates try to acquire or renew the Lease (< --renew-deadline).",
+  "health-port": "Port of /healthz, /readyz and /metrics.",
+  "health-host": "Address of /healthz, /readyz and /metrics.",
+  workers: "Keys reconciled in parallel (each key one at a time).",
+  "resync-period": "Every object is reconciled again this often, even without events.",
+  "watch-silence": "A watch with no event for this long is restarted (relist).",
+  "backoff-base": "First retry delay of a failed reconcile (doubles up to --backoff-max).",
+  "backoff-max": "Longest retry delay of a failed reconcile.",
+  qps: "Client-side rate limit of API requests per second.",
+  burst: "Burst of the client-side rate limit.",
+  "log-level": "Least severe level logged.",
+  "pod-cidrs":
+    "The cluster's pod CIDRs (comma-separated): workspaces and GatewayRoute url backends may not reach them.",
+  "service-cidrs": "The cluster's service CIDRs (comma-separated), as --pod-cidrs.",
+  "gateway-url-allow": "CIDRs and host names GatewayRoute url backends may reach anyway (comma-separated).",
+  "cluster-domain": "The cluster's DNS domain (cluster-internal names for url backends).",
+  "api-server-cidrs": "The API server's addresses, when outside the denied ranges (comma-separated CIDRs).",
+  "workspace-egress": "Where workspace pods may connect: restricted (deny list), allow-list, or open.",
+  "workspace-egress-deny": "Ranges denied in restricted mode (comma-separated CIDRs, not /0).",
+  "workspace-egress-allow": "Ranges reachable even so (restricted) or the only ones (allow-list).",
+} as const satisfies FlagTable<string>;
+type Key = keyof typeof OPERATOR_FLAGS;
 
 /**
  * Builds the configuration from flags and environment. Throws ConfigError naming the flag and
  * the environment variable to set, for every problem found (not just the first).
  */
 export function loadConfig(argv: readonly string[], env: Source): Readonly<OperatorConfig> {
-  const r = settingsReader(argv, env, KNOWN);
+  const r = settingsReader(argv, env, OPERATOR_FLAGS);
   const { problems, raw, where, str, int, num, dur, bool, oneOf } = r;
   const labels = (k: Key, def: string): Record<string, string> => {
-    const v = raw(k) ?? def;
+    const v = raw(k, def);
     const out: Record<string, string> = {};
     for (const pair of v.split(",").filter(Boolean)) {
       const m = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(pair.trim());
@@ -151,7 +170,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
   if (backoffBaseMs > backoffMaxMs) problems.push(`--backoff-base must not exceed --backoff-max`);
 
   const items = (k: Key, def: string) =>
-    (raw(k) ?? def)
+    raw(k, def)
       .split(",")
       .map((x) => x.trim())
       .filter(Boolean);
@@ -201,12 +220,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
         /^[0-9]+(\.[0-9]+)?([KMGTPE]i?|[mk])?$/,
         "a quantity like 10Gi",
       ),
-      istioGateways: Object.freeze(
-        (raw("istio-gateways") ?? "")
-          .split(",")
-          .map((s) => s.trim())
-          .filter(Boolean),
-      ),
+      istioGateways: Object.freeze(items("istio-gateways", "")),
       workspaceEgress,
     },
     virtualServices: oneOf("virtual-services", "auto", ["auto", "enabled", "disabled"] as const),

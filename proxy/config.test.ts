@@ -1,6 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig, parseBytes } from "./config.ts";
+import {
+  AUTH_MODES,
+  ConfigError,
+  loadConfig,
+  loadSessionKeysConfig,
+  parseBytes,
+  PROXY_FLAGS,
+} from "./config.ts";
+import { flagsRead, helpEntries, helpOf, tableVariables } from "../common/runtime/help-check.ts";
 
 test("--auth must be given; none starts, with frozen defaults", () => {
   assert.throws(() => loadConfig([], {}), /--auth \(or PORTICO_AUTH\) must be given/);
@@ -182,5 +190,72 @@ test("offline_access is asked for only when configured, with its own flag", () =
   assert.throws(
     () => loadConfig([...oidc, "--oidc-scopes=openid,offline_access"], env),
     /offline_access is asked for with --oidc-offline-access=true/,
+  );
+});
+
+test("--help lists every flag the loader reads, with its variable and default, and nothing else", () => {
+  // Every auth mode: a flag read only for one of them would show up in one set and not the others.
+  for (const auth of AUTH_MODES) {
+    const read = flagsRead(
+      (env) => {
+        try {
+          loadConfig([], env);
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err; // a mode's missing settings: still read
+        }
+      },
+      { PORTICO_AUTH: auth },
+    );
+    assert.deepEqual(read, new Set(tableVariables(PROXY_FLAGS).map((f) => f.variable)), `--auth=${auth}`);
+  }
+  const text = helpOf((argv) => loadConfig(argv, {}));
+  const entries = helpEntries(text);
+  assert.deepEqual(
+    entries.map((e) => e.variable),
+    tableVariables(PROXY_FLAGS).map((f) => f.variable),
+  );
+  for (const e of entries) assert.ok(e.default !== "" && e.help !== "", `--${e.flag}`);
+  const shown = Object.fromEntries(entries.map((e) => [e.flag, e.default]));
+  const d = loadConfig(["--auth=none"], {});
+  assert.equal(shown.auth, "required", "--auth has no default: running open is a decision");
+  assert.equal(shown.port, String(d.port));
+  assert.equal(shown["max-body-bytes"], "256Mi");
+  assert.equal(parseBytes(shown["max-header-bytes"]!), d.limits.maxHeaderBytes);
+  assert.equal(shown["session-ttl"], "8h");
+  assert.equal(shown["request-timeout"], "5m");
+  assert.equal(shown["allowed-methods"], d.allowedMethods.join(","));
+  assert.equal(shown["oidc-audiences"], "the client id");
+  assert.match(text, /--auth=<none\|oidc\|jwt\|trusted-headers>/);
+  assert.match(text, /portico-proxy session-keys --help/, "the subcommand is named");
+});
+
+test("--help prints no secret it was given, and wins over bad settings", () => {
+  const text = helpOf(
+    (argv) => loadConfig(argv, { PORTICO_OIDC_CLIENT_SECRET: "very-secret-value", PORTICO_PORT: "x" }),
+    ["--auth=bogus", "-h"],
+  );
+  assert.ok(!text.includes("very-secret-value"));
+  assert.match(text, /^Usage: portico-proxy/);
+});
+
+test("session-keys --help lists its flags, --namespace and --secret as required", () => {
+  const read = flagsRead((env) => {
+    try {
+      loadSessionKeysConfig([], env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+    }
+  });
+  const entries = helpEntries(helpOf((argv) => loadSessionKeysConfig(argv, {})));
+  assert.deepEqual(new Set(entries.map((e) => e.variable)), read);
+  assert.deepEqual(
+    entries.map((e) => `${e.flag} ${e.default}`),
+    [
+      "kubeconfig KUBECONFIG, else the pod's service account",
+      "namespace required",
+      "secret required",
+      "key session-keys.json",
+      "labels unset",
+    ],
   );
 });

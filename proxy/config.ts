@@ -8,11 +8,13 @@
  */
 import {
   ConfigError,
+  HelpRequested,
   deepFreeze,
   DNS_LABEL,
   DOMAIN,
   parseBytes,
   settingsReader,
+  type FlagTable,
   type SettingsReader,
   type Source,
 } from "../common/runtime/settings.ts";
@@ -20,7 +22,7 @@ import { GATEWAY_SECRET_HEADER } from "./http/request.ts";
 
 import { parseCidr, type UrlPolicySettings } from "../common/model/gateway/address.ts";
 
-export { ConfigError, parseBytes };
+export { ConfigError, HelpRequested, parseBytes };
 
 /** Authentication modes (proxy/auth/gate.ts). */
 export const AUTH_MODES = ["none", "oidc", "jwt", "trusted-headers"] as const;
@@ -131,57 +133,84 @@ export interface ProxyConfig {
   gatewayUrlPolicy: UrlPolicySettings;
 }
 
-const KNOWN = [
-  "kubeconfig",
-  "auth",
-  "routing",
-  "base-domain",
-  "service-fallback",
-  "cluster-domain",
-  "host",
-  "port",
-  "health-host",
-  "health-port",
-  "session-cookie",
-  "frame-ancestors",
-  "allowed-methods",
-  "trust-forwarded",
-  "trusted-proxy-hops",
-  "compat-namespace",
-  "max-header-bytes",
-  "max-body-bytes",
-  "headers-timeout",
-  "request-timeout",
-  "idle-timeout",
-  "keep-alive-timeout",
-  "ws-ping-interval",
-  "ws-buffer-bytes",
-  "sse-heartbeat",
-  "watch-silence",
-  "log-level",
-  "oidc-issuer",
-  "oidc-client-id",
-  "oidc-client-secret",
-  "oidc-audiences",
-  "oidc-scopes",
-  "oidc-offline-access",
-  "public-url",
-  "session-keys-file",
-  "session-ttl",
-  "cookie-domain",
-  "admin-roles",
-  "jwt-clock-skew",
-  "trusted-header-cidrs",
-  "trusted-header-secret-file",
-  "trusted-header-secret-name",
-  "rate-limit-user",
-  "rate-limit-ip",
-  "rate-limit-burst",
-  "max-connections-per-user",
-  "pod-cidrs",
-  "service-cidrs",
-  "gateway-url-allow",
-] as const;
+/**
+ * Every flag the proxy reads, in the order `--help` lists them, with what it does. The loader can read
+ * no other (its key type), and `--help` prints this table with the defaults the loader uses.
+ */
+export const PROXY_FLAGS = {
+  kubeconfig: {
+    help: "Kubeconfig file for cluster access.",
+    default: "KUBECONFIG, else the pod's service account",
+  },
+  auth: "oidc (browser login and bearer tokens), jwt (bearer tokens only), trusted-headers (a gateway in front proves itself with a shared secret), none (everyone is the demo user: local demos only).",
+  routing:
+    "host: {name}--{namespace}.{base-domain}; path: /w/{namespace}/{name}/ (one origin for all). Must match the operator's.",
+  "base-domain": "DNS domain the proxy serves; workspace hosts are {name}--{namespace}.{base-domain}.",
+  "service-fallback": "Dial the workspace Service's DNS name when no EndpointSlice endpoint is ready.",
+  "cluster-domain": "The cluster's DNS domain (Service names of --service-fallback, url backends).",
+  host: "Address of the data path.",
+  port: "Port of the data path.",
+  "health-host": "Address of /healthz, /readyz and /metrics.",
+  "health-port": "Port of /healthz, /readyz and /metrics.",
+  "session-cookie": "Name of the gateway's session cookie (never forwarded to a workspace).",
+  "frame-ancestors": "CSP frame-ancestors sources sent with every proxied response (embedding).",
+  "allowed-methods": "Methods allowed through (comma-separated); TRACE, CONNECT and TRACK never are.",
+  "trust-forwarded": {
+    help: "Older form of --trusted-proxy-hops: true is one hop (both given must agree).",
+    default: "false",
+  },
+  "trusted-proxy-hops": "Proxies in front that append to X-Forwarded-For (0: the TCP peer is the client).",
+  "compat-namespace": "Namespace of the compatible paths /api/v1/analysis/events/{ide}.",
+  "max-header-bytes": "Largest request head; beyond it: 431.",
+  "max-body-bytes": "Largest request body and WebSocket message; beyond it: 413 (0: no limit).",
+  "headers-timeout": "Time to receive a request's headers.",
+  "request-timeout": "Time to receive a whole request (0: none).",
+  "idle-timeout": "A client or upstream connection idle this long is closed.",
+  "keep-alive-timeout": "An idle keep-alive client connection is closed after this long.",
+  "ws-ping-interval": "WebSocket keepalive ping interval; a side that missed a pong is dropped.",
+  "ws-buffer-bytes": "Bytes queued toward one side of a WebSocket before the other side stops being read.",
+  "sse-heartbeat": "Heartbeat interval of status streams (SSE).",
+  "watch-silence": "A watch with no event for this long is restarted (relist).",
+  "log-level": "Least severe level logged (info: access logs).",
+  "oidc-issuer": "The OpenID provider (oidc, jwt); its discovery document is read at start.",
+  "oidc-client-id": "The proxy's client id at the provider (oidc).",
+  "oidc-client-secret": "The proxy's client secret (oidc); prefer the variable. Never logged.",
+  "oidc-audiences": {
+    help: "A bearer token's aud must name one of these (comma-separated).",
+    default: "the client id",
+  },
+  "oidc-scopes":
+    "Scopes asked for at login (openid is always added; offline_access only by --oidc-offline-access).",
+  "oidc-offline-access":
+    "Also ask for offline_access (a refresh token that outlives the provider's session).",
+  "public-url":
+    "The proxy's public base URL (oidc): the login callback is {public-url}/__portico/auth/callback.",
+  "session-keys-file": {
+    help: "A JWKS of 256-bit oct keys sealing sessions (the first seals, all open).",
+    default: "keys generated at start",
+  },
+  "session-ttl": "A session's life, refreshes included.",
+  "cookie-domain": { help: "The session cookie's Domain.", default: "the base domain with host routing" },
+  "admin-roles": "Roles that may open every workspace (comma-separated).",
+  "jwt-clock-skew": "Tolerance on exp, nbf and iat.",
+  "trusted-header-cidrs":
+    "With --auth=trusted-headers: sources whose identity headers count, besides the secret (comma-separated CIDRs).",
+  "trusted-header-secret-file":
+    "Required with --auth=trusted-headers: a file of the gateway's shared secrets, one a line. Never logged.",
+  "trusted-header-secret-name": "The header the gateway sends its secret in; removed before forwarding.",
+  "rate-limit-user": "Requests per second per user (token bucket; 0: off; off with --auth=none).",
+  "rate-limit-ip": "Requests per second per client address (0: off; off with --auth=none).",
+  "rate-limit-burst": "Burst of both rate limits.",
+  "max-connections-per-user": "Open WebSockets and status streams per user.",
+  "pod-cidrs":
+    "The cluster's pod CIDRs (comma-separated): GatewayRoute url backends may not point into them.",
+  "service-cidrs": "The cluster's service CIDRs (comma-separated), as --pod-cidrs.",
+  "gateway-url-allow": "CIDRs and host names GatewayRoute url backends may reach anyway (comma-separated).",
+} as const satisfies FlagTable<string>;
+
+/** How `portico-proxy --help` starts: both ways to run the binary. */
+const PROXY_USAGE = `Usage: portico-proxy --auth=MODE [--flag=value ...]
+       portico-proxy session-keys --namespace=NS --secret=NAME [--flag=value ...]  (see: portico-proxy session-keys --help)`;
 
 const NEVER_ALLOWED = ["TRACE", "CONNECT", "TRACK"];
 /** Headers the gateway secret may not travel in: each means something else on the way. */
@@ -199,7 +228,7 @@ const RESERVED_HEADERS = [
   "x-forwarded-prefix",
 ];
 
-type Key = (typeof KNOWN)[number];
+type Key = keyof typeof PROXY_FLAGS;
 type Reader = SettingsReader<Key>;
 
 /**
@@ -207,7 +236,7 @@ type Reader = SettingsReader<Key>;
  * environment variable to set, for every problem found (not just the first).
  */
 export function loadConfig(argv: readonly string[], env: Source): Readonly<ProxyConfig> {
-  const r = settingsReader(argv, env, KNOWN);
+  const r = settingsReader(argv, env, PROXY_FLAGS);
   const { raw, str, int, dur, oneOf } = r;
   // Problems are reported in the order the settings are read: the sections below keep that order.
   // Auth is explicit: running open must be a decision, not a default.
@@ -243,13 +272,14 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
   // Host routing puts every workspace on its own subdomain: the session cookie must reach them all.
   if (!config.identity.cookieDomain && config.routingConfig.routing === "host")
     config.identity.cookieDomain = config.routingConfig.baseDomain;
-  r.finish("portico-proxy");
+  r.finish("portico-proxy", PROXY_USAGE);
   return deepFreeze(config);
 }
 
 /** A comma-separated list setting: entries trimmed, empty ones dropped. */
 function list(r: Reader, k: Key, def: string): string[] {
-  return (r.raw(k) ?? def)
+  return r
+    .raw(k, def)
     .split(",")
     .map((x) => x.trim())
     .filter(Boolean);
@@ -371,7 +401,8 @@ function readTrustedProxyHops(r: Reader): number {
 
 /** Methods allowed through, upper case; TRACE, CONNECT and TRACK never are. */
 function readAllowedMethods(r: Reader): readonly string[] {
-  const methods = (r.raw("allowed-methods") ?? "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS")
+  const methods = r
+    .raw("allowed-methods", "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS")
     .split(",")
     .map((m) => m.trim().toUpperCase())
     .filter(Boolean);
@@ -386,7 +417,7 @@ function readAllowedMethods(r: Reader): readonly string[] {
 
 /** The CSP `frame-ancestors` source list: one directive's worth, nothing that could start another. */
 function readFrameAncestors(r: Reader): string {
-  const frameAncestors = r.raw("frame-ancestors") ?? "'self'";
+  const frameAncestors = r.raw("frame-ancestors", "'self'");
   if (!/^[^;,\r\n]+$/.test(frameAncestors))
     r.problems.push(
       `${r.where("frame-ancestors")}: ${JSON.stringify(frameAncestors)} is not a CSP source list like 'self' https://portal.example.com`,
@@ -487,11 +518,21 @@ export interface SessionKeysConfig {
   labels: Readonly<Record<string, string>>;
 }
 
-const SESSION_KEYS_KNOWN = ["kubeconfig", "namespace", "secret", "key", "labels"] as const;
+/** Every flag of `portico-proxy session-keys`, as PROXY_FLAGS for the server. */
+export const SESSION_KEYS_FLAGS = {
+  kubeconfig: {
+    help: "Kubeconfig file for cluster access.",
+    default: "KUBECONFIG, else the pod's service account",
+  },
+  namespace: { help: "Namespace of the session-keys Secret.", required: true },
+  secret: { help: "Name of the session-keys Secret.", required: true },
+  key: "The JWKS's key in the Secret.",
+  labels: "Labels (k=v,...) on a Secret it creates.",
+} as const satisfies FlagTable<string>;
 
 /** The `session-keys` subcommand's settings (flags after the subcommand, or PORTICO_* variables). */
 export function loadSessionKeysConfig(argv: readonly string[], env: Source): Readonly<SessionKeysConfig> {
-  const r = settingsReader(argv, env, SESSION_KEYS_KNOWN);
+  const r = settingsReader(argv, env, SESSION_KEYS_FLAGS);
   const { problems, raw, where, str } = r;
   const labels: Record<string, string> = {};
   for (const pair of (raw("labels") ?? "").split(",").filter(Boolean)) {
@@ -508,6 +549,10 @@ export function loadSessionKeysConfig(argv: readonly string[], env: Source): Rea
     key: str("key", "session-keys.json", /^[-._a-zA-Z0-9]{1,253}$/, "a Secret key"),
     labels,
   };
-  r.finish("portico-proxy session-keys");
+  r.finish(
+    "portico-proxy session-keys",
+    "Usage: portico-proxy session-keys --namespace=NS --secret=NAME [--flag=value ...]\n" +
+      "Makes the session-keys Secret if it is absent, never replaces it. Exit 0: created, kept or adopted; 1: a Secret is there without usable keys (left alone); 2: bad flags.",
+  );
   return deepFreeze(config);
 }

@@ -9,13 +9,20 @@ import { GROUP, VERSION } from "../../crds/types.ts";
 import { realClock } from "./types.ts";
 import { Watched } from "./watched.ts";
 import type { Logger } from "./log.ts";
-import { ConfigError } from "./settings.ts";
+import { ConfigError, HelpRequested } from "./settings.ts";
 
-/** The configuration, or exit 2 with the loader's message (every problem, naming what to set). */
+/**
+ * The configuration, or exit 2 with the loader's message (every problem, naming what to set); with
+ * `--help`, the help on stdout and exit 0.
+ */
 export function configOrExit<T>(load: () => T): T {
   try {
     return load();
   } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(err.text);
+      process.exit(0);
+    }
     if (err instanceof ConfigError) {
       console.error(err.message);
       process.exit(2);

@@ -1,9 +1,10 @@
 /**
  * GatewayRoute status end to end, with the real operator under the chart's RBAC: conditions and
  * backend counts follow real pods, Services and EndpointSlices (http-echo pods become processes on
- * their pod IPs); invalid regular expressions and conflicts between routes are reported; what the
- * schema refuses never reaches the operator; kubectl shows the printer columns; a steady state
- * writes nothing.
+ * their pod IPs); invalid regular expressions and conflicts between routes are reported; the real
+ * kstatus (e2e/kstatus/, as Flux reads health) reads a broken route Failed and a served one Current;
+ * what the schema refuses never reaches the operator; kubectl shows the printer columns; a steady
+ * state writes nothing.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -26,6 +27,7 @@ import {
 } from "../lib/kube.ts";
 import { auditWrites, OPERATOR_USER, startOperator, type OperatorProcess } from "../lib/operator.ts";
 import { kubectl } from "../lib/workspaces.ts";
+import { kstatus, type KstatusResult } from "../kstatus/kstatus.ts";
 
 let c: Clients;
 let ns: { name: string; drop: () => Promise<void> };
@@ -87,14 +89,17 @@ async function waitRoute(name: string, what: string, ok: (r: GatewayRoute) => bo
     });
   }
 }
+/** What a served route says: Ready, neither of kstatus's pair, accepted, resolved, no conflicts. */
+const SERVED =
+  "Ready=True/Ready Reconciling=False/Ready Stalled=False/Ready Accepted=True/Accepted ResolvedRefs=True/ResolvedRefs Conflicted=False/NoConflicts";
 const is = (r: GatewayRoute, type: string, status: string, reason?: string) =>
   cond(r, type)?.status === status && (reason === undefined || cond(r, type)?.reason === reason);
 const counts = (r: GatewayRoute) => `${r.status?.backends?.healthy}/${r.status?.backends?.total}`;
 
-/** An http-echo pod labelled app=echo; `unready` gives it a readiness probe that never passes. */
-function echoPod(name: string, unready = false): k8s.V1Pod {
+/** An http-echo pod labelled app=echo (or `app`); `unready` gives it a readiness probe that never passes. */
+function echoPod(name: string, unready = false, app = "echo"): k8s.V1Pod {
   return {
-    metadata: { name, namespace: ns.name, labels: { app: "echo" } },
+    metadata: { name, namespace: ns.name, labels: { app } },
     spec: {
       terminationGracePeriodSeconds: 1,
       containers: [
@@ -108,10 +113,10 @@ function echoPod(name: string, unready = false): k8s.V1Pod {
     },
   };
 }
-function echoService(name: string): k8s.V1Service {
+function echoService(name: string, app = "echo"): k8s.V1Service {
   return {
     metadata: { name, namespace: ns.name },
-    spec: { selector: { app: "echo" }, ports: [{ name: "http", port: 80, targetPort: "http" }] },
+    spec: { selector: { app }, ports: [{ name: "http", port: 80, targetPort: "http" }] },
   };
 }
 async function runningPod(name: string): Promise<k8s.V1Pod> {
@@ -136,7 +141,7 @@ test("a route to a real Service: Accepted, ResolvedRefs, and endpoint counts tha
 
   await createRoute("to-echo", { hosts: ["echo.example.com"], rules: [{ backends: [toService("echo")] }] });
   const r = await waitRoute("to-echo", "2 of 2 healthy", (x) => counts(x) === "2/2");
-  assert.equal(said(r), "Accepted=True/Accepted ResolvedRefs=True/ResolvedRefs Conflicted=False/NoConflicts");
+  assert.equal(said(r), SERVED);
   assert.equal(r.status?.observedGeneration, r.metadata.generation);
   for (const x of r.status!.conditions!) {
     assert.equal(x.observedGeneration, r.metadata.generation, `${x.type} observedGeneration`);
@@ -172,6 +177,60 @@ test("a route naming a missing Service: BackendNotFound until the Service exists
     (x) => is(x, "ResolvedRefs", "True") && x.status!.backends!.total! > 0,
   );
   assert.equal(cond(ok, "ResolvedRefs")!.reason, "ResolvedRefs");
+});
+
+/** Reads the route with the real kstatus until `want`, recording each distinct reading; returns them. */
+async function kstatusUntil(
+  name: string,
+  want: KstatusResult["status"],
+  seen: string[],
+): Promise<KstatusResult> {
+  try {
+    return await eventually(`route ${name} read ${want} by kstatus`, async () => {
+      const r = await getRoute(name);
+      const [ks] = await kstatus(r);
+      const reading = `${said(r) || "(no status yet)"} → ${ks!.status}`;
+      if (seen.at(-1) !== reading) seen.push(reading);
+      return ks!.status === want ? ks : undefined;
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; seen: ${seen.join(" | ")}`, { cause: err });
+  }
+}
+
+test("kstatus (the real library): a route to a missing Service reads Failed naming it, InProgress while the Service has no ready endpoint, Current once one is", async () => {
+  const seen: string[] = [];
+  await createRoute("gitops", {
+    hosts: ["gitops.example.com"],
+    rules: [{ backends: [toService("gitops-svc")] }],
+  });
+  // Stalled True → Failed: the operator creates nothing for a route, so waiting changes nothing.
+  const failed = await kstatusUntil("gitops", "Failed", seen);
+  assert.equal(failed.name, `${ns.name}/gitops`);
+  assert.match(
+    failed.message,
+    new RegExp(`Service ${ns.name}/gitops-svc does not exist`),
+    "kstatus says what to fix",
+  );
+  const stalled = await getRoute("gitops");
+  assert.ok(
+    is(stalled, "Stalled", "True", "BackendNotFound") && is(stalled, "Ready", "False", "BackendNotFound"),
+  );
+  assert.equal(cond(stalled, "Stalled")!.observedGeneration, stalled.metadata.generation);
+
+  // The Service arrives without a ready pod behind it: Reconciling True (NoHealthyBackends) → InProgress.
+  await c.core.createNamespacedService({ namespace: ns.name, body: echoService("gitops-svc", "gitops") });
+  const waiting = await kstatusUntil("gitops", "InProgress", seen);
+  assert.match(waiting.message, /no ready endpoint/);
+  assert.ok(is(await getRoute("gitops"), "Reconciling", "True", "NoHealthyBackends"));
+
+  // A pod becomes ready behind it: Ready True → Current.
+  await c.core.createNamespacedPod({ namespace: ns.name, body: echoPod("gitops-1", false, "gitops") });
+  await kstatusUntil("gitops", "Current", seen);
+  const served = await getRoute("gitops");
+  assert.equal(said(served), SERVED);
+  assert.equal(counts(served), "1/1");
+  console.log(`# kstatus of route gitops: ${seen.join(" | ")}`);
 });
 
 test("a route naming a port the Service does not have: PortNotFound", async () => {
@@ -224,9 +283,10 @@ test("two routes with an identical match: the newer one is Conflicted naming the
     `Requests go to the older route instead: spec.rules[0].matches[0] (host same.example.com, path /api) loses to ${ns.name}/older.`,
   );
   const older = await getRoute("older");
+  assert.equal(said(older), SERVED);
   assert.equal(
-    said(older),
-    "Accepted=True/Accepted ResolvedRefs=True/ResolvedRefs Conflicted=False/NoConflicts",
+    said(newer),
+    "Ready=False/Conflicted Reconciling=False/Stalled Stalled=True/Conflicted Accepted=True/Accepted ResolvedRefs=True/ResolvedRefs Conflicted=True/Conflicted",
   );
 
   await deleteRoute("older");
@@ -263,12 +323,12 @@ test("routes the schema refuses never reach the operator: the API server names t
   }
 });
 
-test("kubectl get gatewayroutes shows Accepted, and Healthy/Backends with -o wide", async () => {
+test("kubectl get gatewayroutes shows Ready and Accepted, and Healthy/Backends with -o wide", async () => {
   await waitRoute("to-echo", "settled", (x) => counts(x) === "1/2");
   const out = await kubectl("get", "gatewayroutes", "-n", ns.name, "-o", "wide");
   const lines = out.trim().split("\n");
   const header = lines[0]!.split(/\s{2,}/);
-  for (const col of ["NAME", "HOSTS", "ACCEPTED", "HEALTHY", "BACKENDS", "AGE"])
+  for (const col of ["NAME", "HOSTS", "READY", "ACCEPTED", "HEALTHY", "BACKENDS", "AGE"])
     assert.ok(header.includes(col), `${col} in ${lines[0]}`);
   const row = (name: string) => {
     const cells = lines.find((l) => l.startsWith(`${name} `))?.split(/\s{2,}/);
@@ -280,6 +340,7 @@ test("kubectl get gatewayroutes shows Accepted, and Healthy/Backends with -o wid
     {
       NAME: "to-echo",
       HOSTS: '["echo.example.com"]',
+      READY: "True",
       ACCEPTED: "True",
       HEALTHY: "1",
       BACKENDS: "2",
@@ -287,11 +348,12 @@ test("kubectl get gatewayroutes shows Accepted, and Healthy/Backends with -o wid
     },
   );
   assert.equal(row("bad-regex").ACCEPTED, "False");
+  assert.equal(row("bad-regex").READY, "False");
 });
 
 test("the operator wrote route status as itself, through /status, and writes nothing in a steady state", async () => {
   // Everything from the tests above has settled.
-  for (const name of ["to-echo", "late", "wrong-port", "bad-regex", "newer"])
+  for (const name of ["to-echo", "late", "gitops", "wrong-port", "bad-regex", "newer"])
     await waitRoute(name, "status of its generation", () => true);
   const writes = (await auditWrites(OPERATOR_USER, started)).filter(
     (w) => w.objectRef?.resource === "gatewayroutes",

@@ -69,7 +69,7 @@ test("the first reconcile writes the status; a second one (steady state) writes 
   await reconcileGatewayRoute("team-a", "a", d);
   assert.equal(writes.length, 1);
   assert.deepEqual(writes[0]!.status.backends, { total: 1, healthy: 1 });
-  assert.equal(routes[0]!.status?.conditions?.length, 3);
+  assert.equal(routes[0]!.status?.conditions?.length, 6);
   d.now = () => new Date("2024-03-02T00:00:00Z"); // later: still nothing to say
   await reconcileGatewayRoute("team-a", "a", d);
   assert.equal(writes.length, 1);

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Condition, GatewayRoute, GatewayRouteStatus, ObjectMeta, RouteRule } from "../../crds/types.ts";
+import {
+  GATEWAY_ROUTE_CONDITION_TYPES,
+  type Condition,
+  type GatewayRoute,
+  type GatewayRouteStatus,
+  type ObjectMeta,
+  type RouteRule,
+} from "../../crds/types.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -89,11 +96,35 @@ const summary = (s: GatewayRouteStatus) =>
 // ---------------------------------------------------------------------------------------------------------
 // Conditions
 
-test("a valid route whose Service resolves: Accepted, ResolvedRefs, no conflicts, counts, generations", () => {
+test("a valid route whose Service resolves: Ready, Accepted, ResolvedRefs, no conflicts, counts, generations", () => {
   const s = statusOf(route("shop", [{ backends: [toService("web")] }]));
   assert.deepEqual(s, {
     observedGeneration: 3,
     conditions: [
+      {
+        type: "Ready",
+        status: "True",
+        observedGeneration: 3,
+        lastTransitionTime: NOW_STAMP,
+        reason: "Ready",
+        message: "The route is served: 2 of 2 backend endpoints ready.",
+      },
+      {
+        type: "Reconciling",
+        status: "False",
+        observedGeneration: 3,
+        lastTransitionTime: NOW_STAMP,
+        reason: "Ready",
+        message: "Nothing left to do: the route is served.",
+      },
+      {
+        type: "Stalled",
+        status: "False",
+        observedGeneration: 3,
+        lastTransitionTime: NOW_STAMP,
+        reason: "Ready",
+        message: "The route is served.",
+      },
       {
         type: "Accepted",
         status: "True",
@@ -151,6 +182,9 @@ test("a regular expression RE2 cannot compile: Accepted False Invalid, naming th
 test("a missing Service: ResolvedRefs False BackendNotFound naming the backend", () => {
   const s = statusOf(route("shop", [{ backends: [toService("nope")] }]));
   assert.deepEqual(summary(s), {
+    Ready: "False BackendNotFound",
+    Reconciling: "False Stalled",
+    Stalled: "True BackendNotFound",
     Accepted: "True Accepted",
     ResolvedRefs: "False BackendNotFound",
     Conflicted: "False NoConflicts",
@@ -159,6 +193,8 @@ test("a missing Service: ResolvedRefs False BackendNotFound naming the backend",
     cond(s, "ResolvedRefs").message,
     "spec.rules[0].backends[0]: Service team-a/nope does not exist.",
   );
+  // Stalled (what kstatus, Flux and Argo CD show) names the backend in the same words.
+  assert.equal(cond(s, "Stalled").message, cond(s, "ResolvedRefs").message);
   assert.deepEqual(s.backends, { total: 0, healthy: 0 });
 });
 
@@ -265,6 +301,157 @@ test("a conflict on a route without hosts says 'host any'", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
+// Ready, Reconciling, Stalled (kstatus)
+
+const noEndpoints = view(
+  [svc("web", [{ name: "http", port: 80 }]), svc("api", [{ name: "http", port: 80 }])],
+  [slice("api", [false])],
+);
+const older = route("older", [{ matches: [{ path: { value: "/api" } }], backends: [toService("web")] }], {
+  creationTimestamp: "2024-01-01T00:00:00Z",
+});
+const newer = route("newer", [{ matches: [{ path: { value: "/api" } }], backends: [toService("web")] }], {
+  creationTimestamp: "2024-01-02T00:00:00Z",
+});
+const badRegex: RouteRule = {
+  matches: [{ headers: [{ name: "X-A", value: "a(", type: "RegularExpression" }] }],
+  backends: [toService("nope")],
+};
+
+/** One row per way a route can be: Ready's reason, which of the pair is True, and kstatus's reading. */
+const progressCases: {
+  name: string;
+  status: () => GatewayRouteStatus;
+  ready: string;
+  progress: "Reconciling" | "Stalled" | "neither";
+  kstatus: "Current" | "InProgress" | "Failed";
+}[] = [
+  {
+    name: "served",
+    status: () => statusOf(route("a", [{ backends: [toService("web")] }])),
+    ready: "Ready",
+    progress: "neither",
+    kstatus: "Current",
+  },
+  {
+    name: "URL backends only",
+    status: () => statusOf(route("a", [{ backends: [{ url: "https://a.example.com" }] }])),
+    ready: "Ready",
+    progress: "neither",
+    kstatus: "Current",
+  },
+  {
+    name: "one ready endpoint of two is enough for a rule",
+    status: () => statusOf(route("a", [{ backends: [toService("api")] }])),
+    ready: "Ready",
+    progress: "neither",
+    kstatus: "Current",
+  },
+  {
+    name: "invalid (and a missing backend too: Invalid comes first)",
+    status: () => statusOf(route("a", [badRegex])),
+    ready: "Invalid",
+    progress: "Stalled",
+    kstatus: "Failed",
+  },
+  {
+    name: "a missing Service",
+    status: () => statusOf(route("a", [{ backends: [toService("nope")] }])),
+    ready: "BackendNotFound",
+    progress: "Stalled",
+    kstatus: "Failed",
+  },
+  {
+    name: "a missing port",
+    status: () => statusOf(route("a", [{ backends: [toService("web", 81)] }])),
+    ready: "PortNotFound",
+    progress: "Stalled",
+    kstatus: "Failed",
+  },
+  {
+    name: "a match lost to an older route",
+    status: () => statusOf(newer, { all: [older, newer] }),
+    ready: "Conflicted",
+    progress: "Stalled",
+    kstatus: "Failed",
+  },
+  {
+    name: "a Service without ready endpoints (pods starting)",
+    status: () => statusOf(route("a", [{ backends: [toService("web")] }]), { view: noEndpoints }),
+    ready: "NoHealthyBackends",
+    progress: "Reconciling",
+    kstatus: "InProgress",
+  },
+];
+
+test("Ready, Reconciling and Stalled for every way a route can be; at most one of the pair True", () => {
+  for (const c of progressCases) {
+    const s = c.status();
+    const ready = cond(s, "Ready");
+    const reconciling = cond(s, "Reconciling");
+    const stalled = cond(s, "Stalled");
+    assert.equal(ready.reason, c.ready, `${c.name}: Ready reason`);
+    assert.equal(ready.status, c.ready === "Ready" ? "True" : "False", `${c.name}: Ready status`);
+    const got =
+      reconciling.status === "True" ? "Reconciling" : stalled.status === "True" ? "Stalled" : "neither";
+    assert.equal(got, c.progress, `${c.name}: Reconciling ${reconciling.status}, Stalled ${stalled.status}`);
+    assert.ok(!(reconciling.status === "True" && stalled.status === "True"), `${c.name}: never both`);
+    const active = got === "Stalled" ? stalled : got === "Reconciling" ? reconciling : undefined;
+    if (active) {
+      // The True one of the pair says what is wrong in Ready's words: what kstatus passes on.
+      assert.equal(active.reason, ready.reason, `${c.name}: ${got} reason`);
+      assert.equal(active.message, ready.message, `${c.name}: ${got} message`);
+    }
+    assert.equal(kstatusModel(3, s), c.kstatus, c.name);
+    for (const x of s.conditions!) assert.equal(x.observedGeneration, 3, `${c.name}: ${x.type} generation`);
+  }
+});
+
+test("Ready's message names each rule without a ready endpoint, and counts the endpoints once served", () => {
+  const s = statusOf(
+    route("a", [
+      { backends: [toService("web")] },
+      { matches: [{ path: { value: "/a" } }], backends: [toService("api")] },
+      {
+        matches: [{ path: { value: "/b" } }],
+        backends: [toService("web"), { url: "https://b.example.com" }],
+      },
+    ]),
+    { view: noEndpoints },
+  );
+  assert.equal(
+    cond(s, "Ready").message,
+    "Requests get 503 until a backend endpoint is ready: spec.rules[0] has no ready endpoint; spec.rules[1] has no ready endpoint.",
+  );
+  const served = statusOf(route("a", [{ backends: [toService("api")] }]));
+  assert.equal(cond(served, "Ready").message, "The route is served: 1 of 2 backend endpoints ready.");
+});
+
+test("a Stalled route's Ready and Stalled name the same cause as the condition it comes from", () => {
+  const conflicted = statusOf(newer, { all: [older, newer] });
+  assert.equal(cond(conflicted, "Stalled").message, cond(conflicted, "Conflicted").message);
+  const invalid = statusOf(route("a", [badRegex]));
+  assert.equal(cond(invalid, "Stalled").message, cond(invalid, "Accepted").message);
+  assert.match(cond(invalid, "Stalled").message, /^The route is not served: spec\.rules\[0\]/);
+});
+
+/**
+ * How kstatus (sigs.k8s.io/cli-utils v0.37.2 `status.Compute`) reads a custom resource, in its order:
+ * observedGeneration behind → InProgress; Reconciling True → InProgress; Stalled True → Failed; then
+ * Ready (True → Current, otherwise InProgress); no conditions → Current. A model for these rows
+ * only: e2e/tests/gateway-status.test.ts runs the real library against the real operator.
+ */
+function kstatusModel(generation: number, s: GatewayRouteStatus): string {
+  if (s.observedGeneration !== generation) return "InProgress";
+  const c = (t: string) => s.conditions?.find((x) => x.type === t);
+  if (c("Reconciling")?.status === "True") return "InProgress";
+  if (c("Stalled")?.status === "True") return "Failed";
+  const ready = c("Ready");
+  if (ready) return ready.status === "True" ? "Current" : "InProgress";
+  return "Current";
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Transition times and writes
 
 test("lastTransitionTime is kept while a condition's status holds, and moves when it changes", () => {
@@ -313,7 +500,7 @@ test("the same inputs give the same status (deterministic messages and order)", 
   assert.deepEqual(statusOf(r), statusOf(structuredClone(r)));
   assert.deepEqual(
     statusOf(r).conditions?.map((c) => c.type),
-    ["Accepted", "ResolvedRefs", "Conflicted"],
+    [...GATEWAY_ROUTE_CONDITION_TYPES],
   );
 });
 

@@ -3,6 +3,15 @@
  * the time is a parameter, the cluster is a ClusterView.
  *
  * Conditions (GATEWAY_ROUTE_CONDITION_TYPES), in this order:
+ * - Ready: True `Ready` when the route is accepted, every backend resolves, no match is lost to another
+ *   route and every rule has a healthy endpoint; otherwise False with the reason and message of the
+ *   first of those that fails (Invalid, BackendNotFound / PortNotFound, Conflicted, NoHealthyBackends).
+ * - Reconciling, Stalled: kstatus's "abnormal-true" pair (docs/gitops.md), at most one True. Stalled
+ *   True (reason and message Ready's) when the route cannot be served until someone changes it or what
+ *   it names: it is invalid, a backend's Service or port is missing, or a match loses to an older
+ *   route — the operator creates nothing for a route, so nothing changes by waiting. Reconciling True
+ *   (`NoHealthyBackends`) while everything resolves but a rule has no ready endpoint yet: pods that
+ *   are starting. kstatus then reads Failed, InProgress and Current respectively.
  * - Accepted: False `Invalid` when the route has problems the schema cannot catch (the proxy does not
  *   serve it at all); True `Accepted` otherwise.
  * - ResolvedRefs: False `BackendNotFound` / `PortNotFound` (the first unresolved backend's reason; the
@@ -42,11 +51,29 @@ interface Judgement {
   message: string;
 }
 
-/** The route's status: observedGeneration, the three conditions, and backend counts. */
+const yes = (reason: string, message: string): Judgement => ({ status: "True", reason, message });
+const no = (reason: string, message: string): Judgement => ({ status: "False", reason, message });
+
+/** Ready reasons that stall the route: nothing changes until someone edits it or creates what it names. */
+export const STALLED_ROUTE_REASONS: ReadonlySet<string> = new Set([
+  "Invalid",
+  "BackendNotFound",
+  "PortNotFound",
+  "Conflicted",
+]);
+
+/** The route's status: observedGeneration, the six conditions, and backend counts. */
 export function gatewayRouteStatus(route: GatewayRoute, inputs: RouteStatusInputs): GatewayRouteStatus {
   const namespace = route.metadata.namespace ?? "";
   const generation = route.metadata.generation;
   const refs = resolveRefs(route, namespace, inputs.view);
+  const judged = {
+    accepted: accepted(inputs.problems),
+    refs: refs.condition,
+    conflicted: conflicted(inputs.conflicts),
+  };
+  const ready = readyCondition(judged, refs);
+  const { reconciling, stalled } = progressConditions(ready);
   const stamp = (type: string, j: Judgement): Condition => {
     const previous = inputs.previous?.conditions?.find((c) => c.type === type);
     return {
@@ -62,9 +89,12 @@ export function gatewayRouteStatus(route: GatewayRoute, inputs: RouteStatusInput
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
     conditions: [
-      stamp("Accepted", accepted(inputs.problems)),
-      stamp("ResolvedRefs", refs.condition),
-      stamp("Conflicted", conflicted(inputs.conflicts)),
+      stamp("Ready", ready),
+      stamp("Reconciling", reconciling),
+      stamp("Stalled", stalled),
+      stamp("Accepted", judged.accepted),
+      stamp("ResolvedRefs", judged.refs),
+      stamp("Conflicted", judged.conflicted),
     ],
     backends: { total: refs.total, healthy: refs.healthy },
   };
@@ -84,17 +114,24 @@ function accepted(problems: readonly RouteProblem[]): Judgement {
   };
 }
 
-function resolveRefs(
-  route: GatewayRoute,
-  namespace: string,
-  view: ClusterView,
-): { condition: Judgement; total: number; healthy: number } {
+/** What resolving the backends found: the ResolvedRefs condition, counts, and rules without a healthy endpoint. */
+interface ResolvedBackends {
+  condition: Judgement;
+  total: number;
+  healthy: number;
+  /** Indexes of the rules none of whose backends has a ready endpoint. */
+  unservedRules: number[];
+}
+
+function resolveRefs(route: GatewayRoute, namespace: string, view: ClusterView): ResolvedBackends {
   let total = 0;
   let healthy = 0;
   let services = 0;
   let reason: string | undefined;
   const unresolved: string[] = [];
+  const unservedRules: number[] = [];
   route.spec.rules.forEach((rule, i) => {
+    const before = healthy;
     rule.backends.forEach((b, j) => {
       if (b.url !== undefined) {
         total += 1;
@@ -112,6 +149,7 @@ function resolveRefs(
       reason ??= r.reason;
       unresolved.push(`spec.rules[${i}].backends[${j}]: ${r.message}`);
     });
+    if (healthy === before) unservedRules.push(i);
   });
   const condition: Judgement =
     reason === undefined
@@ -124,7 +162,54 @@ function resolveRefs(
               : `Every Service backend and port exists (${services} ${services === 1 ? "backend" : "backends"}).`,
         }
       : { status: "False", reason, message: listMessage("", unresolved) };
-  return { condition, total, healthy };
+  return { condition, total, healthy, unservedRules };
+}
+
+/**
+ * Ready from the three observations and the endpoint counts: the first failing one in the order a
+ * reader should fix them (an invalid route is not served at all; a missing backend or a lost match
+ * needs an edit; endpoints come by themselves once pods are ready).
+ */
+function readyCondition(
+  j: { accepted: Judgement; refs: Judgement; conflicted: Judgement },
+  refs: ResolvedBackends,
+): Judgement {
+  if (j.accepted.status !== "True") return no(j.accepted.reason, j.accepted.message);
+  if (j.refs.status !== "True") return no(j.refs.reason, j.refs.message);
+  if (j.conflicted.status === "True") return no(j.conflicted.reason, j.conflicted.message);
+  if (refs.unservedRules.length > 0) {
+    return no(
+      "NoHealthyBackends",
+      listMessage(
+        "Requests get 503 until a backend endpoint is ready: ",
+        refs.unservedRules.map((i) => `spec.rules[${i}] has no ready endpoint`),
+      ),
+    );
+  }
+  return yes(
+    "Ready",
+    `The route is served: ${refs.healthy} of ${refs.total} backend ${refs.total === 1 ? "endpoint" : "endpoints"} ready.`,
+  );
+}
+
+/** kstatus's Reconciling and Stalled from Ready: Failed when someone has to act, InProgress while endpoints come. */
+function progressConditions(ready: Judgement): { reconciling: Judgement; stalled: Judgement } {
+  if (ready.status === "True") {
+    return {
+      reconciling: no("Ready", "Nothing left to do: the route is served."),
+      stalled: no("Ready", "The route is served."),
+    };
+  }
+  if (STALLED_ROUTE_REASONS.has(ready.reason)) {
+    return {
+      reconciling: no("Stalled", "Not progressing until the cause in the Stalled condition is fixed."),
+      stalled: yes(ready.reason, ready.message),
+    };
+  }
+  return {
+    reconciling: yes(ready.reason, ready.message),
+    stalled: no("Progressing", "Waiting for backend endpoints to become ready."),
+  };
 }
 
 function conflicted(conflicts: readonly RouteConflict[]): Judgement {
