@@ -26,7 +26,9 @@ export function createMetrics(
   depth: () => number,
 ): OperatorMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "portico_operator_" });
+  // Standard names (process_cpu_seconds_total, nodejs_*), as stock Node.js dashboards query them;
+  // the scrape's job/pod labels tell the components apart.
+  collectDefaultMetrics({ register: registry });
   const m: OperatorMetrics = {
     registry,
     reconciles: new Counter({

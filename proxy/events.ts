@@ -108,16 +108,17 @@ export class EventHub {
 
   /**
    * Serves the stream of `namespace/name` on `res`; 404 JSON when the workspace is unknown. The
-   * current snapshot is sent first unless `Last-Event-ID` says the client already has it.
+   * current snapshot is sent first unless `Last-Event-ID` says the client already has it. Returns
+   * whether a stream opened (false: the 404 was the whole answer).
    */
-  serve(req: IncomingMessage, res: ServerResponse, namespace: string, name: string): void {
+  serve(req: IncomingMessage, res: ServerResponse, namespace: string, name: string): boolean {
     const key = `${namespace}/${name}`;
     const entry = this.latest.get(key);
     if (!entry) {
       const body = JSON.stringify({ error: "not_found", message: `no workspace ${key}` });
       res.writeHead(404, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
       res.end(body);
-      return;
+      return false;
     }
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
@@ -135,6 +136,7 @@ export class EventHub {
       if (set.size === 0 && this.streams.get(key) === set) this.streams.delete(key);
       this.o.onStreamsChanged?.(--this.open);
     });
+    return true;
   }
 
   /** Ends every stream and the heartbeat timer. */

@@ -1,19 +1,43 @@
 /**
  * The proxy's Prometheus metrics on their own registry (served on the health port). Made once in
  * main.ts and passed down; `noopMetrics()` is the twin for tests, so call sites never branch.
+ *
+ * The latency histogram holds exchanges that end with a response: its quantiles are what an alert on
+ * latency means. Long-lived connections — an opened status stream, an accepted WebSocket — are
+ * counted in requests_total with the status they opened with, and how long they were held goes to a
+ * histogram of its own: a stream someone keeps open for an hour is not a slow request.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** What a long-lived connection is: a status stream (server-sent events) or a relayed WebSocket. */
+export type StreamKind = "sse" | "websocket";
 
 /** What the data path records. */
 export interface ProxyMetrics {
   registry: Registry;
-  /** A finished request: `route` is `{namespace}/{name}`, `api`, `auth` (login), `unauthenticated`, `none` (no route) or `invalid`. */
+  /**
+   * A finished request/response exchange, counted and timed. `route` is `{namespace}/{name}`, `api`,
+   * `auth` (login), `unauthenticated`, `none` (no route), `invalid` or `gateway:{namespace}/{name}`.
+   */
   request(route: string, code: number, seconds: number): void;
+  /** A long-lived connection the proxy opened (`code` 200 for a stream, 101 for a WebSocket): counted, never timed. */
+  longLived(route: string, code: number): void;
+  /** A long-lived connection ended after `seconds` held. */
+  streamEnded(kind: StreamKind, seconds: number): void;
   upstreamError(code: string): void;
   websocketOpened(): void;
   websocketClosed(): void;
   sseStreams(open: number): void;
 }
+
+/** Request latency: 0.5 ms … 10 s. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Held connections: 1 s … 8 h (an IDE tab left open over a working day). */
+const HELD_BUCKETS = [1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800];
+
+/** The `kind` label of the latency histogram: `workspace` for every workspace, `gateway` for every GatewayRoute. */
+export const kindOf = (route: string): string =>
+  route.startsWith("gateway:") ? "gateway" : route.includes("/") ? "workspace" : route;
 
 /**
  * @param routeCounts called at scrape time: routes by state, from the table, so the gauge is always
@@ -21,18 +45,27 @@ export interface ProxyMetrics {
  */
 export function createMetrics(routeCounts: () => Record<string, number>): ProxyMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "portico_proxy_" });
+  // Standard names (process_cpu_seconds_total, nodejs_*), as stock Node.js dashboards query them;
+  // the scrape's job/pod labels tell the components apart.
+  collectDefaultMetrics({ register: registry });
   const requests = new Counter({
     name: "portico_proxy_requests_total",
-    help: "Requests by route (namespace/name, api, none, invalid) and status code.",
+    help: "Requests by route (namespace/name, api, none, invalid, ...) and status code (101: WebSocket accepted).",
     labelNames: ["route", "code"],
     registers: [registry],
   });
   const duration = new Histogram({
     name: "portico_proxy_request_duration_seconds",
-    help: "Time from request to response end (workspace requests: until the IDE's response ended).",
+    help: "Time from request to response end (workspace requests: until the IDE's response ended). Status streams and WebSockets are not in it: see portico_proxy_stream_duration_seconds.",
     labelNames: ["kind"],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const held = new Histogram({
+    name: "portico_proxy_stream_duration_seconds",
+    help: "How long long-lived connections were held, by kind (sse: status streams, websocket: relayed WebSockets), observed when they end.",
+    labelNames: ["kind"],
+    buckets: HELD_BUCKETS,
     registers: [registry],
   });
   const upstreamErrors = new Counter({
@@ -65,9 +98,10 @@ export function createMetrics(routeCounts: () => Record<string, number>): ProxyM
     registry,
     request(route, code, seconds) {
       requests.inc({ route, code });
-      const kind = route.startsWith("gateway:") ? "gateway" : route.includes("/") ? "workspace" : route;
-      duration.observe({ kind }, seconds);
+      duration.observe({ kind: kindOf(route) }, seconds);
     },
+    longLived: (route, code) => requests.inc({ route, code }),
+    streamEnded: (kind, seconds) => held.observe({ kind }, seconds),
     upstreamError: (code) => upstreamErrors.inc({ code }),
     websocketOpened: () => websockets.inc(),
     websocketClosed: () => websockets.dec(),
@@ -80,6 +114,8 @@ export function noopMetrics(): ProxyMetrics {
   return {
     registry: new Registry(),
     request: () => undefined,
+    longLived: () => undefined,
+    streamEnded: () => undefined,
     upstreamError: () => undefined,
     websocketOpened: () => undefined,
     websocketClosed: () => undefined,

@@ -7,7 +7,7 @@ import type { Logger } from "../common/runtime/log.ts";
 import { Gate } from "./auth/gate.ts";
 import type { ProxyConfig } from "./config.ts";
 import { EventHub } from "./events.ts";
-import { noopMetrics } from "./metrics.ts";
+import { noopMetrics, type ProxyMetrics } from "./metrics.ts";
 import type { RouteTable } from "./routing/table.ts";
 import { createProxyServer, type ProxyServer } from "./server.ts";
 
@@ -15,6 +15,8 @@ export async function listenTestProxy(
   config: Readonly<ProxyConfig>,
   table: RouteTable,
   log: Logger,
+  /** Real metrics or a hub the test feeds, instead of the no-op twin and an empty hub. */
+  parts: { metrics?: ProxyMetrics; events?: EventHub } = {},
 ): Promise<{ proxy: ProxyServer; port: number }> {
   const proxy = createProxyServer({
     config,
@@ -26,8 +28,8 @@ export async function listenTestProxy(
       log,
     }),
     table,
-    events: new EventHub({ heartbeatMs: 60_000 }),
-    metrics: noopMetrics(),
+    events: parts.events ?? new EventHub({ heartbeatMs: 60_000 }),
+    metrics: parts.metrics ?? noopMetrics(),
     log,
   });
   await new Promise<void>((r) => proxy.server.listen(0, "127.0.0.1", r));

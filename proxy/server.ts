@@ -102,7 +102,10 @@ function dataPath(config: ProxyConfig, metrics: ProxyMetrics, log: Logger) {
     handshakeTimeoutMs: 10_000,
     maxBufferedBytes: limits.wsBufferBytes,
     onOpen: () => metrics.websocketOpened(),
-    onClose: () => metrics.websocketClosed(),
+    onClose: (seconds) => {
+      metrics.websocketClosed();
+      metrics.streamEnded("websocket", seconds);
+    },
     onUpstreamError: (err) => metrics.upstreamError(errorCode(err)),
   });
   // GatewayRoutes: what no workspace route claims. main.ts feeds it the routes and the cluster view.
@@ -170,12 +173,19 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], config.trustedProxyHops);
   const refuse = (res: ServerResponse, r: Refusal) => sendJson(res, r.status, r.body, r.headers);
 
-  /** The access log line and the request metric, when the response is done (or the client left). */
+  /**
+   * The access log line and the request metric, when the response is done (or the client left). A
+   * stream (ctx.stream) ends when either side closes it: it is counted with the status it opened
+   * with and its held time goes to the stream histogram, never the latency one.
+   */
   function finish(req: IncomingMessage, res: ServerResponse, ctx: RequestCtx): void {
     res.once("close", () => {
       const seconds = Number(process.hrtime.bigint() - ctx.started) / 1e9;
-      const status = res.writableFinished ? res.statusCode : 499;
-      metrics.request(ctx.route, status, seconds);
+      const status = res.writableFinished || ctx.stream ? res.statusCode : 499;
+      if (ctx.stream) {
+        metrics.longLived(ctx.route, status);
+        metrics.streamEnded(ctx.stream, seconds);
+      } else metrics.request(ctx.route, status, seconds);
       const ms = Math.round(seconds * 1e4) / 10;
       log.info("request", {
         method: req.method,
@@ -246,8 +256,12 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy()); // first, so nothing below can crash the process
     const started = process.hrtime.bigint();
+    // 101 opens a connection that lasts as long as the user keeps it: counted, not timed (the relay
+    // records how long it was held). A refused upgrade is an ordinary, timed answer.
     const done = (route: string, status: number) =>
-      metrics.request(route, status, Number(process.hrtime.bigint() - started) / 1e9);
+      status === 101
+        ? metrics.longLived(route, status)
+        : metrics.request(route, status, Number(process.hrtime.bigint() - started) / 1e9);
     const reject = (route: string, r: Refusal) => {
       done(route, r.status);
       rejectSocket(socket, r.status, r.body, r.headers);

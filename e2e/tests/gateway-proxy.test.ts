@@ -2,7 +2,8 @@
  * GatewayRoutes through the real proxy, to real backend processes on pod IPs (http-echo pods behind
  * real Services and the EndpointSlices the controller manager writes): each load-balancing strategy's
  * distribution, health checks and chaos (a backend killed under load), the circuit breaker, retries,
- * rewrites and header changes, per-route limits, WebSocket on/off, and invalid routes next to valid ones.
+ * rewrites and header changes, per-route limits, WebSocket on/off, and invalid routes next to valid ones;
+ * an endpoint that leaves takes its metric series with it.
  */
 import assert from "node:assert/strict";
 import { request } from "node:http";
@@ -224,9 +225,16 @@ test("IP hash keeps each client on one backend, and when a backend leaves only i
   const used = new Set(first.values());
   assert.equal(used.size, 3, "all three backends get clients");
 
-  // e3 leaves (its pod is deleted: its endpoint goes from the EndpointSlice).
+  // e3 leaves (its pod is deleted: its endpoint goes from the EndpointSlice), and its series with it.
+  const e3 = (await c.core.readNamespacedPod({ name: "e3", namespace: ns.name })).status!.podIP!;
+  const e3Series = new RegExp(
+    `^portico_gateway_requests_total\\{rule="${ns.name}/sticky#0",endpoint="${e3}:`,
+    "m",
+  );
+  assert.match(await px.metrics(), e3Series, "e3 served sticky clients: it has a series");
   await c.core.deleteNamespacedPod({ name: "e3", namespace: ns.name, gracePeriodSeconds: 0 });
   await routedTo("/rr", ["e1", "e2"]);
+  assert.doesNotMatch(await px.metrics(), e3Series, "the endpoint's series went with it");
   const afterLeave = await where();
   for (const ip of clientsIps) {
     if (first.get(ip) === "e3") assert.notEqual(afterLeave.get(ip), "e3");

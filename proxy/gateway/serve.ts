@@ -254,6 +254,7 @@ export class Gateway {
 
   /** Rebuilds the table and every rule's endpoints from the caches; keeps health where endpoints stay. */
   update(routes: readonly GatewayRoute[], view: ClusterView): void {
+    const before = this.#served();
     this.#table = compileGatewayTable(routes, this.#policy);
     for (const [key, problems] of this.#table.problems)
       this.#d.log.warn("GatewayRoute not served", { route: key, problems });
@@ -276,6 +277,21 @@ export class Gateway {
         this.#dispose(st);
         this.#states.delete(key);
       }
+    this.#forgetGone(before);
+  }
+
+  /** Rule → the endpoints it serves now. */
+  #served(): Map<string, string[]> {
+    return new Map([...this.#states].map(([key, st]) => [key, st.endpoints.map((e) => e.id)]));
+  }
+
+  /** Removes the series of every rule and endpoint that was served `before` and is not now. */
+  #forgetGone(before: Map<string, string[]>): void {
+    for (const [rule, endpoints] of before) {
+      const st = this.#states.get(rule);
+      if (!st) this.#metrics.forgetRule(rule);
+      else for (const e of endpoints) if (!st.health.has(e)) this.#metrics.forgetEndpoint(rule, e);
+    }
   }
 
   match(facts: RequestFacts): GatewayHit | undefined {
@@ -368,7 +384,7 @@ export class Gateway {
     this.#prepareHeaders(req, st.ref.rule, hit, who, req.headers.host ?? "");
     const target = upstreamPath(path, query, hit.matchedPrefix, st.ref.rule.rewrite, ep.basePath);
     const ws = ep.origin.replace(/^http/, "ws");
-    this.#metrics.request(name, ep.id, 101, 0);
+    this.#metrics.upgraded(name, ep.id);
     this.#d.relay.relay(req, socket, head, ws + target, upstreamHeaders(req.headers), name, this.#lookup);
     return true;
   }
@@ -424,7 +440,17 @@ export class Gateway {
       if (ok === undefined) x.st.breaker!.release(this.#now());
       else x.st.breaker!.onResult(ok, this.#now());
     }
-    this.#metrics.request(x.name, endpoint, status, (this.#now() - x.started) / 1000);
+    if (this.#serves(x.name, endpoint))
+      this.#metrics.request(x.name, endpoint, status, (this.#now() - x.started) / 1000);
+  }
+
+  /**
+   * Whether `rule` (and `endpoint`, unless empty) is still served: a request that finishes after its
+   * endpoint or rule left is not recorded, or it would bring back the series removed with them.
+   */
+  #serves(rule: string, endpoint: string): boolean {
+    const st = this.#states.get(rule);
+    return st !== undefined && (endpoint === "" || st.health.has(endpoint));
   }
 
   /** The rule's whole-request timeout, over every attempt: 504, or a cut if the answer had started. */
@@ -530,7 +556,7 @@ export class Gateway {
     if (err instanceof BodyTooLarge) return this.#bodyTooLarge(x, a);
     const kind = failureKind(err);
     a.settle(false);
-    this.#metrics.upstreamError(x.name, a.ep.id, kind);
+    if (this.#serves(x.name, a.ep.id)) this.#metrics.upstreamError(x.name, a.ep.id, kind);
     if (x.finished) return;
     if (!responseStarted && a.again(kind) && !x.res.destroyed) return this.#retry(x, a.n);
     if (responseStarted) {

@@ -65,7 +65,8 @@ export interface RelayOptions {
   /** Bytes queued toward one side before the other side stops being read (default 1 MiB). */
   maxBufferedBytes?: number;
   onOpen?: () => void;
-  onClose?: () => void;
+  /** A relay ended, `seconds` after it opened (its client's side closed). */
+  onClose?: (seconds: number) => void;
   /** An upstream failure (classified by the caller's logger). */
   onUpstreamError?: (err: unknown) => void;
 }
@@ -160,6 +161,8 @@ class Side {
 interface Pair {
   client: Side;
   upstream: Side;
+  /** performance.now() when the relay opened. */
+  opened: number;
 }
 
 /** Relays WebSocket connections; one shared ping timer for all of them. */
@@ -316,7 +319,7 @@ export class WsRelay {
     const upstream = new Side(upSocket, true, max);
     client.other = upstream;
     upstream.other = client;
-    const pair: Pair = { client, upstream };
+    const pair: Pair = { client, upstream, opened: performance.now() };
     client.pair = pair;
     this.pairs.add(pair);
     this.o.onOpen?.();
@@ -458,7 +461,8 @@ export class WsRelay {
    * counts as open; what is left of the IDE's side ends on its own (grace timers).
    */
   private finished(side: Side): void {
-    if (side.pair && this.pairs.delete(side.pair)) this.o.onClose?.();
+    if (side.pair && this.pairs.delete(side.pair))
+      this.o.onClose?.((performance.now() - side.pair.opened) / 1000);
   }
 
   /**

@@ -3,7 +3,7 @@
  * its public scheme, the cap on long-lived connections per user, and "identify, then continue" for
  * upgrades. Each is built once by the dispatcher from the frozen config and handed to the surfaces.
  */
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../../common/runtime/log.ts";
 import type { Gate, Identified, Refused } from "../auth/gate.ts";
 import type { Identity } from "../auth/identity.ts";
@@ -13,6 +13,9 @@ import { changesState, checkOrigin, publicScheme } from "../http/origin.ts";
 import type { Refusal } from "../http/request.ts";
 import type { Caller } from "../gateway/serve.ts";
 import type { ProxyConfig } from "../config.ts";
+import type { EventHub } from "../events.ts";
+import { sendJson } from "../http/errors.ts";
+import type { RequestCtx } from "./surface.ts";
 
 /** 429 with Retry-After for a spent limit; `what` names what was counted. */
 export function tooMany(v: { retryAfterSeconds: number }, what: string): Refusal {
@@ -94,6 +97,26 @@ export class LongLivedConnections {
     closes.once("close", release);
     return undefined;
   }
+}
+
+/**
+ * A workspace's status stream on `res`, held against `who`'s cap on long-lived connections. Once the
+ * stream opened, `ctx` says so: the dispatcher then counts it and records how long it was held, but
+ * keeps it out of the request-latency histogram (proxy/metrics.ts). A refusal or the hub's 404 is an
+ * ordinary, timed answer.
+ */
+export function statusStream(
+  events: Pick<EventHub, "serve">,
+  connections: LongLivedConnections,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestCtx,
+  who: Identity,
+  workspace: { namespace: string; name: string },
+): void {
+  const held = connections.hold(who, res);
+  if (held) return sendJson(res, held.status, held.body, held.headers);
+  if (events.serve(req, res, workspace.namespace, workspace.name)) ctx.stream = "sse";
 }
 
 /**

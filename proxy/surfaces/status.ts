@@ -14,7 +14,7 @@ import type { EventHub } from "../events.ts";
 import { sendJson } from "../http/errors.ts";
 import { checkMethod, type Refusal } from "../http/request.ts";
 import type { Route, RouteTable } from "../routing/table.ts";
-import type { LongLivedConnections } from "./passes.ts";
+import { statusStream, type LongLivedConnections } from "./passes.ts";
 import type { Surface } from "./surface.ts";
 
 const EVENTS_RE = /^\/api\/v1\/workspaces\/([^/]+)\/([^/]+)\/events$/;
@@ -81,9 +81,7 @@ export function statusSurface({ config, table, events, connections }: StatusSurf
         if (!mayOpen(who, r, adminRoles)) return (refuse(forbidden(r)), true);
         [ns, name] = [r.namespace, r.name];
       }
-      const held = connections.hold(who, res);
-      if (held) return (refuse(held), true);
-      events.serve(req, res, ns, name);
+      statusStream(events, connections, req, res, ctx, who, { namespace: ns, name });
       return true;
     },
   };

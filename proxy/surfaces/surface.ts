@@ -34,6 +34,11 @@ export interface RequestCtx {
    */
   remote: string;
   client: ClientAddress;
+  /**
+   * Set by the surface once the response it serves is a long-lived stream ("sse": a status stream):
+   * counted and its held time recorded, but not timed as a request (proxy/metrics.ts).
+   */
+  stream?: "sse";
 }
 
 /** An upgrade request that passed the handshake and target checks. */

@@ -43,6 +43,7 @@ import {
   CLASS_HINT,
   afterIdentify,
   ipLimited,
+  statusStream,
   unauthenticated,
   userLimited,
   type LongLivedConnections,
@@ -286,9 +287,7 @@ export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
         return true;
       }
       if (m.rest === EVENTS_SUFFIX && req.method === "GET") {
-        const held = connections.hold(who, res);
-        if (held) sendJson(res, held.status, held.body, held.headers);
-        else events.serve(req, res, route.namespace, route.name);
+        statusStream(events, connections, req, res, ctx, who, route);
         return true;
       }
       if (route.state !== "ready" || !route.upstream) notReady(req, res, m, config.frameAncestors);
