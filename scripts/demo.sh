@@ -6,6 +6,8 @@
 # It runs the operator and the proxy, with two sample Workspaces (VS Code and JupyterLab) that become
 # Ready and are reached through the proxy at their workspace URLs, from this machine's browser:
 # http://{name}--{namespace}.localhost:18080/ (browsers and curl resolve *.localhost to 127.0.0.1).
+# Both clone a sample project (scripts/demo-sample) from a git server inside the namespace, and VS Code
+# opens that clone (scripts/demo-objects.ts says what the demo changes in the chart's classes).
 # The proxy runs with --auth=none: the demo is for this machine only (the forward binds 127.0.0.1).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +19,7 @@ PROXY_HOST_PORT="${PORTICO_DEMO_PORT:-18080}"
 ECHO_HOST_PORT="${PORTICO_ECHO_PORT:-18081}"
 BASE_DOMAIN=localhost
 PROXY_IP=198.18.0.10 # inside the cluster's network namespace, like a Service's pod would be
+GIT_IP=198.18.0.20   # the sample repository's git server, likewise
 
 if [[ ${1:-} == down ]]; then exec bash e2e/cluster/cluster.sh down; fi
 
@@ -25,9 +28,20 @@ bash e2e/cluster/cluster.sh up >/dev/null
 bin="$(cat "$PORTICO_CLUSTER_STATE/bin-dir")"
 k() { bash e2e/cluster/cluster.sh exec -- kubectl "$@"; }
 
-# The chart's default WorkspaceClasses; a plain pod ('hello') behind a Service, and a GatewayRoute
-# that serves it through the proxy at http://api.localhost:18080/hello/.
-k apply -f charts/portico/files/workspaceclasses/ >/dev/null
+# The sample repository: scripts/demo-sample committed into a bare repository (made once per cluster, so
+# a second run leaves the workspaces' clones up to date), served by a real git http-backend
+# (e2e/fixtures/git-http.ts) inside the namespace. Nothing leaves the machine.
+bare="$PORTICO_CLUSTER_STATE/git/sample.git"
+if [[ ! -d $bare ]]; then
+  g() { git -c user.name="Portico demo" -c user.email=demo@portico.invalid --git-dir="$bare" --work-tree=scripts/demo-sample "$@"; }
+  git init -q --bare -b main "$bare"
+  g add -A
+  g commit -qm "Sample project for the Portico demo"
+fi
+bash e2e/cluster/cluster.sh run git -- node e2e/fixtures/git-http.ts "$(dirname "$bare")" "$GIT_IP" 8080
+
+# A plain pod ('hello') behind a Service, and a GatewayRoute that serves it through the proxy at
+# http://api.localhost:18080/hello/.
 k apply -f - >/dev/null <<'YAML'
 apiVersion: v1
 kind: Pod
@@ -66,7 +80,8 @@ bash e2e/cluster/cluster.sh run proxy -- node --max-semi-space-size=4 proxy/main
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.proxy" --auth=none --base-domain="$BASE_DOMAIN" \
   --host="$PROXY_IP" --port=8080 --health-host=127.0.0.1 --health-port=8082 \
   --pod-cidrs=198.18.0.0/16 --service-cidrs=198.19.0.0/16
-k apply -f e2e/fixtures/demo-workspace.yaml >/dev/null
+# The chart's default WorkspaceClasses (with the demo's changes) and the two sample workspaces.
+"$repo/node_modules/.bin/node" scripts/demo-objects.ts "http://$GIT_IP:8080/sample.git" | k apply -f - >/dev/null
 echo "waiting for workspaces demo and code to be Ready..." >&2
 k wait --for=condition=Ready --timeout=180s workspace/demo workspace/code >/dev/null
 k wait --for=jsonpath='{.status.podIP}' --timeout=60s pod/hello >/dev/null
@@ -93,8 +108,10 @@ cat <<MSG
 Portico is up on a local cluster (network namespace $PORTICO_NETNS, Kubernetes $("$bin/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -1)).
 
   VS Code workspace 'code':        $code_url
-  Jupyter workspace 'demo':        ${demo_url}tree   (Debian's Jupyter Server with the classic notebook UI)
+  Jupyter workspace 'demo':        ${demo_url}tree/sample   (Debian's Jupyter Server with the classic notebook UI)
   Both through the Portico proxy (auth off: this machine only), from the operator's status.url.
+  Both cloned the sample project (http://$GIT_IP:8080/sample.git, served in the namespace): its
+  README.md says what to try.
 
   export KUBECONFIG=$PORTICO_CLUSTER_STATE/kubeconfig.host PATH=$bin:\$PATH
   kubectl get workspaces,workspaceclasses      # phase, URL, conditions

@@ -33,9 +33,10 @@ import {
 const repo = fileURLToPath(new URL("..", import.meta.url));
 /** Stands for the image's `node`: the Node 24 binary of the `node` devDependency. */
 const NODE = join(repo, "node_modules/.bin/node");
-const devDependencies = readJson<{ devDependencies: Record<string, string> }>(
+const manifest = readJson<{ engines: { node: string }; devDependencies: Record<string, string> }>(
   join(repo, "package.json"),
-).devDependencies;
+);
+const devDependencies = manifest.devDependencies;
 const ignored = dockerignore(readFileSync(join(repo, ".dockerignore"), "utf8"));
 
 const IMAGES = [
@@ -109,6 +110,35 @@ test(".dockerignore keeps the build context to the sources and manifests", () =>
     "crds/types.ts",
   ])
     assert.equal(ignored(p), false, `${p} must be in the build context`);
+});
+
+// The Node version lives in one place, package.json's `node` devDependency (what the tests and scripts
+// run); the images' FROM lines (below, per Dockerfile), the types and the engines range follow it.
+describe("one Node version: the `node` devDependency", () => {
+  const node = devDependencies.node!;
+  const major = node.split(".")[0]!;
+
+  test("is an exact version", () => {
+    assert.match(node, /^\d+\.\d+\.\d+$/, `devDependencies.node ${node}: an exact x.y.z`);
+  });
+
+  test("is the Node that runs here (node_modules matches package.json)", () => {
+    assert.equal(
+      process.versions.node,
+      node,
+      `running Node ${process.versions.node}, package.json says ${node}: run npm install`,
+    );
+  });
+
+  test("@types/node is an exact version of the same major", () => {
+    const types = devDependencies["@types/node"] ?? "";
+    assert.match(types, /^\d+\.\d+\.\d+$/, `@types/node ${types}: an exact x.y.z`);
+    assert.equal(types.split(".")[0], major, `@types/node ${types} describes another Node than ${node}`);
+  });
+
+  test("engines.node asks for that major", () => {
+    assert.equal(manifest.engines.node, `>=${major}`);
+  });
 });
 
 for (const { dockerfile, component } of IMAGES) {

@@ -112,6 +112,54 @@ export async function checkVSCode(
 }
 
 /**
+ * Opens VS Code at `url` as the demo's class starts it (scripts/demo-objects.ts) and checks that it
+ * opened the clone `folder` (its name in the window title and the explorer; `file` from it listed and
+ * opened with its content) with workspace trust off: code-server's workbench configuration says
+ * `enableWorkspaceTrust: false` (what `--disable-workspace-trust` sets), and once the file is open no
+ * trust dialog and no Restricted Mode are showing.
+ */
+export async function checkVSCodeOpensClone(
+  b: TestBrowser,
+  url: string,
+  folder: string,
+  file: { name: string; content: string },
+  shot: string,
+): Promise<void> {
+  const p = await b.newPage();
+  try {
+    const res = await p.page.goto(url, { waitUntil: "domcontentloaded", timeout: 60_000 });
+    assert.equal(res?.status(), 200, `GET ${url}`);
+    const opened = new URL(p.page.url()).searchParams.get("folder") ?? "";
+    assert.match(opened, new RegExp(`/${folder}$`), `code-server redirected to ?folder=…/${folder}`);
+    const settings = await p.page
+      .locator("#vscode-workbench-web-configuration")
+      .getAttribute("data-settings", { timeout: 30_000 });
+    assert.equal(
+      (JSON.parse(settings ?? "{}") as { enableWorkspaceTrust?: boolean }).enableWorkspaceTrust,
+      false,
+      "workspace trust is off",
+    );
+    await p.page.waitForSelector(".monaco-workbench", { timeout: 90_000 });
+    await p.page
+      .locator(".explorer-folders-view .monaco-list-row", { hasText: file.name })
+      .click({ timeout: 60_000 });
+    await p.page
+      .locator(".editor-instance .view-lines", { hasText: file.content })
+      .waitFor({ timeout: 30_000 });
+    assert.match(await p.page.title(), new RegExp(`\\b${folder}\\b`), "the window names the folder");
+    assert.equal(
+      await p.page.getByRole("button", { name: "Yes, I trust the authors" }).count(),
+      0,
+      "no workspace-trust dialog",
+    );
+    assert.equal(await p.page.getByText("Restricted Mode").count(), 0, "not in Restricted Mode");
+    await screenshot(p, shot);
+  } finally {
+    await p.page.close();
+  }
+}
+
+/**
  * Opens the classic notebook UI (nbclassic on Jupyter Server) under `base` (ends with `/`), makes a
  * notebook from the page (its own origin: the same request a user's browser makes), runs `1+1` in its
  * first cell on a real kernel (over the kernel's WebSocket) and reads `2` from the output.

@@ -11,6 +11,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { V1ManagedFieldsEntry } from "@kubernetes/client-node";
 import type { Workspace, WorkspaceSpec } from "../../crds/types.ts";
+import { FIELD_MANAGER } from "../../operator/kube-api.ts";
 import { kstatus, type KstatusResult } from "../kstatus/kstatus.ts";
 import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import {
@@ -266,6 +267,11 @@ test("the operator never fights GitOps over spec: it owns only status; spec chan
     [["Apply", ["f:spec"]]],
   );
   assert.ok(others.length > 0, "the operator's status write is recorded");
+  assert.deepEqual(
+    [...new Set(others.map((e) => e.manager))],
+    [FIELD_MANAGER],
+    "the status writer names its field manager",
+  );
   for (const e of others) {
     assert.equal(e.subresource, "status", `${e.manager} writes only through /status`);
     assert.deepEqual(owns(e), ["f:status"], `${e.manager} owns only status`);

@@ -4,13 +4,26 @@
  * Server (the pod runner maps their images to the local programs), and Debian's Chromium opens them
  * at the pod's address: the VS Code workbench loads with its server WebSocket connected and opens a
  * file from the workspace volume; a notebook runs `1+1` on a real kernel and shows 2. The same checks
- * through the proxy, in host and path mode, are in ide-proxy.test.ts.
+ * through the proxy, in host and path mode, are in ide-proxy.test.ts. And the demo's VS Code
+ * (`npm run demo`): its class as scripts/demo-objects.ts makes it, cloning the demo's sample project
+ * from a real git http-backend, opens that clone without the workspace-trust prompt.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
-import { checkJupyter, checkVSCode, INSTALL_CODE_SERVER, vscodeClass, writeToVolume } from "../ide/checks.ts";
+import { demoClass } from "../../scripts/demo-objects.ts";
+import { startGitHttpServer, type GitHttpServer } from "../fixtures/git-http.ts";
+import {
+  checkJupyter,
+  checkVSCode,
+  checkVSCodeOpensClone,
+  INSTALL_CODE_SERVER,
+  vscodeClass,
+  writeToVolume,
+} from "../ide/checks.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
 import { clients, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import { startOperator, stateDir, type OperatorProcess } from "../lib/operator.ts";
@@ -30,6 +43,10 @@ let op: OperatorProcess;
 let browser: TestBrowser;
 const vscode = uniqueName("vscode");
 const jupyter = uniqueName("jupyter");
+const demoVscode = uniqueName("demo-vscode");
+/** The demo's sample-project server: its own address in the namespace. */
+const GIT_HOST = "198.18.0.77";
+let git: GitHttpServer | undefined;
 
 before(async () => {
   await promisify(execFile)("bash", [INSTALL_CODE_SERVER], { timeout: 20 * 60_000 });
@@ -47,7 +64,23 @@ after(async () => {
   await ns?.drop();
   await deleteClass(c, vscode);
   await deleteClass(c, jupyter);
+  await deleteClass(c, demoVscode);
+  await git?.close();
 });
+
+/** scripts/demo-sample committed into a bare `sample.git` under a new directory, as scripts/demo.sh does. */
+function sampleRepository(): string {
+  const root = mkdtempSync(join(stateDir(), "demo-git-"));
+  const bare = join(root, "sample.git");
+  const env = { PATH: process.env.PATH, HOME: root, GIT_CONFIG_NOSYSTEM: "1" };
+  const sample = join(import.meta.dirname, "../../scripts/demo-sample");
+  const g = (...args: string[]) =>
+    execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { env, stdio: "ignore" });
+  g("init", "-q", "--bare", "-b", "main", bare);
+  g(`--git-dir=${bare}`, `--work-tree=${sample}`, "add", "-A");
+  g(`--git-dir=${bare}`, `--work-tree=${sample}`, "commit", "-qm", "sample");
+  return root;
+}
 
 /** Waits for the workspace to be Ready and returns its pod's IP. */
 async function readyPodIP(name: string): Promise<string> {
@@ -68,4 +101,23 @@ test("a jupyter Workspace: Chromium opens Jupyter at the pod, starts a kernel, r
   await createWorkspace(c, workspace(ns.name, "nb", { className: jupyter }));
   const ip = await readyPodIP("nb");
   await checkJupyter(browser, `http://${ip}:8888/`, "ide-jupyter-direct");
+});
+
+test("the demo's VS Code: the workspace clones the sample project from a git server, and code-server opens the clone without the workspace-trust prompt", async () => {
+  git = await startGitHttpServer({ root: sampleRepository(), host: GIT_HOST, port: 8080 });
+  const url = `${git.url}/sample.git`;
+  await createClass(c, demoClass(await vscodeClass(demoVscode), url));
+  await createWorkspace(c, workspace(ns.name, "sample", { className: demoVscode, repository: { url } }));
+  const ip = await readyPodIP("sample");
+  assert.ok(
+    git.requests.some((r) => r.url.startsWith("/sample.git/info/refs")),
+    "cloned from the git server",
+  );
+  await checkVSCodeOpensClone(
+    browser,
+    `http://${ip}:8080/`,
+    "sample",
+    { name: "primes.py", content: "def primes_below" },
+    "ide-vscode-demo",
+  );
 });

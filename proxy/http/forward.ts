@@ -1,8 +1,10 @@
 /**
  * HTTP forwarding to a workspace over undici's dispatcher: one keep-alive pool per upstream origin,
  * the request body streamed up and the response streamed down with backpressure both ways, nothing
- * buffered. Replaced http-proxy on the hot path: undici's client costs about half of Node's
- * `http.request` per request (measured in docs/benchmarks.md), and it closes idle upstream
+ * buffered. Replaced http-proxy on the hot path, where Node's `http.request` under it was most of the
+ * proxy's CPU per request (a loopback run at the switch, commit 6c1cebf: 145 → 42–57 µs per request;
+ * not in docs/benchmarks.md, whose proxy section puts Portico at about half the CPU per request of
+ * configurable-http-proxy, itself http-proxy-3 on `http.request`). undici also closes idle upstream
  * connections before the IDE's own keep-alive timeout would (from the server's Keep-Alive hint), so
  * a request is never written onto a socket the IDE is closing.
  *
