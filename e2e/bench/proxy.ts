@@ -3,6 +3,7 @@
  *
  *   npm run bench:proxy                      (10,000 WebSockets, 10,000 routes)
  *   npm run bench:proxy -- --ws=2000 --routes=1000 --seconds=5 --rounds=2
+ *   npm run bench:proxy -- --baseline=/path/to/older/tree/proxy/main.ts   (adds that proxy as a path)
  *
  * Runs inside a fresh cluster's network namespace (e2e/run-bench.sh). The backend
  * (e2e/fixtures/bench-backend.ts: 1 KiB answers over keep-alive, WebSocket echo) is a real workspace:
@@ -44,6 +45,9 @@ const { values: opt } = parseArgs({
     seconds: { type: "string", default: "6" },
     rounds: { type: "string", default: "5" },
     connections: { type: "string", default: "32" },
+    // Another tree's proxy/main.ts (an older commit), run the same way beside this one: a change's
+    // cost is then a paired ratio within each round, not a comparison across runs.
+    baseline: { type: "string" },
   },
 });
 const WS_ASKED = Number(opt.ws);
@@ -120,7 +124,21 @@ const httpProxy = await startHttpProxy(
   },
   logDir,
 );
-const paths: Peer[] = [direct, ...(portico ? [portico.peer] : []), chp, nginx, httpProxy];
+const baseline = opt.baseline
+  ? await startPortico(ready, "198.18.0.65", 8000, logDir, {
+      main: opt.baseline,
+      name: "portico-baseline",
+      healthPort: 18291,
+    })
+  : undefined;
+const paths: Peer[] = [
+  direct,
+  ...(portico ? [portico.peer] : []),
+  ...(baseline ? [baseline.peer] : []),
+  chp,
+  nginx,
+  httpProxy,
+];
 
 // ---- Measurements.
 interface Wrk {
@@ -372,6 +390,11 @@ const summary = {
     throughputToNginx: Object.fromEntries(paths.map((p) => [p.name, rps(p.name) / rps("nginx")])),
     addedMedianLatencyC1Us: Object.fromEntries(paths.map((p) => [p.name, added(p.name)])),
   },
+  pairedToBaseline: port &&
+    R("portico-baseline") && {
+      throughput: paired(port.rps, R("portico-baseline")!.rps),
+      cpuPerRequest: paired(port.cpuUsPerRequestRounds, R("portico-baseline")!.cpuUsPerRequestRounds),
+    },
   pairedToHttpProxy: port && {
     throughput: paired(port.rps, R(HP)!.rps),
     cpuPerRequest: paired(port.cpuUsPerRequestRounds, R(HP)!.cpuUsPerRequestRounds),
@@ -396,6 +419,7 @@ const label: Record<string, string> = {
   "configurable-http-proxy": "configurable-http-proxy 5.3 (JupyterHub)",
   nginx: "nginx 1.22 (Debian, 1 worker)",
   "http-proxy": "http-proxy 1.18 behind Portico's route table",
+  "portico-baseline": `Portico proxy, baseline (${opt.baseline ?? ""})`,
 };
 const mainRows = paths
   .map((p) => {
@@ -484,7 +508,15 @@ p50 **${f1(median(routeLag))} ms**, max ${f1(Math.max(...routeLag))} ms.`
 Paired ratios per round (Portico ÷ CHP, same round, back to back): throughput ${port ? port.rps.map((x, i) => f2(x / R(CHP)!.rps[i]!)).join(", ") : "—"};
 CPU per request ${port ? port.cpuUsPerRequestRounds.map((x, i) => f2(x / R(CHP)!.cpuUsPerRequestRounds[i]!)).join(", ") : "—"}.
 
-Why undici and not http-proxy, measured: Portico ÷ http-proxy 1.18 behind the same route table (same
+${
+  port && R("portico-baseline")
+    ? `Against the baseline proxy (same round, back to back; this tree ÷ baseline): throughput
+**${f2(paired(port.rps, R("portico-baseline")!.rps))}×** (rounds ${port.rps.map((x, i) => f2(x / R("portico-baseline")!.rps[i]!)).join(", ")}), CPU per request
+**${f2(paired(port.cpuUsPerRequestRounds, R("portico-baseline")!.cpuUsPerRequestRounds))}×** (rounds ${port.cpuUsPerRequestRounds.map((x, i) => f2(x / R("portico-baseline")!.cpuUsPerRequestRounds[i]!)).join(", ")}).
+
+`
+    : ""
+}Why undici and not http-proxy, measured: Portico ÷ http-proxy 1.18 behind the same route table (same
 round, back to back; http-proxy runs without Portico's other passes, which favours it), throughput
 ${port ? `**${f2(paired(port.rps, R(HP)!.rps))}×** (rounds ${port.rps.map((x, i) => f2(x / R(HP)!.rps[i]!)).join(", ")})` : "—"}, CPU per request
 ${port ? `**${f2(paired(port.cpuUsPerRequestRounds, R(HP)!.cpuUsPerRequestRounds))}×** (rounds ${port.cpuUsPerRequestRounds.map((x, i) => f2(x / R(HP)!.cpuUsPerRequestRounds[i]!)).join(", ")})` : "—"}.
