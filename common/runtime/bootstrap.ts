@@ -7,6 +7,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { GROUP, VERSION } from "../../crds/types.ts";
 import { realClock } from "./types.ts";
+import { PooledKubeConfig } from "./pooled-kubeconfig.ts";
 import { Watched } from "./watched.ts";
 import type { Logger } from "./log.ts";
 import { ConfigError } from "./settings.ts";
@@ -24,9 +25,12 @@ export function configOrExit<T>(load: () => T): T {
   }
 }
 
-/** From the given file, else KUBECONFIG, else the pod's service account (in-cluster config). */
-export function kubeConfig(path: string | undefined): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+/**
+ * From the given file, else KUBECONFIG, else the pod's service account (in-cluster config). Its API
+ * requests share one connection pool (pooled-kubeconfig.ts).
+ */
+export function kubeConfig(path: string | undefined): PooledKubeConfig {
+  const kc = new PooledKubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   return kc;

@@ -29,10 +29,15 @@ export const OPERATOR_USER = "system:serviceaccount:portico-system:portico-opera
 export type OperatorProcess = Component;
 
 /** Starts `operator/main.ts` with the operator's kubeconfig and the given extra flags; waits for /readyz. */
-export async function startOperator(flags: string[] = [], name = "operator"): Promise<OperatorProcess> {
+export async function startOperator(
+  flags: string[] = [],
+  name = "operator",
+  nodeArgs: readonly string[] = [],
+): Promise<OperatorProcess> {
   const healthPort = nextPort++;
   return startComponent({
     script: "operator/main.ts",
+    nodeArgs,
     name,
     healthPort,
     args: [
