@@ -111,9 +111,11 @@ export function createWorkspaceApi(
         throw err;
       }
     },
-    async event(ws, type, reason, message) {
+    event(ws, type, reason, message) {
       const now = new Date();
-      await write(
+      // Recorded in the background, as client-go's event recorder does: a reconcile never waits
+      // for an Event (they still count against the rate limit, in order).
+      void write(
         "create",
         "events",
         () =>
@@ -142,7 +144,8 @@ export function createWorkspaceApi(
               },
             })
             .catch(() => undefined), // an event lost is not worth a failed reconcile
-      );
+      ).catch(() => undefined);
+      return Promise.resolve();
     },
   };
 }

@@ -8,7 +8,7 @@ import * as https from "node:https";
 import { GROUP, VERSION } from "../../crds/types.ts";
 import { realClock } from "./types.ts";
 import { PooledKubeConfig } from "./pooled-kubeconfig.ts";
-import { Watched } from "./watched.ts";
+import { Watched, type Trim } from "./watched.ts";
 import type { Logger } from "./log.ts";
 import { ConfigError } from "./settings.ts";
 
@@ -104,6 +104,8 @@ export interface WatchSpec<T extends Raw> {
   /** Every add, update, delete (and resync, when on) of an object; `old` on updates. */
   onChange: (obj: T, old?: T) => void;
   labelSelector?: string;
+  /** What the cache keeps of each object (watched.ts); default: all of it. */
+  trim?: Trim<T>;
 }
 
 /**
@@ -123,6 +125,7 @@ export function watcher(
       list: s.list,
       kubeConfig: kc,
       labelSelector: s.labelSelector,
+      trim: s.trim,
       silenceMs: o.silenceMs,
       resyncMs: o.resyncMs,
       backoffBaseMs: 500,

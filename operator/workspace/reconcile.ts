@@ -53,6 +53,7 @@ export interface WorkspaceApi {
   delete(obj: KubernetesObject): Promise<void>;
   writeStatus(ws: Workspace, status: WorkspaceStatus): Promise<void>;
   secretExists(namespace: string, name: string): Promise<boolean>;
+  /** Records an Event; may resolve before it is written (never fails the reconcile). */
   event(ws: Workspace, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
 }
 
@@ -103,10 +104,15 @@ export async function reconcileWorkspace(
   let pod = observed.pod;
   if (cls) {
     const desired = buildChildren(ws, cls, d.config, { virtualService: d.virtualServices });
-    await ensureClaim(ws, desired.pvc, observed.pvc, d, log);
-    await ensureObject(desired.service, observed.service, d, log);
-    await ensureObject(desired.networkPolicy, observed.networkPolicy, d, log);
-    if (desired.virtualService) await ensureObject(desired.virtualService, observed.virtualService, d, log);
+    // The children before the pod are independent of each other: one round trip for all of them
+    // (at scale, a reconcile's sequential API round trips are what bounds the operator). The pod
+    // comes after them, so its egress policy exists before it runs.
+    await Promise.all([
+      ensureClaim(ws, desired.pvc, observed.pvc, d, log),
+      ensureObject(desired.service, observed.service, d, log),
+      ensureObject(desired.networkPolicy, observed.networkPolicy, d, log),
+      desired.virtualService && ensureObject(desired.virtualService, observed.virtualService, d, log),
+    ]);
 
     const wantPod = ws.spec.running !== false && !missingSecret;
     const terminating = !!pod?.metadata?.deletionTimestamp;
