@@ -87,7 +87,7 @@ const metrics = createMetrics(
   () => queue.depth(),
 );
 const limiter = new TokenBucket(config.qps, config.burst, realClock);
-const api = createWorkspaceApi(kc, limiter, metrics);
+const api = createWorkspaceApi(kc, limiter, metrics, new TokenBucket(config.qps, config.burst, realClock));
 
 const queue: WorkQueue = new WorkQueue({
   workers: config.workers,

@@ -27,6 +27,8 @@ const { values: opt, positionals } = parseArgs({
     // Where the operator's CPU profile (the whole run) and a V8 heap snapshot (once all are Ready)
     // go; the cluster's state directory is deleted afterwards, so somewhere else.
     "profile-dir": { type: "string" },
+    // Node flags for the operator (repeatable), to compare V8 heap settings: --node-arg=--max-semi-space-size=4
+    "node-arg": { type: "string", multiple: true, default: [] },
   },
 });
 const N = Number(positionals[0] ?? 500);
@@ -143,18 +145,17 @@ async function directPath(): Promise<number> {
 const directReady = opt["no-direct"] ? NaN : await directPath();
 
 // ---- Portico: N Workspaces at once, the operator does the rest.
-const op = await startOperator(
-  ["--lease-name=bench"],
-  "bench",
-  profileDir
+const op = await startOperator(["--lease-name=bench"], "bench", [
+  ...opt["node-arg"],
+  ...(profileDir
     ? [
         "--heapsnapshot-signal=SIGUSR2",
         `--diagnostic-dir=${profileDir}`,
         "--cpu-prof",
         `--cpu-prof-dir=${profileDir}`,
       ]
-    : [],
-);
+    : []),
+]);
 const ns = await withNamespace(c, "bench-portico");
 const wsDocs = Array.from({ length: N }, (_, i) => ({
   apiVersion: `${GROUP}/${VERSION}`,
@@ -185,6 +186,15 @@ for (const w of writes) {
   byKind[k] = (byKind[k] ?? 0) + 1;
 }
 const rss = rssMiB(op.proc.pid!);
+// Where the resident memory is (prom-client's process metrics, whatever their prefix).
+const memory = Object.fromEntries(
+  [
+    ...(await op.metrics()).matchAll(
+      /^(?:\w+_)?(nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes) (\S+)$/gm,
+    ),
+  ].map((m) => [m[1]!, Math.round(Number(m[2]) / 1048576)]),
+);
+console.error(`operator memory now (MiB): ${JSON.stringify(memory)}`);
 console.error(
   `operator RSS: peak ${rss.toFixed(0)} MiB, now ${rssMiB(op.proc.pid!, "VmRSS").toFixed(0)} MiB`,
 );

@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { OPERATOR_NODE_ARGS } from "../../operator/runtime.ts";
 import { startComponent, stateDir, type Component } from "./component.ts";
 
 export { stateDir, sumSamples } from "./component.ts";
@@ -37,7 +38,7 @@ export async function startOperator(
   const healthPort = nextPort++;
   return startComponent({
     script: "operator/main.ts",
-    nodeArgs,
+    nodeArgs: [...OPERATOR_NODE_ARGS, ...nodeArgs],
     name,
     healthPort,
     args: [

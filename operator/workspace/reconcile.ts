@@ -171,6 +171,20 @@ export async function reconcileWorkspace(
   if (missingSecret) return { requeueAfterMs: RECHECK_MS };
 }
 
+/**
+ * Ready reasons of a workspace on its way up, each followed by the next within seconds: no Event of
+ * their own (status says them; the `Starting` and `Rolling` Events mark the steps), so creating a
+ * workspace costs two Events, not one per step.
+ */
+const PROGRESS_REASONS: ReadonlySet<string> = new Set([
+  "NotCreated",
+  "PVCPending",
+  "Starting",
+  "ServiceNotCreated",
+  "VirtualServiceNotCreated",
+  "Rolling",
+]);
+
 /** Events and the time-to-Ready metric, on transitions only (so a steady state writes nothing). */
 async function announce(
   ws: Workspace,
@@ -189,7 +203,12 @@ async function announce(
     if (created && !before?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) {
       d.onReady?.((d.now().getTime() - created) / 1000);
     }
-  } else if (now?.status !== "True" && now?.reason && now.reason !== was?.reason) {
+  } else if (
+    now?.status !== "True" &&
+    now?.reason &&
+    now.reason !== was?.reason &&
+    !PROGRESS_REASONS.has(now.reason)
+  ) {
     const warning = after.phase === "Failed";
     await d.api.event(
       ws,
