@@ -235,7 +235,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
     },
     healthPort: int("health-port", 8081, 0, 65535),
     healthHost: str("health-host", "0.0.0.0", /^\S+$/, "an address"),
-    workers: int("workers", 4, 1, 64),
+    workers: int("workers", 16, 1, 64),
     resyncPeriodMs: dur("resync-period", 10 * 60_000),
     watchSilenceMs: dur("watch-silence", 5 * 60_000),
     backoffBaseMs,

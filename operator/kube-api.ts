@@ -26,12 +26,19 @@ export function createWorkspaceApi(
   kc: k8s.KubeConfig,
   limiter: TokenBucket,
   metrics: OperatorMetrics,
+  /** Events' own rate limit (client-go's recorder has its own client too), so they never delay a reconcile's writes. */
+  eventLimiter: TokenBucket = limiter,
 ): WorkspaceApi & GatewayRouteApi {
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const write = async <T>(verb: string, resource: string | undefined, f: () => Promise<T>): Promise<T> => {
-    await limiter.take();
+  const write = async <T>(
+    verb: string,
+    resource: string | undefined,
+    f: () => Promise<T>,
+    bucket: TokenBucket = limiter,
+  ): Promise<T> => {
+    await bucket.take();
     metrics.apiWrites.inc({ verb, resource: (resource ?? "unknown").toLowerCase() });
     return f();
   };
@@ -111,39 +118,48 @@ export function createWorkspaceApi(
         throw err;
       }
     },
-    async event(ws, type, reason, message) {
-      const now = new Date();
-      await write(
+    event(ws, type, reason, message) {
+      // Recorded in the background, as client-go's event recorder does: a reconcile never waits
+      // for an Event (they are rate-limited on their own bucket, in order).
+      void write(
         "create",
         "events",
         () =>
           core
             .createNamespacedEvent({
               namespace: ws.metadata.namespace!,
-              body: {
-                metadata: { generateName: `${ws.metadata.name}.`, namespace: ws.metadata.namespace },
-                involvedObject: {
-                  apiVersion: ws.apiVersion,
-                  kind: "Workspace",
-                  name: ws.metadata.name,
-                  namespace: ws.metadata.namespace,
-                  uid: ws.metadata.uid,
-                  resourceVersion: ws.metadata.resourceVersion,
-                },
-                type,
-                reason,
-                message,
-                source: { component: FIELD_MANAGER },
-                reportingComponent: FIELD_MANAGER,
-                reportingInstance: FIELD_MANAGER,
-                firstTimestamp: now,
-                lastTimestamp: now,
-                count: 1,
-              },
+              body: eventBody(ws, type, reason, message),
             })
             .catch(() => undefined), // an event lost is not worth a failed reconcile
-      );
+        eventLimiter,
+      ).catch(() => undefined);
+      return Promise.resolve();
     },
+  };
+}
+
+/** A Workspace's Event as the API wants it (timestamp now). */
+function eventBody(ws: Workspace, type: string, reason: string, message: string): k8s.CoreV1Event {
+  const now = new Date();
+  return {
+    metadata: { generateName: `${ws.metadata.name}.`, namespace: ws.metadata.namespace },
+    involvedObject: {
+      apiVersion: ws.apiVersion,
+      kind: "Workspace",
+      name: ws.metadata.name,
+      namespace: ws.metadata.namespace,
+      uid: ws.metadata.uid,
+      resourceVersion: ws.metadata.resourceVersion,
+    },
+    type,
+    reason,
+    message,
+    source: { component: FIELD_MANAGER },
+    reportingComponent: FIELD_MANAGER,
+    reportingInstance: FIELD_MANAGER,
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1,
   };
 }
 

@@ -26,6 +26,7 @@ import {
   watcher,
   type Raw,
 } from "../common/runtime/bootstrap.ts";
+import { trimEndpointSlice, trimObject, trimPod } from "./cache-trim.ts";
 import { loadConfig } from "./config.ts";
 import { LeaderElector } from "./engine/leader.ts";
 import { compileUrlPolicy } from "../common/model/gateway/address.ts";
@@ -86,7 +87,7 @@ const metrics = createMetrics(
   () => queue.depth(),
 );
 const limiter = new TokenBucket(config.qps, config.burst, realClock);
-const api = createWorkspaceApi(kc, limiter, metrics);
+const api = createWorkspaceApi(kc, limiter, metrics, new TokenBucket(config.qps, config.burst, realClock));
 
 const queue: WorkQueue = new WorkQueue({
   workers: config.workers,
@@ -168,6 +169,7 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
     name: "workspaces",
     path: `/apis/${GROUP}/${VERSION}/${WORKSPACE.plural}`,
     list: listCustom(kc, WORKSPACE.plural),
+    trim: trimObject,
     onChange: (raw, oldRaw) => {
       const w = raw as unknown as Workspace;
       const old = oldRaw as unknown as Workspace | undefined;
@@ -186,6 +188,7 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
     name: "workspaceclasses",
     path: `/apis/${GROUP}/${VERSION}/${WORKSPACE_CLASS.plural}`,
     list: listCustom(kc, WORKSPACE_CLASS.plural),
+    trim: trimObject,
     onChange: (c) => {
       // A class change rolls every workspace that runs it.
       for (const w of workspaces.list())
@@ -197,9 +200,10 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
     name: string,
     path: string,
     list: () => Promise<k8s.KubernetesListObject<T>>,
-  ) => watch<T>({ name, path, list, onChange: ownerOf, labelSelector: CHILD_LABEL_SELECTOR });
+    trim: (obj: T) => T = trimObject,
+  ) => watch<T>({ name, path, list, trim, onChange: ownerOf, labelSelector: CHILD_LABEL_SELECTOR });
   const raw = (path: string) => listRaw(kc, path, CHILD_LABEL_SELECTOR);
-  const pods = child("pods", "/api/v1/pods", raw("/api/v1/pods"));
+  const pods = child("pods", "/api/v1/pods", raw("/api/v1/pods"), (p) => trimPod(p as k8s.V1Pod));
   const pvcs = child(
     "persistentvolumeclaims",
     "/api/v1/persistentvolumeclaims",
@@ -252,6 +256,7 @@ const gateway = (() => {
     name: "gatewayroutes",
     path: `/apis/${GROUP}/${VERSION}/${GATEWAY_ROUTE.plural}`,
     list: listCustom(kc, GATEWAY_ROUTE.plural),
+    trim: trimObject,
     onChange: (raw, oldRaw) => {
       const r = raw as unknown as GatewayRoute;
       // Conflicts are between routes: a change to one may change any other's status (N is small).
@@ -269,12 +274,14 @@ const gateway = (() => {
     name: "services-all",
     path: "/api/v1/services",
     list: listRaw(kc, "/api/v1/services"),
+    trim: trimObject,
     onChange: (svc) => routesOf(svc.metadata?.namespace, svc.metadata?.name),
   });
   const slices = watch<Raw>({
     name: "endpointslices",
     path: "/apis/discovery.k8s.io/v1/endpointslices",
     list: listRaw(kc, "/apis/discovery.k8s.io/v1/endpointslices"),
+    trim: trimEndpointSlice,
     onChange: (slice, old) => {
       const service = sliceService(slice);
       routesOf(slice.metadata?.namespace, service);

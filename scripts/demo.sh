@@ -71,7 +71,8 @@ YAML
 
 # The operator and the proxy, each as its own process group in the cluster's namespace, under its
 # own identity. Workspace URLs carry the port the browser uses (the forward below).
-bash e2e/cluster/cluster.sh run operator -- node operator/main.ts \
+# Node flags as operator/runtime.ts says (V8 favours memory over speed).
+bash e2e/cluster/cluster.sh run operator -- node --optimize-for-size operator/main.ts \
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.operator" --health-host=127.0.0.1 --health-port=8081 \
   --lease-namespace=portico-system --base-domain="$BASE_DOMAIN" --url-port="$PROXY_HOST_PORT" \
   --pod-cidrs=198.18.0.0/16 --service-cidrs=198.19.0.0/16

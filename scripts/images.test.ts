@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, posix } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { OPERATOR_NODE_ARGS } from "../operator/runtime.ts";
 import { PROXY_NODE_ARGS } from "../proxy/runtime.ts";
 import {
   chmodDirs,
@@ -214,6 +215,12 @@ for (const { dockerfile, component } of IMAGES) {
       assert.equal(entry.args[0], "node");
     });
 
+    if (dockerfile === "Dockerfile.operator")
+      test("the operator's node flags are OPERATOR_NODE_ARGS (operator/runtime.ts)", () => {
+        const args = last(final, "ENTRYPOINT")!.args;
+        assert.deepEqual(args.slice(1, -1), [...OPERATOR_NODE_ARGS]);
+      });
+
     if (dockerfile === "Dockerfile.proxy")
       test("the proxy's node flags are PROXY_NODE_ARGS (proxy/runtime.ts)", () => {
         const args = last(final, "ENTRYPOINT")!.args;
@@ -277,6 +284,12 @@ for (const { dockerfile, component } of IMAGES) {
         assert.match(r.out, new RegExp(`${component} cannot start`));
         assert.match(r.out, /--log-level \(or PORTICO_LOG_LEVEL\): "loud"/);
       });
+
+      if (dockerfile === "Dockerfile.operator")
+        test("the operator's node flags are OPERATOR_NODE_ARGS (operator/runtime.ts)", () => {
+          const args = last(final, "ENTRYPOINT")!.args;
+          assert.deepEqual(args.slice(1, -1), [...OPERATOR_NODE_ARGS]);
+        });
 
       if (dockerfile === "Dockerfile.proxy")
         test("no flag at all: the proxy asks for --auth", () => {

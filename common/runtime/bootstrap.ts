@@ -7,7 +7,8 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { GROUP, VERSION } from "../../crds/types.ts";
 import { realClock } from "./types.ts";
-import { Watched } from "./watched.ts";
+import { PooledKubeConfig } from "./pooled-kubeconfig.ts";
+import { Watched, type Trim } from "./watched.ts";
 import type { Logger } from "./log.ts";
 import { ConfigError, HelpRequested } from "./settings.ts";
 
@@ -31,9 +32,12 @@ export function configOrExit<T>(load: () => T): T {
   }
 }
 
-/** From the given file, else KUBECONFIG, else the pod's service account (in-cluster config). */
-export function kubeConfig(path: string | undefined): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+/**
+ * From the given file, else KUBECONFIG, else the pod's service account (in-cluster config). Its API
+ * requests share one connection pool (pooled-kubeconfig.ts).
+ */
+export function kubeConfig(path: string | undefined): PooledKubeConfig {
+  const kc = new PooledKubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   return kc;
@@ -107,6 +111,8 @@ export interface WatchSpec<T extends Raw> {
   /** Every add, update, delete (and resync, when on) of an object; `old` on updates. */
   onChange: (obj: T, old?: T) => void;
   labelSelector?: string;
+  /** What the cache keeps of each object (watched.ts); default: all of it. */
+  trim?: Trim<T>;
 }
 
 /**
@@ -126,6 +132,7 @@ export function watcher(
       list: s.list,
       kubeConfig: kc,
       labelSelector: s.labelSelector,
+      trim: s.trim,
       silenceMs: o.silenceMs,
       resyncMs: o.resyncMs,
       backoffBaseMs: 500,

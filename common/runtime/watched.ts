@@ -15,7 +15,8 @@
  * what we had, emitting add/update/delete only for real changes.
  */
 import {
-  makeInformer,
+  ListWatch,
+  Watch,
   type Informer,
   type KubeConfig,
   type KubernetesListObject,
@@ -27,8 +28,41 @@ import { noopLogger, realClock, type Clock, type Logger } from "./types.ts";
 /** Lists the resource (e.g. `() => core.listNamespacedConfigMap({ namespace })`). */
 export type ListFn<T extends KubernetesObject> = () => Promise<KubernetesListObject<T>>;
 
-/** Makes the informer for one (re)start; the default is client-node's `makeInformer`. */
-export type InformerFactory<T extends KubernetesObject> = (list: ListFn<T>) => Informer<T>;
+/**
+ * Makes the informer for one (re)start; the default is client-node's ListWatch (what `makeInformer`
+ * makes) over a watch whose events pass through `trim` before the informer sees them.
+ */
+export type InformerFactory<T extends KubernetesObject> = (list: ListFn<T>, trim?: Trim<T>) => Informer<T>;
+
+/** What a cache keeps of an object: a copy with the fields nobody reads left out (or the object). */
+export type Trim<T> = (obj: T) => T;
+
+/**
+ * client-node's Watch with every event's object trimmed before anyone sees it, so that neither
+ * the informer's own cache nor ours keeps what was left out.
+ */
+export class TrimmingWatch<T> extends Watch {
+  private readonly trim: Trim<T>;
+  constructor(kc: KubeConfig, trim: Trim<T>) {
+    super(kc);
+    this.trim = trim;
+  }
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    // ERROR carries a Status and BOOKMARK only a resourceVersion: nothing to trim.
+    const objectEvent = (phase: string) => phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED";
+    return super.watch(
+      path,
+      queryParams,
+      (phase, obj) => callback(phase, objectEvent(phase) ? this.trim(obj as T) : obj),
+      done,
+    );
+  }
+}
 
 /** Why the watch was restarted. */
 export type RestartReason = "error" | "silence";
@@ -56,7 +90,12 @@ export interface WatchedOptions<T extends KubernetesObject> {
   onResync?: (obj: T) => void;
   /** For metrics: called on every restart with the consecutive error count and the delay. */
   onRestart?: (reason: RestartReason, failures: number, delayMs: number) => void;
-  /** For tests: replaces `makeInformer`. */
+  /**
+   * Applied to every object as it enters the cache (listed or watched); what it leaves out is never
+   * kept, by the informer either. Default: keep objects whole.
+   */
+  trim?: Trim<T>;
+  /** For tests: replaces the default informer. */
   informerFactory?: InformerFactory<T>;
   clock?: Clock;
   logger?: Logger;
@@ -129,7 +168,15 @@ export class Watched<T extends KubernetesObject> {
     const kc = options.kubeConfig;
     const factory =
       options.informerFactory ??
-      (kc && ((list: ListFn<T>) => makeInformer<T>(kc, options.path, list, options.labelSelector)));
+      (kc &&
+        ((list: ListFn<T>, trim?: Trim<T>) =>
+          new ListWatch<T>(
+            options.path,
+            trim ? new TrimmingWatch(kc, trim) : new Watch(kc),
+            list,
+            false,
+            options.labelSelector,
+          )));
     if (!factory) throw new Error(`Watched(${options.name}): pass kubeConfig (or informerFactory)`);
     this.factory = factory;
     this.o = {
@@ -200,14 +247,16 @@ export class Watched<T extends KubernetesObject> {
     let failed = false;
     // Our list wrapper applies the list to our cache, so a relist emits only real changes; the
     // informer's own "add" calls for the same objects are then no-ops.
+    const { trim } = this.o;
     const informer = this.factory(async () => {
       const list = await this.o.list();
+      if (trim) list.items = list.items.map(trim);
       if (this.live(g)) {
         this.applyList(list.items);
         listed = true;
       }
       return list;
-    });
+    }, trim);
     informer.on("add", (obj) => this.live(g) && this.upsert(obj));
     informer.on("update", (obj) => this.live(g) && this.upsert(obj));
     informer.on("delete", (obj) => this.live(g) && this.remove(obj));

@@ -8,16 +8,31 @@
  *   npm run bench:operator -- 100     (another N)
  */
 import { execFileSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { GROUP, VERSION, WORKSPACE } from "../../crds/types.ts";
 import { clients, withNamespace } from "../lib/kube.ts";
-import { auditWrites, OPERATOR_USER, startOperator } from "../lib/operator.ts";
+import { auditWrites, OPERATOR_USER, startOperator, type OperatorProcess } from "../lib/operator.ts";
 import { createClass, isReady, tinyClass } from "../lib/workspaces.ts";
 import type { Workspace } from "../../crds/types.ts";
 
-const N = Number(process.argv[2] ?? 500);
+const { values: opt, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    // Measuring memory while iterating: skip the direct path (and leave docs/benchmarks.md alone).
+    "no-direct": { type: "boolean", default: false },
+    // Where the operator's CPU profile (the whole run) and a V8 heap snapshot (once all are Ready)
+    // go; the cluster's state directory is deleted afterwards, so somewhere else.
+    "profile-dir": { type: "string" },
+    // Node flags for the operator (repeatable), to compare V8 heap settings: --node-arg=--max-semi-space-size=4
+    "node-arg": { type: "string", multiple: true, default: [] },
+  },
+});
+const N = Number(positionals[0] ?? 500);
+const profileDir = opt["profile-dir"] && resolve(opt["profile-dir"]);
 const REPO = resolve(import.meta.dirname, "../..");
 const c = clients();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,68 +61,101 @@ async function waitAll(what: string, count: () => Promise<number>): Promise<numb
   return (Date.now() - t0) / 1000;
 }
 
-function peakRssMiB(pid: number): number {
+/** SIGUSR2 → V8 writes a snapshot (synchronously: /healthz answers again once it is written). */
+async function heapSnapshot(o: OperatorProcess, dir: string): Promise<void> {
+  o.proc.kill("SIGUSR2");
+  await sleep(500);
+  for (;;) {
+    const ok = await fetch(`${o.healthUrl}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+  }
+  const file = readdirSync(dir).find((f) => f.endsWith(".heapsnapshot") && f.includes(`.${o.proc.pid}.`));
+  console.error(`heap snapshot: ${file ? join(dir, file) : "not written"}`);
+}
+
+/** VmHWM (peak) or VmRSS (now) of a process, in MiB. */
+function rssMiB(pid: number, which: "VmHWM" | "VmRSS" = "VmHWM"): number {
   const status = execFileSync("cat", [`/proc/${pid}/status`]).toString();
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+  return Number(new RegExp(`${which}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
 }
 
 const cls = "bench-tiny";
 await createClass(c, tinyClass(cls)).catch(() => undefined);
 
 // ---- direct path: what the operator makes, applied directly.
-const direct = await withNamespace(c, "bench-direct");
-const directDocs = Array.from({ length: N }, (_, i) => [
-  {
-    apiVersion: "v1",
-    kind: "PersistentVolumeClaim",
-    metadata: { name: `d-${i}-home`, namespace: direct.name },
-    spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-  },
-  {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: `d-${i}`, namespace: direct.name, labels: { app: `d-${i}` } },
-    spec: {
-      volumes: [{ name: "home", persistentVolumeClaim: { claimName: `d-${i}-home` } }],
-      containers: [
-        {
-          name: "ide",
-          image: "portico.dev/test/tiny-http:1",
-          ports: [{ containerPort: 8000, name: "http" }],
-          volumeMounts: [{ name: "home", mountPath: "/home/coder" }],
-          readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 2 },
-        },
-      ],
+async function directPath(): Promise<number> {
+  const direct = await withNamespace(c, "bench-direct");
+  const directDocs = Array.from({ length: N }, (_, i) => [
+    {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: `d-${i}-home`, namespace: direct.name },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
     },
-  },
-  {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: { name: `d-${i}`, namespace: direct.name },
-    spec: { selector: { app: `d-${i}` }, ports: [{ port: 80, targetPort: "http" }] },
-  },
-]).flat();
-const directStart = Date.now();
-kubectlApply(directDocs);
-const directApplied = (Date.now() - directStart) / 1000;
-const directReady =
-  (await waitAll("direct pods Ready", async () => {
-    const pods = await c.core.listNamespacedPod({ namespace: direct.name });
-    return pods.items.filter((p) =>
-      p.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True"),
-    ).length;
-  })) + directApplied;
-await direct.drop();
-// A fair second phase starts on a quiet cluster: the direct path's pods and volumes all gone
-// (reclaiming 500 volumes keeps the PV controller busy for minutes otherwise).
-await waitAll(
-  "direct pods gone",
-  async () => N - (await c.core.listNamespacedPod({ namespace: direct.name })).items.length,
-);
-await waitAll("direct volumes reclaimed", async () => N - (await c.core.listPersistentVolume()).items.length);
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: `d-${i}`, namespace: direct.name, labels: { app: `d-${i}` } },
+      spec: {
+        volumes: [{ name: "home", persistentVolumeClaim: { claimName: `d-${i}-home` } }],
+        containers: [
+          {
+            name: "ide",
+            image: "portico.dev/test/tiny-http:1",
+            ports: [{ containerPort: 8000, name: "http" }],
+            volumeMounts: [{ name: "home", mountPath: "/home/coder" }],
+            readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 2 },
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: `d-${i}`, namespace: direct.name },
+      spec: { selector: { app: `d-${i}` }, ports: [{ port: 80, targetPort: "http" }] },
+    },
+  ]).flat();
+  const directStart = Date.now();
+  kubectlApply(directDocs);
+  const directApplied = (Date.now() - directStart) / 1000;
+  const directReady =
+    (await waitAll("direct pods Ready", async () => {
+      const pods = await c.core.listNamespacedPod({ namespace: direct.name });
+      return pods.items.filter((p) =>
+        p.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True"),
+      ).length;
+    })) + directApplied;
+  await direct.drop();
+  // A fair second phase starts on a quiet cluster: the direct path's pods and volumes all gone
+  // (reclaiming 500 volumes keeps the PV controller busy for minutes otherwise).
+  await waitAll(
+    "direct pods gone",
+    async () => N - (await c.core.listNamespacedPod({ namespace: direct.name })).items.length,
+  );
+  await waitAll(
+    "direct volumes reclaimed",
+    async () => N - (await c.core.listPersistentVolume()).items.length,
+  );
+  return directReady;
+}
+const directReady = opt["no-direct"] ? NaN : await directPath();
 
 // ---- Portico: N Workspaces at once, the operator does the rest.
-const op = await startOperator(["--lease-name=bench"], "bench");
+const op = await startOperator(["--lease-name=bench"], "bench", [
+  ...opt["node-arg"],
+  ...(profileDir
+    ? [
+        "--heapsnapshot-signal=SIGUSR2",
+        `--diagnostic-dir=${profileDir}`,
+        "--cpu-prof",
+        `--cpu-prof-dir=${profileDir}`,
+      ]
+    : []),
+]);
 const ns = await withNamespace(c, "bench-portico");
 const wsDocs = Array.from({ length: N }, (_, i) => ({
   apiVersion: `${GROUP}/${VERSION}`,
@@ -137,10 +185,24 @@ for (const w of writes) {
   const k = `${w.verb} ${w.objectRef?.resource}${w.objectRef?.subresource ? "/" + w.objectRef.subresource : ""}`;
   byKind[k] = (byKind[k] ?? 0) + 1;
 }
-const rss = peakRssMiB(op.proc.pid!);
+const rss = rssMiB(op.proc.pid!);
+// Where the resident memory is (prom-client's process metrics, whatever their prefix).
+const memory = Object.fromEntries(
+  [
+    ...(await op.metrics()).matchAll(
+      /^(?:\w+_)?(nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes) (\S+)$/gm,
+    ),
+  ].map((m) => [m[1]!, Math.round(Number(m[2]) / 1048576)]),
+);
+console.error(`operator memory now (MiB): ${JSON.stringify(memory)}`);
+console.error(
+  `operator RSS: peak ${rss.toFixed(0)} MiB, now ${rssMiB(op.proc.pid!, "VmRSS").toFixed(0)} MiB`,
+);
+if (profileDir) await heapSnapshot(op, profileDir);
 const reconciles = await op.metric("portico_operator_reconciles_total");
 await op.stop();
-await ns.drop();
+// No cleanup of the Workspaces: the cluster is torn down after a benchmark, and deleting 1,000 of
+// them outlasts the namespace helper's wait.
 
 const nonLease = writes.filter((w) => w.objectRef?.resource !== "leases").length;
 const result = {
@@ -156,7 +218,8 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 2));
 
-// ---- docs/benchmarks.md: replace this benchmark's section.
+// ---- docs/benchmarks.md: replace this benchmark's section (not for a run without the direct path).
+if (opt["no-direct"]) process.exit(0);
 const date = new Date().toISOString().slice(0, 10);
 const rows = Object.entries(byKind)
   .sort((a, b) => b[1] - a[1])

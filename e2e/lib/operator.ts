@@ -3,8 +3,9 @@
  * are) under its own API identity, and reads what it did: its metrics, and its writes as the API
  * server's audit log recorded them.
  */
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { OPERATOR_NODE_ARGS } from "../../operator/runtime.ts";
 import { startComponent, stateDir, type Component } from "./component.ts";
 
 export { stateDir, sumSamples } from "./component.ts";
@@ -29,10 +30,15 @@ export const OPERATOR_USER = "system:serviceaccount:portico-system:portico-opera
 export type OperatorProcess = Component;
 
 /** Starts `operator/main.ts` with the operator's kubeconfig and the given extra flags; waits for /readyz. */
-export async function startOperator(flags: string[] = [], name = "operator"): Promise<OperatorProcess> {
+export async function startOperator(
+  flags: string[] = [],
+  name = "operator",
+  nodeArgs: readonly string[] = [],
+): Promise<OperatorProcess> {
   const healthPort = nextPort++;
   return startComponent({
     script: "operator/main.ts",
+    nodeArgs: [...OPERATOR_NODE_ARGS, ...nodeArgs],
     name,
     healthPort,
     args: [
@@ -61,9 +67,11 @@ export async function auditWrites(
   since: Date,
   until = new Date(8.64e15),
 ): Promise<AuditEntry[]> {
-  const text = await readFile(join(stateDir(), "audit.log"), "utf8");
+  // The API server rotates its audit log at 100 MB (audit-<time>.log beside it): read them all.
+  const files = (await readdir(stateDir())).filter((f) => /^audit(-.+)?\.log$/.test(f));
+  const texts = await Promise.all(files.map((f) => readFile(join(stateDir(), f), "utf8")));
   const out: AuditEntry[] = [];
-  for (const line of text.split("\n")) {
+  for (const line of texts.join("\n").split("\n")) {
     if (!line.includes(username)) continue;
     const e = JSON.parse(line) as AuditEntry;
     const at = new Date(e.requestReceivedTimestamp);

@@ -53,6 +53,7 @@ export interface WorkspaceApi {
   delete(obj: KubernetesObject): Promise<void>;
   writeStatus(ws: Workspace, status: WorkspaceStatus): Promise<void>;
   secretExists(namespace: string, name: string): Promise<boolean>;
+  /** Records an Event; may resolve before it is written (never fails the reconcile). */
   event(ws: Workspace, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
 }
 
@@ -103,10 +104,15 @@ export async function reconcileWorkspace(
   let pod = observed.pod;
   if (cls) {
     const desired = buildChildren(ws, cls, d.config, { virtualService: d.virtualServices });
-    await ensureClaim(ws, desired.pvc, observed.pvc, d, log);
-    await ensureObject(desired.service, observed.service, d, log);
-    await ensureObject(desired.networkPolicy, observed.networkPolicy, d, log);
-    if (desired.virtualService) await ensureObject(desired.virtualService, observed.virtualService, d, log);
+    // The children before the pod are independent of each other: one round trip for all of them
+    // (at scale, a reconcile's sequential API round trips are what bounds the operator). The pod
+    // comes after them, so its egress policy exists before it runs.
+    await Promise.all([
+      ensureClaim(ws, desired.pvc, observed.pvc, d, log),
+      ensureObject(desired.service, observed.service, d, log),
+      ensureObject(desired.networkPolicy, observed.networkPolicy, d, log),
+      desired.virtualService && ensureObject(desired.virtualService, observed.virtualService, d, log),
+    ]);
 
     const wantPod = ws.spec.running !== false && !missingSecret;
     const terminating = !!pod?.metadata?.deletionTimestamp;
@@ -165,6 +171,20 @@ export async function reconcileWorkspace(
   if (missingSecret) return { requeueAfterMs: RECHECK_MS };
 }
 
+/**
+ * Ready reasons of a workspace on its way up, each followed by the next within seconds: no Event of
+ * their own (status says them; the `Starting` and `Rolling` Events mark the steps), so creating a
+ * workspace costs two Events, not one per step.
+ */
+const PROGRESS_REASONS: ReadonlySet<string> = new Set([
+  "NotCreated",
+  "PVCPending",
+  "Starting",
+  "ServiceNotCreated",
+  "VirtualServiceNotCreated",
+  "Rolling",
+]);
+
 /** Events and the time-to-Ready metric, on transitions only (so a steady state writes nothing). */
 async function announce(
   ws: Workspace,
@@ -183,7 +203,12 @@ async function announce(
     if (created && !before?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) {
       d.onReady?.((d.now().getTime() - created) / 1000);
     }
-  } else if (now?.status !== "True" && now?.reason && now.reason !== was?.reason) {
+  } else if (
+    now?.status !== "True" &&
+    now?.reason &&
+    now.reason !== was?.reason &&
+    !PROGRESS_REASONS.has(now.reason)
+  ) {
     const warning = after.phase === "Failed";
     await d.api.event(
       ws,
