@@ -1,22 +1,12 @@
 /** The real entry point answers --help and -h: stdout, exit 0, before anything else is checked or started. */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
+import { runEntryPoint } from "../e2e/lib/entry-point.ts";
 
 const MAIN = join(import.meta.dirname, "main.ts");
 
-function run(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    // No KUBECONFIG and no cluster: help must not need one.
-    const child = execFile(
-      process.execPath,
-      [MAIN, ...args],
-      { env: { PATH: process.env.PATH ?? "", ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: child.exitCode ?? (err ? 1 : 0), stdout, stderr }),
-    );
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}) => runEntryPoint(MAIN, args, env);
 
 test("portico-operator --help and -h: every flag with its variable and default on stdout, exit 0", async () => {
   for (const flag of ["--help", "-h"]) {
