@@ -69,16 +69,17 @@ export function gatewaySurface(deps: GatewaySurfaceDeps): Surface {
           return refuse(unauthenticated(i));
         }
         const cross = origin(req, hit.ref.rule.allowedOrigins, RULE_HINT, true);
-        if (cross) return refuse({ status: cross.status, body: cross.body });
+        if (cross) return refuse(cross);
         if (gateway.upgrade(req, socket, head, hit, anonymous(at.client), path, query, reject))
           at.done(name, 101);
         return;
       }
-      const denied = checkRuleAccess(hit.ref, i.who, adminRoles);
-      if (denied) return refuse({ status: denied.status, body: denied.body });
-      const cross = origin(req, hit.ref.rule.allowedOrigins, RULE_HINT, true);
-      if (cross) return refuse({ status: cross.status, body: cross.body });
-      const refusal = userLimited(gate.limitUser(i.who), i.who) ?? connections.hold(i.who, socket);
+      // In order: rule access, origin, then the limits (which count only requests that may pass).
+      const refusal =
+        checkRuleAccess(hit.ref, i.who, adminRoles) ??
+        origin(req, hit.ref.rule.allowedOrigins, RULE_HINT, true) ??
+        userLimited(gate.limitUser(i.who), i.who) ??
+        connections.hold(i.who, socket);
       if (refusal) return refuse(refusal);
       if (gateway.upgrade(req, socket, head, hit, caller(at.client, i.who), path, query, reject))
         at.done(name, 101);
