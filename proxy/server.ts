@@ -32,6 +32,7 @@ import { gatewaySurface } from "./surfaces/gateway.ts";
 import {
   AUTH_UNAVAILABLE,
   LongLivedConnections,
+  afterIdentify,
   ipLimited,
   originPass,
   userLimited,
@@ -220,14 +221,12 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
     // Per client IP before anything costly (a token's signature) is done for it.
     const limited = ipLimited(gate.limitIp(ctx.remote));
     if (limited) return refuse(res, limited);
-    const identified = gate.identify(req);
-    if (!(identified instanceof Promise)) return identifiedRequest(req, res, at, ctx, identified);
-    identified.then(
+    afterIdentify(
+      gate,
+      req,
+      log,
       (i) => identifiedRequest(req, res, at, ctx, i),
-      (err: unknown) => {
-        log.error("authentication failed", { err: (err as Error).stack ?? String(err) });
-        refuse(res, AUTH_UNAVAILABLE);
-      },
+      () => refuse(res, AUTH_UNAVAILABLE),
     );
   });
 
