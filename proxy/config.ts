@@ -33,7 +33,7 @@ export interface RoutingConfig {
   /** `host`: `{name}--{namespace}.{baseDomain}`; `path`: `/w/{namespace}/{name}/` (as the operator's `--routing`). */
   routing: "host" | "path";
   baseDomain: string;
-  /** Dial `ws-{name}.{namespace}.svc.{clusterDomain}` when no EndpointSlice endpoint is ready. */
+  /** Dial `ws-{name}.{namespace}.svc.{clusterDomain}` when no EndpointSlice of the Service is seen. */
   serviceFallback: boolean;
   clusterDomain: string;
 }
@@ -146,7 +146,7 @@ export const PROXY_FLAGS = {
   routing:
     "host: {name}--{namespace}.{base-domain}; path: /w/{namespace}/{name}/ (one origin for all). Must match the operator's.",
   "base-domain": "DNS domain the proxy serves; workspace hosts are {name}--{namespace}.{base-domain}.",
-  "service-fallback": "Dial the workspace Service's DNS name when no EndpointSlice endpoint is ready.",
+  "service-fallback": "Dial the workspace Service's DNS name when no EndpointSlice of it is seen.",
   "cluster-domain": "The cluster's DNS domain (Service names of --service-fallback, url backends).",
   host: "Address of the data path.",
   port: "Port of the data path.",

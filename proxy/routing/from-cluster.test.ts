@@ -58,8 +58,16 @@ test("a Ready workspace routes to a ready endpoint of its own Service, with the 
   assert.equal(toRoute(ws(), cls, [], cfg({ routing: "host" })).idePrefix, "");
 });
 
-test("no ready endpoint: starting, unless the Service DNS fallback is on", () => {
-  assert.equal(toRoute(ws(), cls, [slice("ws-a", "198.18.128.5", false)], cfg()).state, "starting");
+test("no ready endpoint: starting, unless the Service DNS fallback is on and no slice of it is seen", () => {
+  const notReady = [slice("ws-a", "198.18.128.5", false)];
+  assert.equal(toRoute(ws(), cls, notReady, cfg()).state, "starting");
+  // Slices are there and say nothing is ready (a killed pod): its DNS name would not help either.
+  assert.equal(toRoute(ws(), cls, notReady, cfg({ serviceFallback: true })).state, "starting");
+  // Another Service's slice does not count.
+  assert.equal(
+    toRoute(ws(), cls, [slice("ws-b", "198.18.128.6")], cfg({ serviceFallback: true })).state,
+    "ready",
+  );
   const r = toRoute(ws(), cls, [], cfg({ serviceFallback: true }));
   assert.equal(r.state, "ready");
   assert.deepEqual(r.upstream, { host: "ws-a.ns.svc.cluster.local", port: 80 });

@@ -4,7 +4,11 @@
  *
  * A workspace is routable (state `ready`) once its Ready condition is True and an upstream is known:
  * a ready endpoint of its Service's EndpointSlices (label `kubernetes.io/service-name`), else, when
- * `serviceFallback` is on, the Service's DNS name. The class decides how the base path reaches the IDE.
+ * `serviceFallback` is on and the proxy sees no EndpointSlice of that Service at all (it cannot watch
+ * them, or the cluster does not make them), the Service's DNS name. A Service whose slices are there
+ * but list no ready endpoint is starting: its DNS name would lead nowhere better (a killed pod's
+ * Service resolves to no address), and the waiting page with Retry-After is the honest answer.
+ * The class decides how the base path reaches the IDE.
  */
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import type { Workspace, WorkspaceClass } from "../../crds/types.ts";
@@ -60,7 +64,11 @@ export function toRoute(
   const name = ws.metadata.name ?? "";
   const service = childNames(ws).service;
   let upstream = readyEndpoint(slices, service);
-  if (!upstream && config.serviceFallback)
+  if (
+    !upstream &&
+    config.serviceFallback &&
+    !slices.some((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === service)
+  )
     upstream = { host: `${service}.${namespace}.svc.${config.clusterDomain}`, port: SERVICE_PORT };
   const state = stateOf(ws, upstream);
   const bp = cls?.spec.basePath ?? {};
