@@ -19,6 +19,7 @@ import {
   type Source,
 } from "../common/runtime/settings.ts";
 import { GATEWAY_SECRET_HEADER } from "./http/request.ts";
+import type { ApiConfig } from "./api/types.ts";
 
 import { parseCidr, type UrlPolicySettings } from "../common/model/gateway/address.ts";
 
@@ -131,6 +132,8 @@ export interface ProxyConfig {
   logLevel: "error" | "warn" | "info" | "debug";
   /** Where GatewayRoute url backends may point (common/model/gateway/address.ts), checked again at connect. */
   gatewayUrlPolicy: UrlPolicySettings;
+  /** The self-service API (proxy/api/). */
+  api: ApiConfig;
 }
 
 /**
@@ -206,6 +209,25 @@ export const PROXY_FLAGS = {
     "The cluster's pod CIDRs (comma-separated): GatewayRoute url backends may not point into them.",
   "service-cidrs": "The cluster's service CIDRs (comma-separated), as --pod-cidrs.",
   "gateway-url-allow": "CIDRs and host names GatewayRoute url backends may reach anyway (comma-separated).",
+  api: "Serve the self-service API (REST, GraphQL); false for a read-only proxy (its RBAC has no write verb).",
+  "api-namespace":
+    "Namespace of the workspaces a user creates through the API: a name, or a template with {user} (ws-{user}).",
+  "api-max-workspaces": "Workspaces per user the API creates at most (0: no limit); a class may lower it.",
+  "api-max-running":
+    "Running workspaces per user (0: no limit); a class may lower it. Must equal the operator's.",
+  "api-max-body-bytes": "Largest API request body; beyond it: 413.",
+  "git-server-url": {
+    help: "The git server workspaces are provisioned from: clone URLs are {url}/{owner}/{repo}.git.",
+    default: "none: provisioning by repository is off",
+  },
+  "git-api-url": { help: "Its repository API (Gitea's shape).", default: "{git-server-url}/api/v1" },
+  "git-secret": {
+    help: "Secret (in the workspace's namespace) with clone credentials for provisioned workspaces.",
+    default: "none: anonymous clone",
+  },
+  "git-class": "The WorkspaceClass provisioned workspaces run.",
+  "graphql-max-depth": "Deepest selection a GraphQL query may make.",
+  "graphql-max-cost": "Most fields a GraphQL query may select (aliases and fragments counted).",
 } as const satisfies FlagTable<string>;
 
 /** How `portico-proxy --help` starts: both ways to run the binary. */
@@ -265,6 +287,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
     watchSilenceMs: dur("watch-silence", 5 * 60_000),
     logLevel: oneOf("log-level", "info", ["error", "warn", "info", "debug"] as const),
     gatewayUrlPolicy: readGatewayUrlPolicy(r, urlAllow),
+    api: readApi(r),
   };
   config.gatewayUrlPolicy.clusterDomain = config.routingConfig.clusterDomain;
   if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs && config.limits.requestTimeoutMs > 0)
@@ -274,6 +297,42 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
     config.identity.cookieDomain = config.routingConfig.baseDomain;
   r.finish("portico-proxy", PROXY_USAGE);
   return deepFreeze(config);
+}
+
+/** The self-service API's section (proxy/api/types.ts). */
+function readApi(r: Reader): ApiConfig {
+  const { raw, str, int, bytes, bool } = r;
+  const namespace = str(
+    "api-namespace",
+    "default",
+    /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$|^[a-z0-9-]*\{user\}[a-z0-9-]*$/,
+    "a namespace name or a template like ws-{user}",
+  );
+  const base = httpUrl(r, "git-server-url");
+  const className = str("git-class", "vscode", DNS_LABEL, "a WorkspaceClass name");
+  const api = httpUrl(r, "git-api-url");
+  const secretName = raw("git-secret") ? str("git-secret", "", DOMAIN, "a Secret name") : undefined;
+  return {
+    enabled: bool("api", true),
+    namespace,
+    maxWorkspacesPerUser: int("api-max-workspaces", 0, 0, 100_000),
+    maxRunningPerUser: int("api-max-running", 0, 0, 100_000),
+    maxBodyBytes: bytes("api-max-body-bytes", 64 * 1024),
+    ...(base
+      ? {
+          git: {
+            base,
+            api: api ?? `${base}/api/v1`,
+            ...(secretName ? { secretName } : {}),
+            className,
+          },
+        }
+      : {}),
+    graphql: {
+      maxDepth: int("graphql-max-depth", 8, 1, 100),
+      maxCost: int("graphql-max-cost", 500, 1, 1_000_000),
+    },
+  };
 }
 
 /** A comma-separated list setting: entries trimmed, empty ones dropped. */
