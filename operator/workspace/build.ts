@@ -6,6 +6,7 @@
  * create as it is, or compare field by field with what it observed.
  */
 import { compareQuantities, parseQuantity } from "../../common/model/quantity.ts";
+import { IDE_CONTAINER } from "../../common/model/workspace/names.ts";
 import { createHash } from "node:crypto";
 import type {
   V1Affinity,
@@ -54,7 +55,7 @@ import { basePath, fillPrefix, readinessPath, workspaceHost } from "../../common
 /** Annotation on the pod: hash of the spec it was built with (see `podSpecHash`). */
 export const POD_SPEC_HASH_ANNOTATION = "portico.dev/pod-spec-hash";
 /** Name of the IDE container. */
-export const IDE_CONTAINER = "ide";
+export { IDE_CONTAINER };
 /** Name of the first git init container: fetches the repository; the only one holding its Secret. */
 export const GIT_CONTAINER = "git-clone";
 /** Name of the second git init container: checks out what the first fetched, without the Secret. */

@@ -6,6 +6,7 @@
  * caches, never the API server per read, and writes Workspace objects as the proxy's ServiceAccount
  * with `owner` set from the identity, never from a request body.
  */
+import type { Identity } from "../auth/identity.ts";
 import type { Condition, Quantity, ResourceRequirements, WorkspacePhase } from "../../crds/types.ts";
 
 /** The settings of the API (proxy/config.ts reads them; frozen). */
@@ -225,4 +226,4 @@ export interface WorkspaceApi {
 }
 
 /** The caller as the API sees it: the verified identity (proxy/auth/identity.ts). */
-export type ApiCaller = import("../auth/identity.ts").Identity;
+export type ApiCaller = Identity;

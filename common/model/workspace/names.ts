@@ -28,6 +28,15 @@ export const WORKSPACE_ANNOTATION = "portico.dev/workspace";
 /** The owner's slug (label) and exact name (annotation). */
 export const OWNER_LABEL = "portico.dev/owner";
 export const OWNER_ANNOTATION = "portico.dev/owner";
+/** Name of the IDE's container in a workspace pod (logs and exec address it). */
+export const IDE_CONTAINER = "ide";
+/**
+ * Annotation on a Workspace asking the operator to sync its repository into the running workspace; the
+ * value is an opaque request id, echoed in `status.sync.requested` once the operator took it.
+ */
+export const SYNC_ANNOTATION = "portico.dev/sync-requested";
+/** Annotation on a Workspace the API provisioned for a repository: `{repoOwner}/{repoName}`. */
+export const REPOSITORY_ANNOTATION = "portico.dev/repository";
 /** On pods (and user-scope claims): the claim they mount, for the shared-claim pod affinity. */
 export const CLAIM_LABEL = "portico.dev/claim";
 

@@ -1,0 +1,156 @@
+/**
+ * Who may see and change which workspace, what a request may ask of a class, and the per-user limits.
+ * Pure: the caller, the objects and the settings in; a verdict (or an ApiError thrown) out.
+ */
+import type { Quantity, Workspace, WorkspaceClass } from "../../crds/types.ts";
+import { compareQuantities } from "../../common/model/quantity.ts";
+import { parseDurationMs } from "../../common/runtime/settings.ts";
+import { mayOpen, type Identity } from "../auth/identity.ts";
+import { ApiError, type ApiConfig, type LimitCandidate } from "./types.ts";
+import { classOf, classView } from "./views.ts";
+
+const isAdmin = (who: Identity, adminRoles: readonly string[]) =>
+  who.via === "none" || who.roles.some((r) => adminRoles.includes(r));
+
+/** The caller owns it, it is shared with them, or they are an admin: they may see it. */
+export const mayView = (who: Identity, ws: Workspace, adminRoles: readonly string[]): boolean =>
+  mayOpen(
+    who,
+    { owner: ws.spec.owner, ...(ws.spec.sharedWith ? { sharedWith: ws.spec.sharedWith } : {}) },
+    adminRoles,
+  );
+
+/** Start, stop, sync, change, delete: the owner and admins (a sharee may open, not manage). */
+export const mayManage = (who: Identity, ws: Workspace, adminRoles: readonly string[]): boolean =>
+  who.user === ws.spec.owner || isAdmin(who, adminRoles);
+
+export { isAdmin };
+
+/** What a create or update asks for, in the fields bounds cover. */
+export interface Asked {
+  storage?: Quantity;
+  resources?: { requests?: Record<string, Quantity>; limits?: Record<string, Quantity> };
+  idleTimeout?: string;
+}
+
+/** Throws 400 naming the first field past the class's bounds. */
+export function checkBounds(asked: Asked, cls: WorkspaceClass): void {
+  const { bounds } = classView(cls);
+  const over = (field: string, value: Quantity, max: Quantity | undefined, boundName: string) => {
+    if (max === undefined) return;
+    const cmp = compareQuantities(value, max);
+    if (cmp === undefined)
+      throw new ApiError(
+        400,
+        "invalid",
+        `${field}: ${JSON.stringify(value)} is not a quantity like 10Gi`,
+        field,
+      );
+    if (cmp === 1)
+      throw new ApiError(
+        400,
+        "invalid",
+        `${field}: ${value} exceeds the class ${cls.metadata.name}'s bound ${boundName} ${max}`,
+        field,
+      );
+  };
+  if (asked.storage !== undefined) over("storage.size", asked.storage, bounds.maxStorage, "maxStorage");
+  for (const kind of ["requests", "limits"] as const)
+    for (const [res, max, name] of [
+      ["cpu", bounds.maxCpu, "maxCpu"],
+      ["memory", bounds.maxMemory, "maxMemory"],
+    ] as const) {
+      const v = asked.resources?.[kind]?.[res];
+      if (v !== undefined) over(`resources.${kind}.${res}`, v, max, name);
+    }
+  if (asked.idleTimeout !== undefined && bounds.maxIdleTimeout !== undefined) {
+    const v = parseDurationMs(asked.idleTimeout);
+    const max = parseDurationMs(bounds.maxIdleTimeout);
+    if (v === undefined)
+      throw new ApiError(
+        400,
+        "invalid",
+        `idleTimeout: ${JSON.stringify(asked.idleTimeout)} is not a duration like 30m`,
+        "idleTimeout",
+      );
+    // 0s means "never stop": more than any bound.
+    if (max !== undefined && (v === 0 || v > max))
+      throw new ApiError(
+        400,
+        "invalid",
+        `idleTimeout: ${asked.idleTimeout} exceeds the class ${cls.metadata.name}'s bound maxIdleTimeout ${bounds.maxIdleTimeout}`,
+        "idleTimeout",
+      );
+  }
+}
+
+const activityOf = (ws: Workspace): string =>
+  ws.status?.lastActivity ?? String(ws.metadata.creationTimestamp ?? "");
+
+/** Candidates a user could stop (running ones) or delete (any), least recently used first. */
+export function candidates(list: readonly Workspace[]): LimitCandidate[] {
+  return [...list]
+    .sort((a, b) => activityOf(a).localeCompare(activityOf(b)))
+    .map((w) => ({
+      namespace: w.metadata.namespace ?? "",
+      name: w.metadata.name ?? "",
+      phase: w.status?.phase ?? "Pending",
+      ...(w.status?.lastActivity ? { lastActivity: w.status.lastActivity } : {}),
+    }));
+}
+
+const running = (w: Workspace) => w.spec.running !== false;
+
+/**
+ * Throws 429 when one more workspace (`adding`) or one more running one (`starting`) of class `cls`
+ * would pass `owner`'s limits; `owned` are all of the owner's workspaces (the one being started among
+ * them or not). The body names the limit, the count and what to stop or delete to make room.
+ */
+export function checkUserLimits(
+  owned: readonly Workspace[],
+  cls: WorkspaceClass | undefined,
+  config: Pick<ApiConfig, "maxWorkspacesPerUser" | "maxRunningPerUser">,
+  change: { adding: boolean; starting: boolean; except?: { namespace: string; name: string } },
+): void {
+  const view = cls ? classView(cls) : undefined;
+  const others = owned.filter(
+    (w) =>
+      !(
+        change.except &&
+        w.metadata.namespace === change.except.namespace &&
+        w.metadata.name === change.except.name
+      ),
+  );
+  const ofClass = (l: readonly Workspace[]) => (view ? l.filter((w) => classOf(w) === view.name) : []);
+  const refuse = (
+    code: "too_many_workspaces" | "too_many_running",
+    scope: string,
+    limit: number,
+    held: Workspace[],
+  ) => {
+    const reason = code === "too_many_running" ? "running" : "workspaces";
+    const verb = code === "too_many_running" ? "stop" : "delete";
+    throw new ApiError(
+      429,
+      code,
+      `${scope} allows ${limit} ${reason === "running" ? "running workspaces" : "workspaces"} per user and you have ${held.length}: ${verb} one of them first`,
+      undefined,
+      { reason, limit, current: held.length, candidates: candidates(held) },
+    );
+  };
+  if (change.adding) {
+    if (config.maxWorkspacesPerUser > 0 && others.length >= config.maxWorkspacesPerUser)
+      refuse("too_many_workspaces", "Portico", config.maxWorkspacesPerUser, [...others]);
+    const cm = view?.userLimits.maxWorkspaces;
+    if (cm !== undefined && ofClass(others).length >= cm)
+      refuse("too_many_workspaces", `the class ${view!.name}`, cm, ofClass(others));
+  }
+  if (change.starting) {
+    const live = others.filter(running);
+    if (config.maxRunningPerUser > 0 && live.length >= config.maxRunningPerUser)
+      refuse("too_many_running", "Portico", config.maxRunningPerUser, live);
+    const cm = view?.userLimits.maxRunning;
+    if (cm !== undefined && ofClass(live).length >= cm)
+      refuse("too_many_running", `the class ${view!.name}`, cm, ofClass(live));
+  }
+}
