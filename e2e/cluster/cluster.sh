@@ -258,11 +258,14 @@ EOF
 # those ServiceAccounts from the TokenRequest API. The chart's ValidatingAdmissionPolicies (Workspace
 # owners, workspace pods and Services only from the operator) are applied too, so every suite runs
 # under them; so are the session-keys hook's ServiceAccount and Role (not its Job: no proxy image here),
-# for the test that runs `portico-proxy session-keys` as that ServiceAccount.
+# for the test that runs `portico-proxy session-keys` as that ServiceAccount. The API's namespace is a
+# template there (its rules then span namespaces, as a ClusterRole): each suite's proxy maps users to
+# namespaces of its own.
 portico_identities() {
   kubectl_ create namespace portico-system >/dev/null
   "$BIN/helm" template portico "$repo/charts/portico" --namespace portico-system \
     --kube-version "$("$BIN/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -1)" \
+    --set 'api.namespace=ws-{user}' \
     --show-only templates/serviceaccounts.yaml --show-only templates/rbac.yaml \
     --show-only templates/admission-policies.yaml --show-only templates/session-keys-hook.yaml |
     /usr/bin/python3 -c 'import re, sys; docs = re.split(r"(?m)^---[ \t]*$", sys.stdin.read())
