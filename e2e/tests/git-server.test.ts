@@ -180,15 +180,17 @@ test("GET /user: no token 401; alice's token names alice; forged, ID and garbage
   const claims = decodeJwt(token.alice).payload;
   const forgedPayload = Buffer.from(JSON.stringify({ ...claims, sub: "bob", preferred_username: "bob" }));
   const forged = `${h}.${forgedPayload.toString("base64url")}.${s}`;
-  for (const [what, authorization] of [
-    ["forged", `token ${forged}`],
-    ["forged as Basic password", basic("bob", forged)],
-    ["an ID token (audience portico-proxy, not portico)", `Bearer ${aliceIdToken}`],
-    ["garbage", "token not-a-jwt"],
-    ["an unknown scheme", `Digest ${token.alice}`],
+  for (const [what, authorization, refusal] of [
+    ["forged", `token ${forged}`, /signature does not verify/],
+    ["forged as Basic password", basic("bob", forged), /signature does not verify/],
+    ["an ID token (audience portico-proxy, not portico)", `Bearer ${aliceIdToken}`, /wrong audience/],
+    ["garbage", "token not-a-jwt", /signature does not verify/],
+    ["an unknown scheme", `Digest ${token.alice}`, /malformed Authorization/],
   ] as const) {
     const res = await api("/user", authorization);
+    assert.match(gs.requests.at(-1)!.refusal ?? "", refusal, what);
     assert.equal(res.status, 401, what);
+    assert.equal(((await res.json()) as { message: string }).message, "invalid username, password or token");
     // A refused token also gets nothing it asked for, public or not.
     assert.equal((await api("/repos/alice/public-docs", authorization)).status, 401, `${what}: repos`);
   }
@@ -206,7 +208,8 @@ test("an expired token is refused: the same real token, read by a server whose c
   try {
     const res = await fetch(`${later.apiUrl}/user`, { headers: { authorization: `token ${token.alice}` } });
     assert.equal(res.status, 401);
-    assert.equal(((await res.json()) as { message: string }).message, "token is expired");
+    assert.equal(((await res.json()) as { message: string }).message, "invalid username, password or token");
+    assert.equal(later.requests.at(-1)!.refusal, "token is expired");
   } finally {
     await later.close();
   }
