@@ -106,7 +106,8 @@ function world(opts: { access?: RepoAccessCheck; classes?: WorkspaceClass[]; cac
       workspaceClass: (n) => classes.get(n),
     },
     store,
-    repoAccess: opts.access ?? (async () => ({ ok: true })),
+    repoAccess:
+      opts.access ?? (async () => ({ ok: true, cloneUrl: "", defaultBranch: "main", private: false })),
     now: () => new Date("2026-12-05T01:02:03.456Z"),
   });
   return { service, objects, writes, claims };
@@ -257,7 +258,9 @@ test("provision: access first, then one workspace per user and repository, start
   const { service, objects } = world({
     access: async (token, o, r) => {
       asked.push(`${token} ${o}/${r}`);
-      return o === "alice" ? { ok: true } : { ok: false, reason: "not_found", message: "no" };
+      return o === "alice"
+        ? { ok: true, cloneUrl: "", defaultBranch: "main", private: true }
+        : { ok: false, reason: "not_found", message: "no" };
     },
   });
   const first = await service.provision(alice, "alice", "analysis");

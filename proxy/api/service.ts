@@ -28,6 +28,7 @@ import {
 import type { Identity } from "../auth/identity.ts";
 import { API_NAME, cloneUrl, generatedName, namespaceFor, provisionName, syncRequestId } from "./names.ts";
 import { checkBounds, checkUserLimits, isAdmin, mayManage, mayView } from "./policy.ts";
+import type { RepoAccess } from "./repo-access.ts";
 import type { WorkspaceStore } from "./store.ts";
 import {
   ApiError,
@@ -51,9 +52,7 @@ export interface ApiCaches {
 }
 
 /** What the git server said about the caller and a repository (./repo-access.ts). */
-export type RepoAccess =
-  | { ok: true; cloneUrl?: string; defaultBranch?: string; private?: boolean }
-  | { ok: false; reason: "denied" | "not_found" | "unauthenticated" | "unavailable"; message: string };
+export type { RepoAccess };
 
 export type RepoAccessCheck = (
   token: string | undefined,
@@ -405,6 +404,8 @@ export function repoRefusal(
   repoOwner: string,
   repoName: string,
 ): ApiError {
+  if (access.reason === "invalid")
+    return new ApiError(400, "invalid", access.message, access.field ?? "repoName");
   if (access.reason === "unavailable")
     return new ApiError(
       503,
