@@ -231,7 +231,8 @@ const MAX_BODY = 16 * 1024;
 let server: Server;
 let endpoint: string;
 
-before(async () => {
+/** An express app as the proxy mounts the handler; `jsonFirst`: with express.json in front of it. */
+async function serve(jsonFirst: boolean): Promise<{ server: Server; endpoint: string }> {
   const app = express();
   // Stands in for the proxy's authentication: it sets res.locals.who before the API sees the request.
   app.use((req, res, next) => {
@@ -242,15 +243,20 @@ before(async () => {
     }
     next();
   });
+  if (jsonFirst) app.use(express.json({ limit: MAX_BODY, strict: false }));
   const config = {
     graphql: { maxDepth: 8, maxCost: 500 },
     git: { base: GIT, api: `${GIT}/api/v1`, className: "vscode" },
     maxBodyBytes: MAX_BODY,
   };
   app.all("/graphql", createGraphqlHandler({ api, config, log }));
-  server = app.listen(0, "127.0.0.1");
-  await new Promise<void>((resolve) => server.once("listening", resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+  const s = app.listen(0, "127.0.0.1");
+  await new Promise<void>((resolve) => s.once("listening", resolve));
+  return { server: s, endpoint: `http://127.0.0.1:${(s.address() as AddressInfo).port}/graphql` };
+}
+
+before(async () => {
+  ({ server, endpoint } = await serve(false));
 });
 
 after(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -733,6 +739,32 @@ describe("graphql: refusals of graphql-http's phases (Accept, parse, validation)
     const a = await gql("{ health }", { user: null });
     assert.equal(a.status, 401);
     assert.deepEqual(codes(a), ["UNAUTHENTICATED"]);
+  });
+});
+
+describe("graphql: behind a body parser", () => {
+  let other: { server: Server; endpoint: string };
+  before(async () => {
+    api.reset();
+    other = await serve(true);
+  });
+  after(() => new Promise<void>((resolve) => other.server.close(() => resolve())));
+
+  it("a body express.json parsed already is used as is; a batch is still refused", async () => {
+    const headers = { "content-type": "application/json", "x-test-user": "alice" };
+    const send = async (body: unknown) =>
+      answer(await fetch(other.endpoint, { method: "POST", headers, body: JSON.stringify(body) }));
+    const ok = await send({
+      query: "query Q($id: ID!) { codeServer(id: $id) { id } }",
+      variables: { id: "ws-alice/app" },
+    });
+    assert.deepEqual(ok.body, { data: { codeServer: { id: "ws-alice/app" } } });
+    const batch = await send([{ query: "{ health }" }]);
+    assert.equal(batch.status, 400);
+    assert.deepEqual(codes(batch), ["BAD_REQUEST"]);
+    const scalar = await send("{ health }");
+    assert.equal(scalar.status, 400);
+    assert.match(scalar.body.errors[0].message, /must be a JSON object/);
   });
 });
 

@@ -8,7 +8,8 @@
  * (`app.all` so that GET and others get the 405 below; `app.post` works too, other methods then 404.)
  * Mount it WITHOUT a body parser in front: it reads the body itself, bounded by `maxBodyBytes`, so an
  * oversized body (413) or malformed JSON (400) is answered as a GraphQL error with a code. A body an
- * earlier parser already set on `req.body` is used as it is.
+ * earlier parser (express.json) already set on `req.body` is used as it is, and batches are still
+ * refused; that parser's own refusals (malformed JSON, too large) are then its error handler's.
  *
  * It uses graphql-http's server-agnostic handler rather than its express adapter: the adapter reads
  * a body with no size bound and answers 405/415 with no body; here every refusal is a GraphQL error
@@ -194,10 +195,14 @@ export function checkContentType(header: string | undefined): HttpRefusal | unde
   return refusal(415, "UNSUPPORTED_MEDIA_TYPE", "send the query as JSON: Content-Type: application/json");
 }
 
-/** The body as one JSON object, or why not. `raw`: what an earlier parser set, or the bytes read. */
+/**
+ * The body as one JSON object, or why not. `raw`: the bytes read (a Buffer), or what an earlier
+ * parser set on req.body: its value as it is (express.json's, even a string), or its bytes
+ * (express.raw's Buffer).
+ */
 export function bodyObject(raw: unknown): { body: Record<string, unknown> } | { refused: HttpRefusal } {
   let value = raw;
-  if (typeof raw === "string" || Buffer.isBuffer(raw)) {
+  if (Buffer.isBuffer(raw)) {
     try {
       value = JSON.parse(raw.toString("utf8"));
     } catch {
