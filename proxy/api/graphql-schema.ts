@@ -90,11 +90,16 @@ export const GRAPHQL_SDL = /* GraphQL */ `
     "The caller's instances, and those shared with them."
     myCodeServers: [CodeServerInstance!]!
     "One instance. NOT_FOUND when it does not exist or the caller may not see it: the same answer, so another user's id tells nothing."
-    codeServer(id: ID!): CodeServerInstance
+    codeServer("An instance's id, as myCodeServers returns it." id: ID!): CodeServerInstance
     "The status of one instance (NOT_FOUND as for codeServer)."
-    codeServerStatus(id: ID!): InstanceStatus
+    codeServerStatus("An instance's id, as myCodeServers returns it." id: ID!): InstanceStatus
     "The last lines (1 to 5000) of the IDE's log."
-    codeServerLogs(id: ID!, lines: Int = 100): String
+    codeServerLogs(
+      "An instance's id, as myCodeServers returns it."
+      id: ID!
+      "How many lines, from the end: 1 to 5000."
+      lines: Int = 100
+    ): String
     "\\"ok\\" whenever the API answers. Readiness of the proxy itself (caches seeded) is /readyz on its health port."
     health: String!
     "Counts over every user's instances. Admins only: FORBIDDEN otherwise."
@@ -108,19 +113,24 @@ export const GRAPHQL_SDL = /* GraphQL */ `
     first, with the caller's own token, whether they may read it: REPOSITORY_ACCESS_DENIED if not.
     Per-user limits: TOO_MANY_WORKSPACES or TOO_MANY_RUNNING, with the instances to stop in extensions.details.candidates.
     """
-    provisionCodeServer(repoOwner: String!, repoName: String!): ProvisionResult
+    provisionCodeServer(
+      "The repository's owner (user or organisation) on the git server."
+      repoOwner: String!
+      "The repository's name."
+      repoName: String!
+    ): ProvisionResult
     "Stops the IDE; the volume and its files are kept."
-    stopCodeServer(id: ID!): CodeServerInstance
+    stopCodeServer("An instance's id, as myCodeServers returns it." id: ID!): CodeServerInstance
     "Starts a stopped IDE (per-user running limit: TOO_MANY_RUNNING)."
-    startCodeServer(id: ID!): CodeServerInstance
+    startCodeServer("An instance's id, as myCodeServers returns it." id: ID!): CodeServerInstance
     "Deletes the instance and its volume: its files are gone. true when deleted."
-    deleteCodeServer(id: ID!): Boolean
+    deleteCodeServer("An instance's id, as myCodeServers returns it." id: ID!): Boolean
     """
     Fetches the repository's upstream into the running IDE and merges it, never discarding the user's
     changes (files changed on both sides keep the user's version). Returns at once; the outcome lands in
     the workspace's status and an Event.
     """
-    syncRepository(id: ID!): CodeServerInstance
+    syncRepository("An instance's id, as myCodeServers returns it." id: ID!): CodeServerInstance
   }
 `;
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import express from "express";
-import { getIntrospectionQuery, GraphQLError, parse } from "graphql";
+import { buildSchema, getIntrospectionQuery, GraphQLError, parse, printSchema } from "graphql";
 import { createHandler as createGraphqlHttpHandler } from "graphql-http";
 import type { Logger } from "../../common/runtime/log.ts";
 import type { Identity } from "../auth/identity.ts";
@@ -807,45 +807,71 @@ describe("graphql: errors", () => {
 });
 
 describe("graphql: schema and mapping", () => {
-  it("the SDL is the served schema, with the issue's operations and types, each documented", () => {
-    const text = graphqlSchemaText();
-    for (const word of [
-      "type CodeServerInstance",
-      "enum InstanceStatus",
-      "type ProvisionResult",
-      "type InstanceStats",
-      "myCodeServers: [CodeServerInstance!]!",
-      "codeServer(id: ID!): CodeServerInstance",
-      "codeServerStatus(id: ID!): InstanceStatus",
-      "codeServerLogs(id: ID!, lines: Int = 100): String",
-      "health: String!",
-      "instanceStats: InstanceStats",
-      "provisionCodeServer(repoOwner: String!, repoName: String!): ProvisionResult",
-      "stopCodeServer(id: ID!): CodeServerInstance",
-      "startCodeServer(id: ID!): CodeServerInstance",
-      "deleteCodeServer(id: ID!): Boolean",
-      "syncRepository(id: ID!): CodeServerInstance",
-    ])
-      assert.ok(text.includes(word), word);
-    assert.ok(GRAPHQL_SDL.includes("STOPPED"));
-    for (const type of [
-      "Query",
-      "Mutation",
-      "CodeServerInstance",
-      "ProvisionResult",
-      "InstanceStats",
-      "InstanceStatus",
-    ]) {
+  it("the schema has the issue's operations and types, every field and argument documented", () => {
+    const ops: Record<string, Record<string, [string, string]>> = {
+      Query: {
+        myCodeServers: ["", "[CodeServerInstance!]!"],
+        codeServer: ["id: ID!", "CodeServerInstance"],
+        codeServerStatus: ["id: ID!", "InstanceStatus"],
+        codeServerLogs: ["id: ID!, lines: Int", "String"],
+        health: ["", "String!"],
+        instanceStats: ["", "InstanceStats"],
+      },
+      Mutation: {
+        provisionCodeServer: ["repoOwner: String!, repoName: String!", "ProvisionResult"],
+        stopCodeServer: ["id: ID!", "CodeServerInstance"],
+        startCodeServer: ["id: ID!", "CodeServerInstance"],
+        deleteCodeServer: ["id: ID!", "Boolean"],
+        syncRepository: ["id: ID!", "CodeServerInstance"],
+      },
+    };
+    for (const [root, fields] of Object.entries(ops)) {
+      const t = root === "Query" ? GRAPHQL_SCHEMA.getQueryType() : GRAPHQL_SCHEMA.getMutationType();
+      assert.ok(t, root);
+      const actual = Object.fromEntries(
+        Object.values(t.getFields()).map((f) => [
+          f.name,
+          [f.args.map((a) => `${a.name}: ${String(a.type)}`).join(", "), String(f.type)],
+        ]),
+      );
+      assert.deepEqual(actual, fields, root);
+      for (const f of Object.values(t.getFields()))
+        for (const a of f.args) assert.ok(a.description, `${f.name}(${a.name})`);
+    }
+    const shapes: Record<string, string[]> = {
+      CodeServerInstance: [
+        "id",
+        "userId",
+        "repoName",
+        "repoOwner",
+        "url",
+        "status",
+        "createdAt",
+        "lastAccessedAt",
+        "storageUsed",
+      ],
+      ProvisionResult: ["instance", "message", "isNew"],
+      InstanceStats: ["totalInstances", "runningInstances", "stoppedInstances", "totalStorageUsed"],
+      InstanceStatus: ["PENDING", "STARTING", "RUNNING", "STOPPING", "STOPPED", "ERROR"],
+    };
+    for (const [type, names] of Object.entries(shapes)) {
       const t = GRAPHQL_SCHEMA.getType(type);
-      assert.ok(t, type);
+      assert.ok(t?.description, type);
       const members =
         "getFields" in t
           ? Object.values(t.getFields())
           : "getValues" in t
             ? t.getValues()
             : assert.fail(type);
+      assert.deepEqual(
+        members.map((m) => m.name),
+        names,
+        type,
+      );
       for (const m of members) assert.ok(m.description, `${type}.${m.name} has a description`);
     }
+    assert.match(graphqlSchemaText(), /lines: Int = 100/);
+    assert.equal(printSchema(buildSchema(GRAPHQL_SDL)), graphqlSchemaText());
   });
 
   it("ids and repository URLs parse strictly", () => {
