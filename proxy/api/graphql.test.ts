@@ -6,13 +6,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
+import { connect } from "node:net";
+import { once } from "node:events";
 import express from "express";
 import { buildSchema, getIntrospectionQuery, GraphQLError, parse, printSchema } from "graphql";
 import { createHandler as createGraphqlHttpHandler } from "graphql-http";
 import type { Logger } from "../../common/runtime/log.ts";
 import type { Identity } from "../auth/identity.ts";
-import { createGraphqlHandler, GRAPHQL_SDL, graphqlSchemaText } from "./graphql.ts";
+import { createGraphqlHandler, GRAPHQL_SDL, graphqlSchemaText, readBody } from "./graphql.ts";
 import { formatError, GRAPHQL_CODES } from "./graphql-errors.ts";
 import { measureDocument } from "./graphql-limits.ts";
 import { GRAPHQL_SCHEMA, parseInstanceId, repoOf, toInstance } from "./graphql-schema.ts";
@@ -701,6 +703,42 @@ describe("graphql: refusals in front of graphql-http", () => {
     );
     assert.equal(chunked.status, 413);
     assert.equal((await gql("{ health }")).status, 200);
+  });
+});
+
+describe("graphql: readBody", () => {
+  it("settles when the client goes away mid-body (rejects), and bounds what it keeps", async () => {
+    const outcomes: Promise<string>[] = [];
+    const srv = createServer((req, res) => {
+      outcomes.push(
+        readBody(req, 64).then(
+          (b) => (b === undefined ? "too large" : `read ${b.length}`),
+          (err: Error) => `rejected: ${err.message}`,
+        ),
+      );
+      void outcomes.at(-1)?.then(() => res.end());
+    });
+    srv.listen(0, "127.0.0.1");
+    await once(srv, "listening");
+    const { port } = srv.address() as AddressInfo;
+    try {
+      const sock = connect(port, "127.0.0.1");
+      await once(sock, "connect");
+      const asked = once(srv, "request");
+      sock.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n0123456789");
+      await asked;
+      sock.destroy();
+      assert.match(await outcomes[0]!, /^rejected: /);
+      const ok = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: "x".repeat(64) });
+      await ok.text();
+      assert.equal(await outcomes[1], "read 64");
+      const big = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: "x".repeat(65) });
+      await big.text();
+      assert.equal(await outcomes[2], "too large");
+    } finally {
+      srv.closeAllConnections();
+      await new Promise((r) => srv.close(r));
+    }
   });
 });
 

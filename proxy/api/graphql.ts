@@ -237,8 +237,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = () => req.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
     const done = (v: Buffer | undefined) => {
-      req.off("data", onData).off("end", onEnd).off("error", onError);
+      stop();
       resolve(v);
     };
     const onData = (chunk: Buffer) => {
@@ -248,10 +249,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
     };
     const onEnd = () => done(Buffer.concat(chunks));
     const onError = (err: Error) => {
-      req.off("data", onData).off("end", onEnd);
+      stop();
       reject(err);
     };
-    req.on("data", onData).on("end", onEnd).on("error", onError);
+    // A client that goes away mid-body: no answer to give, but no promise left waiting either.
+    const onClose = () => onError(new Error("the client closed the connection before the body ended"));
+    req.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
   });
 }
 
@@ -285,7 +288,12 @@ async function admit(
     (res.locals.who ? undefined : refusal(401, "UNAUTHENTICATED", "log in first")) ??
     checkContentType(req.headers["content-type"]);
   if (early) return void refuse(res, early);
-  const raw = req.body !== undefined ? req.body : await readBody(req, limit);
+  let raw: unknown;
+  try {
+    raw = req.body !== undefined ? req.body : await readBody(req, limit);
+  } catch {
+    return; // the client went away mid-body: nobody to answer
+  }
   if (raw === undefined)
     return void refuse(
       res,
