@@ -98,7 +98,7 @@ export function measureDocument(doc: DocumentNode): Measure {
 
 /** Error codes of the two limits (`extensions.code`). */
 export const QUERY_TOO_DEEP = "QUERY_TOO_DEEP";
-export const QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX";
+export const QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY";
 
 /** The refusals of a document past the limits; empty when it is within them. */
 export function limitErrors(doc: DocumentNode, limits: QueryLimits): GraphQLError[] {
@@ -122,7 +122,7 @@ export function limitErrors(doc: DocumentNode, limits: QueryLimits): GraphQLErro
     errors.push(
       new GraphQLError(
         `query selects ${m.cost} fields (aliases and fragments expanded); at most ${limits.maxCost} are allowed: ask for fewer fields or split the query`,
-        { extensions: { code: QUERY_TOO_COMPLEX, details: { limit: limits.maxCost, actual: m.cost } } },
+        { extensions: { code: QUERY_TOO_COSTLY, details: { limit: limits.maxCost, actual: m.cost } } },
       ),
     );
   return errors;

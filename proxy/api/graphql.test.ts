@@ -548,16 +548,16 @@ describe("graphql: limits, before validation and execution", () => {
     assert.deepEqual(a.body.errors[0].extensions.details, { limit: 8, actual: 9 });
   });
 
-  it("an alias bomb (1000 aliases of health; 600 of myCodeServers) is QUERY_TOO_COMPLEX, nothing runs", async () => {
+  it("an alias bomb (1000 aliases of health; 600 of myCodeServers) is QUERY_TOO_COSTLY, nothing runs", async () => {
     const health = Array.from({ length: 1000 }, (_, i) => `a${i}: health`).join(" ");
     const a = await gql(`{ ${health} }`);
     assert.equal(a.status, 400);
-    assert.deepEqual(codes(a), ["QUERY_TOO_COMPLEX"]);
+    assert.deepEqual(codes(a), ["QUERY_TOO_COSTLY"]);
     assert.deepEqual(a.body.errors[0].extensions.details, { limit: 500, actual: 1000 });
     api.calls = [];
     const lists = Array.from({ length: 600 }, (_, i) => `l${i}: myCodeServers { id }`).join(" ");
     const b = await gql(`{ ${lists} }`);
-    assert.deepEqual(codes(b), ["QUERY_TOO_COMPLEX"]);
+    assert.deepEqual(codes(b), ["QUERY_TOO_COSTLY"]);
     assert.deepEqual(api.calls, []);
     // Just within: 500 aliases run.
     const fits = await gql(`{ ${Array.from({ length: 500 }, (_, i) => `a${i}: health`).join(" ")} }`);
@@ -567,7 +567,7 @@ describe("graphql: limits, before validation and execution", () => {
 
   // The timeout guards against a hang (2^40 expansions) should the measure ever expand fragments; not a speed check.
   it(
-    "fragment fan-out (each fragment spreads the next twice, 40 deep) is measured, not expanded: QUERY_TOO_COMPLEX",
+    "fragment fan-out (each fragment spreads the next twice, 40 deep) is measured, not expanded: QUERY_TOO_COSTLY",
     { timeout: 60_000 },
     async () => {
       const frags = Array.from(
@@ -575,7 +575,7 @@ describe("graphql: limits, before validation and execution", () => {
         (_, i) => `fragment F${i} on Query { ...F${i + 1} ...F${i + 1} }`,
       );
       const a = await gql(`query { ...F0 } ${frags.join(" ")} fragment F40 on Query { health }`);
-      assert.deepEqual(codes(a), ["QUERY_TOO_COMPLEX"]);
+      assert.deepEqual(codes(a), ["QUERY_TOO_COSTLY"]);
       assert.equal(a.body.errors[0].extensions.details.actual, 2 ** 40);
     },
   );
