@@ -492,7 +492,7 @@ const gqlRow = (
 const GRAPHQL_ROWS: Row[] = [
   gqlRow(
     "a depth bomb (introspection nested past the limit)",
-    `{ __schema { types { fields { type { ofType { ofType { ofType { ofType { name } } } } } } } } }`,
+    `{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }`,
     "QUERY_TOO_DEEP",
     400,
   ),
