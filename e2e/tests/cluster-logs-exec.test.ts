@@ -81,10 +81,16 @@ before(async () => {
   volume = await startTalker(ns.name, "line");
   await startTalker(other.name, "other");
   // All five lines are out before the tail is read (the process then waits for `go`).
-  await eventually("five lines logged", async () => {
-    const r = await kubectl("-n", ns.name, "logs", "talker");
-    return r.stdout.includes("line 5\n") ? true : undefined;
-  });
+  const lastLines: [string, string][] = [
+    [ns.name, "line 5\n"],
+    [other.name, "other 5\n"],
+  ];
+  for (const [namespace, last] of lastLines) {
+    await eventually(`five lines logged in ${namespace}`, async () => {
+      const r = await kubectl("-n", namespace, "logs", "talker");
+      return r.stdout.includes(last) ? true : undefined;
+    });
+  }
 });
 after(async () => {
   await Promise.all([ns.drop(), other.drop()]);
@@ -206,4 +212,43 @@ test("exec with a TTY: a terminal, its size from the client, and resizes", async
   await size("50 120");
   stdin.write("q\n");
   assert.equal((await status).status, "Success");
+});
+
+test("after a restart, kubectl logs shows the new run and --previous the one before", async () => {
+  // Counts its runs in an emptyDir (it lives as long as the pod): the first run fails, the second stays.
+  const script = [
+    "n=$(cat /scratch/n 2>/dev/null || echo 0); n=$((n + 1)); echo $n > /scratch/n",
+    'echo "run $n"',
+    '[ "$n" -ge 2 ] && exec sleep 3600',
+    "exit 1",
+  ].join("\n");
+  await c.core.createNamespacedPod({
+    namespace: ns.name,
+    body: {
+      metadata: { name: "restarter" },
+      spec: {
+        containers: [
+          {
+            name: "main",
+            image: "busybox:1.36",
+            command: ["/bin/sh", "-c", script],
+            volumeMounts: [{ name: "scratch", mountPath: "/scratch" }],
+          },
+        ],
+        volumes: [{ name: "scratch", emptyDir: {} }],
+      },
+    },
+  });
+  await eventually("restarter running after one restart", async () => {
+    const p = await c.core.readNamespacedPod({ name: "restarter", namespace: ns.name });
+    const s = p.status?.containerStatuses?.[0];
+    return s?.restartCount === 1 && s.state?.running ? true : undefined;
+  });
+  const now = await eventually("the second run's line", async () => {
+    const r = await kubectl("-n", ns.name, "logs", "restarter");
+    return r.stdout ? r : undefined;
+  });
+  assert.equal(now.stdout, "run 2\n");
+  const previous = await kubectl("-n", ns.name, "logs", "restarter", "--previous");
+  assert.equal(previous.stdout, "run 1\n", previous.stderr);
 });
