@@ -83,7 +83,9 @@ make_pki() {
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
     # kwok's server certificate: the API server checks it as a kubelet's (--kubelet-certificate-authority).
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=$NODE_NAME" -keyout kubelet.key -out kubelet.csr 2>/dev/null
+    # An EC key: made in milliseconds, where an RSA one costs start-up a third of a second.
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$NODE_NAME" \
+      -keyout kubelet.key -out kubelet.csr 2>/dev/null
     printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$NODE_IP" >kubelet.ext
     openssl x509 -req -in kubelet.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
       -extfile kubelet.ext -out kubelet.crt 2>/dev/null
