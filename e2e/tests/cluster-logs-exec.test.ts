@@ -74,6 +74,9 @@ async function startTalker(namespace: string, lines: string): Promise<string> {
 
 let volume: string;
 
+/** Prints the pod's identity and whether the harness's own environment leaked into the exec. */
+const ENV_PROBE = 'echo "$POD_NAMESPACE/$POD_NAME ${PORTICO_CLUSTER_STATE:-none}"';
+
 before(async () => {
   c = clients();
   ns = await withNamespace(c, "logs");
@@ -157,19 +160,14 @@ test("kubectl exec runs in the pod's volume directory; kubectl logs -f follows n
     ]);
   try {
     await saw("line 5\n");
-    const r = await kubectl(
-      "-n",
-      ns.name,
-      "exec",
-      "talker",
-      "--",
-      "sh",
-      "-c",
-      "pwd; echo hi > f; cat f; touch go",
-    );
+    const r = await kubectl("-n", ns.name, "exec", "talker", "--", "sh", "-c", "pwd; echo hi > f; cat f");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `${volume}\nhi\n`, "runs in the volume's local directory");
     assert.equal(await readFile(join(volume, "f"), "utf8"), "hi\n", "and writes there");
+    const env = await kubectl("-n", ns.name, "exec", "talker", "--", "sh", "-c", ENV_PROBE);
+    assert.equal(env.stdout, `${ns.name}/talker none\n`, "the pod's identity, not the harness's env");
+    // The pod prints two more lines once `go` is in its volume.
+    assert.equal((await kubectl("-n", ns.name, "exec", "talker", "--", "touch", "go")).code, 0);
     await Promise.all([saw("line after 2\n"), saw("line on stderr\n")]);
     // stdout in order; stderr, a pipe of its own, lands anywhere after the wait.
     const lines = seen.split("\n").filter(Boolean);
