@@ -226,7 +226,8 @@ up() {
   # sends it pods/log and pods/exec, answered from the Logs and Exec objects the runner writes.
   # A command run by `kubectl exec` inherits kwok's environment: only PATH and HOME, as the
   # runner gives its pods' processes, never whatever the shell that started the cluster held.
-  start kwok env -i PATH="$PATH" HOME="${HOME:-/root}" "$BIN/kwok" --kubeconfig "$STATE/kubeconfig.kwok" --config "$repo/e2e/runner/kwok-stages.yaml" \
+  start kwok env -i PATH="$PATH" HOME="${HOME:-/root}" \
+    "$BIN/kwok" --kubeconfig "$STATE/kubeconfig.kwok" --config "$repo/e2e/runner/kwok-stages.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-ip "$NODE_IP" --node-port "$KUBELET_PORT" --server-address "$NODE_IP:$KUBELET_PORT" \
     --tls-cert-file "$pki/kubelet.crt" --tls-private-key-file "$pki/kubelet.key" --enable-crds Logs,Exec \
