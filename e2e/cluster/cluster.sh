@@ -24,6 +24,7 @@ API_PORT=6443
 ETCD_PORT=2379
 APISERVER_IP=198.18.0.1
 NODE_IP=198.18.0.10
+KUBELET_PORT=10250 # kwok's server: the node's kubelet endpoint (pods/log, pods/exec)
 POD_IPS=198.18.128.1-198.18.255.254 # handed out by the pod runner, this node's kubelet
 SERVICE_CIDR=198.19.0.0/16
 NODE_NAME="${PORTICO_NODE_NAME:-kwok-node-0}"
@@ -81,6 +82,13 @@ make_pki() {
       "$APISERVER_IP" >apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    # kwok's server certificate: the API server checks it as a kubelet's (--kubelet-certificate-authority).
+    # An EC key: made in milliseconds, where an RSA one costs start-up a third of a second.
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$NODE_NAME" \
+      -keyout kubelet.key -out kubelet.csr 2>/dev/null
+    printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$NODE_IP" >kubelet.ext
+    openssl x509 -req -in kubelet.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+      -extfile kubelet.ext -out kubelet.crt 2>/dev/null
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
     # Static bearer tokens: an admin (system:masters) and one per control-plane component.
@@ -152,6 +160,7 @@ start_apiserver() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" --authorization-mode RBAC \
+    --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types InternalIP \
     --enable-admission-plugins ValidatingAdmissionPolicy \
     --audit-policy-file "$STATE/audit-policy.yaml" --audit-log-path "$STATE/audit.log" \
     --audit-log-format json --audit-log-mode blocking \
@@ -206,15 +215,25 @@ up() {
     --authentication-kubeconfig "$STATE/kubeconfig.scheduler" \
     --authorization-kubeconfig "$STATE/kubeconfig.scheduler" \
     --bind-address 127.0.0.1 --secure-port 10259 --leader-elect=false
+  # The API's CRDs (Portico's, a minimal Istio VirtualService), and kwok's Logs and Exec ones
+  # before kwok starts: it watches them from its start.
+  kubectl_ apply --server-side -f "$repo/crds/" -f "$repo/e2e/fixtures/istio-virtualservice-crd.yaml" \
+    -f "$repo/e2e/runner/kwok-crds.yaml" >/dev/null
   # kwok keeps the node alive (heartbeats through a node Lease, as kubelets do: its status-only
   # heartbeat comes about once a minute, past the node controller's grace period, and the node
-  # would flap NotReady); pods are the runner's (see kwok-stages.yaml).
-  start kwok "$BIN/kwok" --kubeconfig "$STATE/kubeconfig.kwok" --config "$repo/e2e/runner/kwok-stages.yaml" \
+  # would flap NotReady); pods are the runner's (see kwok-stages.yaml). Its server is the node's
+  # kubelet endpoint (the node's InternalIP and daemonEndpoints port, over TLS): the API server
+  # sends it pods/log and pods/exec, answered from the Logs and Exec objects the runner writes.
+  # A command run by `kubectl exec` inherits kwok's environment: only PATH and HOME, as the
+  # runner gives its pods' processes, never whatever the shell that started the cluster held.
+  start kwok env -i PATH="$PATH" HOME="${HOME:-/root}" \
+    "$BIN/kwok" --kubeconfig "$STATE/kubeconfig.kwok" --config "$repo/e2e/runner/kwok-stages.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --node-ip "$NODE_IP" --server-address 127.0.0.1:10247 \
+    --node-ip "$NODE_IP" --node-port "$KUBELET_PORT" --server-address "$NODE_IP:$KUBELET_PORT" \
+    --tls-cert-file "$pki/kubelet.crt" --tls-private-key-file "$pki/kubelet.key" --enable-crds Logs,Exec \
     --node-lease-duration-seconds 40
 
-  # The default StorageClass, the kwok node and the API: CRDs plus a minimal Istio VirtualService CRD.
+  # The default StorageClass and the kwok node; the CRDs applied above, established.
   wait_for "default namespace" 60 kubectl_ get namespace default
   kubectl_ apply -f - >/dev/null <<EOF
 apiVersion: storage.k8s.io/v1
@@ -237,7 +256,6 @@ status:
   capacity: {cpu: "64", memory: 256Gi, pods: "1000", ephemeral-storage: 1Ti}
   nodeInfo: {kubeletVersion: fake, kubeProxyVersion: fake, architecture: amd64, operatingSystem: linux}
 EOF
-  kubectl_ apply --server-side -f "$repo/crds/" -f "$repo/e2e/fixtures/istio-virtualservice-crd.yaml" >/dev/null
   kubectl_ wait --for condition=Established --timeout 60s crd --all >/dev/null
   wait_for "node $NODE_NAME Ready" 60 kubectl_ wait --for condition=Ready --timeout 2s "node/$NODE_NAME"
   wait_for "default service account" 60 kubectl_ get serviceaccount default

@@ -3,6 +3,7 @@
  * No I/O here: main.ts feeds it the parsed image map, the container and the pod's addresses.
  */
 import type { V1Container } from "@kubernetes/client-node";
+import { join } from "node:path";
 
 /** One row of images.yaml. */
 export interface ImageRule {
@@ -100,4 +101,35 @@ export function processFor(
     ],
     env,
   };
+}
+
+/**
+ * A container's mounts: container path → local directory, from the pod's volumes' local
+ * directories (by volume name). A subPath is a directory inside its volume's directory.
+ */
+export function containerMounts(
+  container: V1Container,
+  volumeDirs: ReadonlyMap<string, string>,
+): Map<string, string> {
+  const mounts = new Map<string, string>();
+  for (const m of container.volumeMounts ?? []) {
+    const dir = volumeDirs.get(m.name);
+    if (dir) mounts.set(m.mountPath, m.subPath ? join(dir, m.subPath) : dir);
+  }
+  return mounts;
+}
+
+/**
+ * Where a container's process (and `kubectl exec` in it) runs: its workingDir, rewritten to the
+ * local mounts; with none, its first writable volume's directory (the workspace, for an IDE; not
+ * the read-only service account token every pod gets), else the pod's own scratch directory.
+ */
+export function workDirFor(
+  container: V1Container,
+  mounts: ReadonlyMap<string, string>,
+  podDir: string,
+): string {
+  if (container.workingDir) return translatePaths(container.workingDir, mounts);
+  const writable = (container.volumeMounts ?? []).find((m) => !m.readOnly && mounts.has(m.mountPath));
+  return writable ? mounts.get(writable.mountPath)! : podDir;
 }

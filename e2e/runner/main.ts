@@ -13,19 +13,35 @@
  * live and die with it. When a pod is deleted, its processes' whole process groups are stopped
  * (TERM, then KILL after the grace period) and the deletion is confirmed.
  *
+ * Logs and exec: each container's stdout and stderr go to a CRI-format log file (crilog.ts), and
+ * each pod gets kwok Logs and Exec objects (kwok.ts) naming those files and the container's
+ * working directory and environment. kwok's server, the node's kubelet endpoint, answers the API
+ * server's pods/log and pods/exec from them: `kubectl logs` and `kubectl exec` take the real path.
+ *
  * Where it is a fake: there is no container runtime and no image, just a process per container,
  * running as the runner's user, with no resource limits; exec probes pass.
  */
 import * as k8s from "@kubernetes/client-node";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { createWriteStream, readFileSync } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { readFileSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
-import { processFor, translatePaths, type ImageRule } from "./images.ts";
+import { containerMounts, processFor, translatePaths, workDirFor, type ImageRule } from "./images.ts";
+import { criText, flushCriRecord, toCriRecords, type LogStream } from "./crilog.ts";
+import {
+  containerLogFiles,
+  execEnv,
+  execFor,
+  logsFor,
+  podLogDir,
+  KWOK_API_VERSION,
+  type ExecTarget,
+  type KwokObject,
+} from "./kwok.ts";
 import { IpPool } from "./ipam.ts";
 import {
   computePodStatus,
@@ -65,6 +81,8 @@ const kc = new k8s.KubeConfig();
 kc.loadFromFile(flags.kubeconfig!);
 const core = kc.makeApiClient(k8s.CoreV1Api);
 const storage = kc.makeApiClient(k8s.StorageV1Api);
+const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
+const LOGS_ROOT = join(STATE_DIR, "logs");
 
 function log(msg: string, extra: Record<string, unknown> = {}): void {
   console.log(JSON.stringify({ time: new Date().toISOString(), msg, ...extra }));
@@ -130,6 +148,8 @@ async function reclaim(pv: k8s.V1PersistentVolume): Promise<void> {
 interface ContainerRun extends ContainerRuntime {
   spec: k8s.V1Container;
   child?: ChildProcess;
+  /** Resolves when the current run's output is all in its log file. */
+  logged?: Promise<void>;
 }
 
 interface PodRun {
@@ -138,7 +158,13 @@ interface PodRun {
   pod: k8s.V1Pod;
   stopping: boolean;
   dir: string;
+  /** Its containers' CRI log files (logs/<ns>_<name>_<uid>/), read by kwok for pods/log. */
+  logDir: string;
   rt: PodRuntime & { init: ContainerRun[]; main: ContainerRun[] };
+  /** Its volumes' local directories, once they are all there. */
+  vols?: Map<string, string>;
+  /** Whether its kwok Logs and Exec objects are written (retried by the resync until they are). */
+  kwokWritten: boolean;
   lastWritten?: string;
   lastStatus?: k8s.V1PodStatus;
   writing: Promise<void>;
@@ -318,11 +344,7 @@ async function spawnContainer(
   vols: Map<string, string>,
 ): Promise<ChildProcess | undefined> {
   const pod = run.pod;
-  const mounts = new Map<string, string>();
-  for (const m of c.spec.volumeMounts ?? []) {
-    const dir = vols.get(m.name);
-    if (dir) mounts.set(m.mountPath, m.subPath ? join(dir, m.subPath) : dir);
-  }
+  const mounts = containerMounts(c.spec, vols);
   for (const dir of mounts.values()) await mkdir(dir, { recursive: true });
   const port = String(c.spec.ports?.[0]?.containerPort ?? 8080);
   const spec = processFor(c.spec, rules, { podIP: run.rt.podIP, port, repo: REPO }, mounts);
@@ -345,11 +367,8 @@ async function spawnContainer(
     return undefined;
   }
   for (const k of Object.keys(env)) env[k] = translatePaths(env[k]!, mounts);
-  const logPath = join(STATE_DIR, "logs", `${pod.metadata!.namespace}_${pod.metadata!.name}_${c.name}.log`);
-  const logFile = await open(logPath, "a");
-  const cwd = c.spec.workingDir
-    ? translatePaths(c.spec.workingDir, mounts)
-    : ([...mounts.values()][0] ?? run.dir);
+  const logFile = await freshLogFile(run, c);
+  const cwd = workDirFor(c.spec, mounts, run.dir);
   await mkdir(cwd, { recursive: true });
   const child = spawn(spec.file, spec.args, {
     cwd,
@@ -359,12 +378,10 @@ async function spawnContainer(
       ...env,
       ...spec.env,
     },
-    stdio: ["ignore", logFile.fd, logFile.fd],
+    stdio: ["ignore", "pipe", "pipe"],
     detached: true, // its own process group, so stopping the pod stops every child it forks
   });
-  const close = () => void logFile.close().catch(() => undefined);
-  child.once("exit", close);
-  child.once("error", close);
+  c.logged = recordOutput(child, logFile);
   Object.assign(c, { state: "running", reason: undefined, message: undefined, startedAt: new Date(), child });
   log("started container", {
     pod: run.key,
@@ -383,15 +400,138 @@ const exited = (child: ChildProcess) =>
     child.once("error", () => res(127));
   });
 
+/**
+ * The container's log file for a new run: the last run's file becomes its previous log (what
+ * `kubectl logs --previous` reads), as the kubelet keeps a restarted container's last log.
+ */
+async function freshLogFile(run: PodRun, c: ContainerRun): Promise<string> {
+  const files = containerLogFiles(run.logDir, c.name);
+  await mkdir(run.logDir, { recursive: true });
+  await rename(files.current, files.previous).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+  });
+  return files.current;
+}
+
+/**
+ * Copies what the process writes to stdout and stderr into its log file as CRI records, each
+ * stamped with the time it was read. Resolves once both streams have ended and all is written.
+ */
+function recordOutput(child: ChildProcess, file: string): Promise<void> {
+  const out = createWriteStream(file, { flags: "a" });
+  const done = new Promise<void>((res) => {
+    out.once("close", res);
+    out.once("error", (err) => {
+      log("could not write a container log", { file, error: String(err) });
+      res();
+    });
+  });
+  let open = 2;
+  const pipe = (stream: LogStream, src: NodeJS.ReadableStream) => {
+    let rest: Buffer = Buffer.alloc(0);
+    src.on("data", (chunk: Buffer) => {
+      const r = toCriRecords(stream, rest, chunk, new Date());
+      rest = r.rest;
+      if (r.records.length) out.write(r.records);
+    });
+    src.once("close", () => {
+      const last = flushCriRecord(stream, rest, new Date());
+      if (last.length) out.write(last);
+      if (--open === 0) out.end();
+    });
+  };
+  pipe("stdout", child.stdout!);
+  pipe("stderr", child.stderr!);
+  return done;
+}
+
+/**
+ * After a container's process exits: its process group's stragglers go too (a container's
+ * processes end with its main one), then its output is all in the log file. Something that left
+ * the group and still holds the output open is not waited for past a few seconds.
+ */
+async function afterExit(c: ContainerRun, pgid: number | undefined): Promise<void> {
+  if (pgid !== undefined && groupAlive(pgid)) {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  await Promise.race([c.logged, sleep(3000)]);
+}
+
 /** The last lines a container printed, as the message of its terminated state. */
 async function tail(run: PodRun, c: ContainerRun): Promise<string> {
-  const path = join(
-    STATE_DIR,
-    "logs",
-    `${run.pod.metadata!.namespace}_${run.pod.metadata!.name}_${c.name}.log`,
-  );
-  const text = await readFile(path, "utf8").catch(() => "");
-  return text.trim().split("\n").slice(-3).join("\n").slice(-1000);
+  const file = await readFile(containerLogFiles(run.logDir, c.name).current, "utf8").catch(() => "");
+  return criText(file).trim().split("\n").slice(-3).join("\n").slice(-1000);
+}
+
+// ---------------------------------------------------------------- logs and exec (kwok's server)
+
+/** kwok object writes and deletes, one at a time per pod name: a new pod may reuse an old one's. */
+const kwokWork = new Map<string, Promise<void>>();
+
+function serialPerPod(key: string, f: () => Promise<void>): Promise<void> {
+  const next = (kwokWork.get(key) ?? Promise.resolve()).then(f);
+  const settled = next.catch(() => undefined);
+  kwokWork.set(key, settled);
+  void settled.then(() => kwokWork.get(key) === settled && kwokWork.delete(key));
+  return next;
+}
+
+/** What `kubectl exec` runs with in each of the pod's containers (init containers too). */
+function execTargets(run: PodRun, vols: Map<string, string>): ExecTarget[] {
+  const values = { podIP: run.rt.podIP, repo: REPO };
+  return [...run.rt.init, ...run.rt.main].map((c) => {
+    const mounts = containerMounts(c.spec, vols);
+    const port = String(c.spec.ports?.[0]?.containerPort ?? 8080);
+    const spec = processFor(c.spec, rules, { ...values, port }, mounts);
+    const imageEnv = "error" in spec ? {} : spec.env;
+    return {
+      container: c.name,
+      workDir: workDirFor(c.spec, mounts, run.dir),
+      env: execEnv(run.pod, c.spec, imageEnv, mounts),
+    };
+  });
+}
+
+/**
+ * Writes the pod's kwok Logs and Exec objects (server-side apply, so a rewrite is a no-op). A
+ * failure is logged and left to the resync: logs and exec are not worth failing a pod for.
+ */
+async function writeKwok(run: PodRun): Promise<void> {
+  const vols = run.vols;
+  if (!vols || run.stopping) return;
+  const targets = execTargets(run, vols);
+  for (const t of targets) await mkdir(t.workDir, { recursive: true });
+  const apply = (o: KwokObject) =>
+    objects.patch(o, undefined, undefined, "portico-runner", true, PatchStrategy.ServerSideApply);
+  await serialPerPod(run.key, async () => {
+    await Promise.all([apply(logsFor(run.pod, run.logDir)), apply(execFor(run.pod, targets))]);
+  })
+    .then(() => (run.kwokWritten = true))
+    .catch((err) => log("could not write kwok logs/exec", { pod: run.key, error: String(err) }));
+}
+
+/** Deletes the pod's kwok objects, but only while they still belong to it (not to a successor). */
+async function deleteKwok(run: PodRun): Promise<void> {
+  const [namespace, name] = [run.pod.metadata!.namespace!, run.pod.metadata!.name!];
+  await serialPerPod(run.key, async () => {
+    for (const kind of ["Logs", "Exec"]) {
+      const ref = { apiVersion: KWOK_API_VERSION, kind, metadata: { name, namespace } };
+      const found = await objects.read(ref).catch((err: { code?: number }) => {
+        if (err.code === 404) return undefined;
+        throw err;
+      });
+      if (!found?.metadata?.ownerReferences?.some((o) => o.uid === run.uid)) continue;
+      const preconditions = { uid: found.metadata.uid, resourceVersion: found.metadata.resourceVersion };
+      await objects.delete(ref, undefined, undefined, undefined, undefined, undefined, { preconditions });
+    }
+  }).catch((err: { code?: number }) => {
+    if (err.code !== 404 && err.code !== 409)
+      log("could not delete kwok logs/exec", { pod: run.key, error: String(err) });
+  });
 }
 
 const backoff = (attempt: number) => Math.min(30_000, 1000 * 2 ** attempt);
@@ -413,6 +553,8 @@ async function startPod(pod: k8s.V1Pod): Promise<void> {
     pod,
     stopping: false,
     dir: join(STATE_DIR, "pods", uid),
+    logDir: podLogDir(LOGS_ROOT, pod),
+    kwokWritten: false,
     rt: {
       podIP: pod.status?.podIP ?? pool.allocate(uid),
       hostIP: NODE_IP,
@@ -439,6 +581,10 @@ async function startPod(pod: k8s.V1Pod): Promise<void> {
       await event(pod, "Warning", "FailedMount", `MountVolume.SetUp failed: ${vols}`);
     await sleep(500);
   }
+  run.vols = vols;
+  // Before any container runs, so a pod seen running has its logs and exec (kwok sees them a
+  // watch event later).
+  await writeKwok(run);
   for (const c of run.rt.init) {
     for (let attempt = 0; !run.stopping; attempt++) {
       const child = await spawnContainer(run, c, vols);
@@ -449,6 +595,7 @@ async function startPod(pod: k8s.V1Pod): Promise<void> {
       }
       const code = await exited(child);
       if (run.stopping) return;
+      await afterExit(c, child.pid);
       Object.assign(c, {
         state: "terminated",
         exitCode: code,
@@ -482,6 +629,7 @@ async function superviseContainer(run: PodRun, c: ContainerRun, vols: Map<string
       const code = await exited(child);
       stopProbe();
       if (run.stopping) return;
+      await afterExit(c, child.pid);
       log("container exited", { pod: run.key, container: c.name, code });
       Object.assign(c, {
         state: "terminated",
@@ -590,6 +738,7 @@ async function stopPod(uid: string, graceSeconds: number, confirm: k8s.V1Pod | u
     const deadline = Date.now() + Math.min(graceSeconds, 10) * 1000;
     while (Date.now() < deadline && groups.some(groupAlive)) await sleep(100);
     signal("SIGKILL");
+    if (!shuttingDown) await deleteKwok(run);
     await rm(run.dir, { recursive: true, force: true });
     runs.delete(uid);
     log("stopped pod", { pod: run.key, groups });
@@ -664,12 +813,15 @@ async function main(): Promise<void> {
   setInterval(() => {
     for (const c of claims.list()) void safely("provision", () => provision(c));
     for (const p of pods.list()) onPod(p);
+    for (const run of runs.values()) if (!run.kwokWritten) void writeKwok(run);
   }, 5000).unref();
   await writeFile(join(STATE_DIR, "ready"), String(process.pid));
   log("runner ready", { node: NODE_NAME, provisioner: PROVISIONER, volumes: VOLUMES_DIR });
 }
 
+let shuttingDown = false;
 async function shutdown(): Promise<void> {
+  shuttingDown = true;
   await Promise.all([...runs.keys()].map((uid) => stopPod(uid, 2, undefined)));
   process.exit(0);
 }
