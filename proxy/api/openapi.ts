@@ -468,12 +468,19 @@ export interface Operation {
   "x-portico-surface"?: "status" | "graphql";
 }
 
-const param = (name: string, where: "path" | "query", schema: Schema, description: string): Schema => ({
+const param = (
+  name: string,
+  where: "path" | "query",
+  schema: Schema,
+  description: string,
+  example?: unknown,
+): Schema => ({
   name,
   in: where,
   required: where === "path",
   description,
   schema,
+  ...(example !== undefined ? { example } : {}),
 });
 const NS = param("ns", "path", ref("DnsLabel"), "The workspace's namespace.");
 const NAME = param("name", "path", ref("DnsLabel"), "The workspace's name.");
@@ -487,7 +494,7 @@ const IF_MATCH: Schema = {
   name: "If-Match",
   in: "header",
   required: false,
-  description: 'The ETag (`"<resourceVersion>"`) last seen; 412 when the workspace changed since. `*`: any.',
+  description: 'The ETag (`"{resourceVersion}"`) last seen; 412 when the workspace changed since. `*`: any.',
   schema: { type: "string" },
 };
 
@@ -525,7 +532,7 @@ const workspaceRoutes: Record<string, Record<string, Operation>> = {
           "Admins only: every workspace (403 otherwise).",
         ),
       ],
-      responses: { "200": ok("The workspaces, newest first.", ref("WorkspaceList")), ...common("403") },
+      responses: { "200": ok("The workspaces.", ref("WorkspaceList")), ...common("403") },
     },
     post: {
       operationId: "createWorkspace",
@@ -604,6 +611,7 @@ const actionRoutes: Record<string, Record<string, Operation>> = {
           "query",
           { type: "integer", minimum: 1, maximum: 5000, default: 100 },
           "How many lines.",
+          200,
         ),
       ],
       responses: {
