@@ -110,6 +110,18 @@ test("the API answers /api/v1 and /graphql on the base host (and any host not a 
   // answered, not the dispatcher's 404.
   const gql = await send("POST", "/graphql", { host: "portico.test", ...json }, '{"query":"{ health }"}');
   assert.notEqual(gql.status, 404, gql.body);
+  // The API's body rules hold for GraphQL: past --api-max-body-bytes 413, another media type 415.
+  const big = JSON.stringify({ query: `{ health }${" ".repeat(64 * 1024)}` });
+  const tooBig = await send("POST", "/graphql", { host: "portico.test", ...json }, big);
+  assert.equal(tooBig.status, 413);
+  assert.equal((JSON.parse(tooBig.body) as { error: string }).error, "payload_too_large");
+  const form = await send(
+    "POST",
+    "/graphql",
+    { host: "portico.test", "content-type": "text/plain" },
+    "{ health }",
+  );
+  assert.equal(form.status, 415);
   const gqlGet = await send("GET", "/graphql", { host: "portico.test" });
   assert.equal(gqlGet.status, 405);
   assert.equal(gqlGet.headers.allow, "POST, OPTIONS");

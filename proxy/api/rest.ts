@@ -269,6 +269,18 @@ function contentType(types: readonly string[]): RequestHandler {
   };
 }
 
+/**
+ * A JSON body of one of `types`, read into `req.body`: 415 for another media type, 413 past
+ * `maxBodyBytes` (declared or streamed), 400 when it is not JSON (the error handler answers them).
+ */
+export function jsonBody(types: readonly string[], maxBodyBytes: number): RequestHandler[] {
+  return [
+    contentType(types),
+    // Any media type: contentType() decided; compressed bodies refused (no inflate bombs).
+    express.json({ limit: maxBodyBytes, type: () => true, inflate: false, strict: true }),
+  ];
+}
+
 /** `?a=1&b=2` as an object; a name given twice becomes an array (which every schema refuses). */
 export function queryOf(url: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
@@ -296,13 +308,7 @@ function operation(route: Route, v: OperationValidator, handler: Handler, deps: 
     },
   ];
   const content = route.op.requestBody?.content;
-  if (content) {
-    chain.push(contentType(Object.keys(content)));
-    // Any media type: contentType() above decided; compressed bodies refused (no inflate bombs).
-    chain.push(
-      express.json({ limit: deps.config.maxBodyBytes, type: () => true, inflate: false, strict: true }),
-    );
-  }
+  if (content) chain.push(...jsonBody(Object.keys(content), deps.config.maxBodyBytes));
   chain.push(async (req, res, next) => {
     try {
       const path = { ...(req.params as Record<string, string>) };
