@@ -9,20 +9,17 @@ import type { ApiConfig, WorkspaceApi } from "./types.ts";
 
 export interface GraphqlDeps {
   api: WorkspaceApi;
-  config: ApiConfig;
+  config: Pick<ApiConfig, "graphql" | "git" | "maxBodyBytes">;
   log: Logger;
 }
 
 /** An express handler for `POST /graphql` that reads the caller from `res.locals.who`. */
 export function createGraphqlHandler(_deps: GraphqlDeps): RequestHandler {
   return (_req, res) => {
-    res
-      .status(501)
-      .set("cache-control", "no-store")
-      .json({
-        error: "not_implemented",
-        message: "GraphQL is not served by this build yet; use the REST API",
-      });
+    res.status(501).set("cache-control", "no-store").json({
+      error: "not_implemented",
+      message: "GraphQL is not served by this build yet; use the REST API",
+    });
   };
 }
 

@@ -395,6 +395,25 @@ const responseSchemas: Record<string, Schema> = {
       },
     },
   },
+  GraphqlResponse: {
+    type: "object",
+    description: "A GraphQL response: data, and errors each with a machine-readable extensions.code.",
+    properties: {
+      data: { type: ["object", "null"] },
+      errors: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["message"],
+          properties: {
+            message: text,
+            path: { type: "array", items: { type: ["string", "integer"] } },
+            extensions: { type: "object", properties: { code: text } },
+          },
+        },
+      },
+    },
+  },
   StatusEvent: {
     type: "object",
     description:
@@ -640,6 +659,15 @@ const actionRoutes: Record<string, Record<string, Operation>> = {
   },
 };
 
+/** A GraphQL-over-HTTP answer, in either media type the spec allows. */
+const graphqlAnswer = (description: string): Schema => ({
+  description,
+  content: {
+    "application/graphql-response+json": { schema: ref("GraphqlResponse") },
+    "application/json": { schema: ref("GraphqlResponse") },
+  },
+});
+
 const otherRoutes: Record<string, Record<string, Operation>> = {
   [`${API_PREFIX}/classes`]: {
     get: {
@@ -695,11 +723,24 @@ const otherRoutes: Record<string, Record<string, Operation>> = {
           properties: { query: text, variables: { type: "object" }, operationName: text },
         }),
       },
+      description:
+        "Served by graphql-http (GraphQL over HTTP). Every refusal is a GraphQL error with " +
+        "`extensions.code`, the proxy's origin check (403, the API's error shape) excepted; batches " +
+        "(a JSON array) are refused: one operation per request, within the depth and cost limits.",
       responses: {
-        "200": ok("GraphQL-over-HTTP answer: data and errors (extensions.code is an error code).", {
-          type: "object",
-        }),
-        ...common(...bodyErrors),
+        "200": graphqlAnswer("The operation ran: data, and errors of the fields that failed."),
+        "400": graphqlAnswer(
+          "Not a GraphQL request, or a query refused before it ran (parse, validation, limits).",
+        ),
+        "401": graphqlAnswer("No identity (`UNAUTHENTICATED`)."),
+        "403": {
+          description: "`cross_origin`: the proxy's origin check refused a page of another origin.",
+          content: json(ref("Error")),
+        },
+        "405": graphqlAnswer("Not POST: queries and mutations alike run over POST only."),
+        "406": graphqlAnswer("An Accept the server cannot answer."),
+        "413": graphqlAnswer("The body is larger than --api-max-body-bytes (`PAYLOAD_TOO_LARGE`)."),
+        "415": graphqlAnswer("Not `application/json` (`UNSUPPORTED_MEDIA_TYPE`)."),
       },
     },
   },

@@ -273,7 +273,7 @@ function contentType(types: readonly string[]): RequestHandler {
  * A JSON body of one of `types`, read into `req.body`: 415 for another media type, 413 past
  * `maxBodyBytes` (declared or streamed), 400 when it is not JSON (the error handler answers them).
  */
-export function jsonBody(types: readonly string[], maxBodyBytes: number): RequestHandler[] {
+function jsonBody(types: readonly string[], maxBodyBytes: number): RequestHandler[] {
   return [
     contentType(types),
     // Any media type: contentType() decided; compressed bodies refused (no inflate bombs).
@@ -413,5 +413,3 @@ export function createApiApp(deps: RestDeps, extra?: (app: express.Express) => v
   app.use(errorHandler(deps));
   return app;
 }
-
-export { methodNotAllowed };

@@ -4,8 +4,8 @@
  * callers only (an unauthenticated one got the dispatcher's 401 or login redirect before this).
  *
  *   claim (path, not a workspace host) → origin (unsafe methods) → caller into res.locals → express app
- *   (route label for the metrics → body rules: 415, 413, 400 → REST: checks against the OpenAPI
- *   document → service → answer | GraphQL: its handler)
+ *   (route label for the metrics → REST: body rules (415, 413, 400), checks against the OpenAPI
+ *   document → service → answer | GraphQL: its handler, which reads and bounds the body itself)
  *
  * It runs after the status surface, which keeps `/api/v1/workspaces/{ns}/{name}/events` and
  * `/api/v1/analysis/events/{ide}`, and claims neither `/api/v1/connect/...` (a workspace's
@@ -20,7 +20,7 @@ import type { ServerResponse } from "node:http";
 import type { Logger } from "../../common/runtime/types.ts";
 import { createGraphqlHandler } from "../api/graphql.ts";
 import { API_PREFIX } from "../api/openapi.ts";
-import { createApiApp, jsonBody, methodNotAllowed, type ApiLocals } from "../api/rest.ts";
+import { createApiApp, type ApiLocals } from "../api/rest.ts";
 import type { WorkspaceApi } from "../api/types.ts";
 import type { ProxyConfig } from "../config.ts";
 import { sendJson } from "../http/errors.ts";
@@ -64,18 +64,17 @@ export function apiOriginRefusal(r: Refusal): Refusal {
 export function apiSurface({ config, api, table, origin, log }: ApiSurfaceDeps): Surface {
   if (!config.api.enabled || !api) return {};
   const app = createApiApp({ api, config: config.api, log }, (a) => {
-    a.post(
+    // Every method goes to the GraphQL handler: it answers its own refusals (405 for anything but
+    // POST, 415, 413, malformed JSON) as GraphQL errors with a code, reading the body itself within
+    // --api-max-body-bytes, so no body parser runs in front of it.
+    a.all(
       GRAPHQL_PATH,
-      (_req, res, next) => {
-        (res.locals as ApiLocals).onRoute?.(`api:POST ${GRAPHQL_PATH}`);
+      (req, res, next) => {
+        (res.locals as ApiLocals).onRoute?.(`api:${req.method} ${GRAPHQL_PATH}`);
         next();
       },
-      // The API's body rules hold for GraphQL too (413, 415, 400 as JSON errors); the handler finds
-      // the request parsed in req.body, where graphql-http's express adapter looks first.
-      ...jsonBody(["application/json"], config.api.maxBodyBytes),
       createGraphqlHandler({ api, config: config.api, log }),
     );
-    a.all(GRAPHQL_PATH, methodNotAllowed(GRAPHQL_PATH, ["POST"]));
   });
   return {
     serve(req, res, { host, target }, ctx, who) {
