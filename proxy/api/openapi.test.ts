@@ -162,8 +162,15 @@ describe("validation against the document", () => {
       /unknown field/,
     ],
     ["missing className", { name: "a" }, "className", /className is required/],
-    ["bad name", { className: "x", name: "Bad_Name" }, "name", /must be a DNS label/],
-    ["name too long", { className: "x", name: "a".repeat(64) }, "name", /DNS label/],
+    ["bad name", { className: "x", name: "Bad_Name" }, "name", /must be a workspace name/],
+    ["name too long", { className: "x", name: "a".repeat(41) }, "name", /at most 40 characters/],
+    ["name with a path", { className: "x", name: "../victim" }, "name", /workspace name/],
+    [
+      "a file:// repository",
+      { className: "x", repository: { url: "file:///etc" } },
+      "repository.url",
+      /git URL/,
+    ],
     [
       "bad size",
       { className: "x", storage: { size: "10 GB" } },

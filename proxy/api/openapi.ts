@@ -61,6 +61,11 @@ const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
 /** Formats and request schemas. */
 const requestSchemas: Record<string, Schema> = {
   DnsLabel: str(DNS_LABEL, "a DNS label (lower-case letters, digits and '-', at most 63)", 63),
+  WorkspaceName: str(
+    "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+    "a workspace name: lower-case letters, digits and '-', starting with a letter, at most 40 characters",
+    40,
+  ),
   ClassName: str(DNS_SUBDOMAIN, "a WorkspaceClass name (GET /api/v1/classes lists them)", 253),
   UserName: str(USER, "a user name (letters, digits and ._@+-)", 128),
   GroupName: str("^\\S+$", "a group name without spaces", 253),
@@ -121,7 +126,7 @@ const requestSchemas: Record<string, Schema> = {
     additionalProperties: false,
     required: ["className"],
     properties: {
-      name: { ...ref("DnsLabel"), description: "Generated from the class when absent." },
+      name: { ...ref("WorkspaceName"), description: "Generated from the class when absent." },
       namespace: { ...ref("DnsLabel"), description: "Must be the caller's namespace when given." },
       className: ref("ClassName"),
       repository: ref("Repository"),

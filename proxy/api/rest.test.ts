@@ -279,7 +279,9 @@ describe("refusals", () => {
 
   test("malformed JSON: 400 bad_request", async () => {
     refused(await call("POST", "/api/v1/workspaces", { body: '{"className": ' }), 400, "bad_request");
-    refused(await call("POST", "/api/v1/workspaces", { body: '"just a string"' }), 400, "bad_request");
+    // JSON that is not an object is the schema's to refuse.
+    refused(await call("POST", "/api/v1/workspaces", { body: '"just a string"' }), 400, "invalid");
+    refused(await call("POST", "/api/v1/workspaces", { body: "[]" }), 400, "invalid");
   });
 
   test("a body not of the operation's media type: 415", async () => {
@@ -497,6 +499,9 @@ describe("seed-compatible /api/v1/analysis", () => {
       "user",
     );
     refused(await call("POST", "/api/v1/analysis", { body: { ide: "Jupyter Lab" } }), 400, "invalid", "ide");
+    const before = api.calls.length;
+    refused(await call("POST", "/api/v1/analysis", { body: { ide: "no-such-ide" } }), 400, "invalid", "ide");
+    assert.equal(api.calls.length, before, "nothing created");
   });
 
   test("GET options: the classes", async () => {

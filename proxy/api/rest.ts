@@ -181,6 +181,14 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   },
   createAnalysis: async (c) => {
     const { ide } = c.body as { ide: string };
+    // The seed's field is `ide`: an unknown class is refused naming it, not the service's className.
+    if (!c.api.classes(c.who).some((k) => k.name === ide))
+      throw new ApiError(
+        400,
+        "invalid",
+        `ide: no IDE ${JSON.stringify(ide)}; GET /api/v1/analysis/options lists them`,
+        "ide",
+      );
     const mine = ideOfClass(c.api.list(c.who), c.who.user, ide);
     if (!mine) return one(await c.api.create(c.who, { className: ide }), 201, true);
     return one(mine.running ? mine : await c.api.start(c.who, mine.namespace, mine.name), 200, true);
@@ -277,7 +285,9 @@ function jsonBody(types: readonly string[], maxBodyBytes: number): RequestHandle
   return [
     contentType(types),
     // Any media type: contentType() decided; compressed bodies refused (no inflate bombs).
-    express.json({ limit: maxBodyBytes, type: () => true, inflate: false, strict: true }),
+    // Not strict: any JSON value parses, and one that is not an object is the schema's to refuse
+    // (400 invalid, "must be a JSON object"); only text that is not JSON is a bad_request.
+    express.json({ limit: maxBodyBytes, type: () => true, inflate: false, strict: false }),
   ];
 }
 
