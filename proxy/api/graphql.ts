@@ -4,7 +4,7 @@
  * (scripts/api-reference.ts) reads. Until then every GraphQL request is answered 501.
  */
 import type { RequestHandler } from "express";
-import type { Logger } from "../../common/runtime/types.ts";
+import type { Logger } from "../../common/runtime/log.ts";
 import type { ApiConfig, WorkspaceApi } from "./types.ts";
 
 export interface GraphqlDeps {

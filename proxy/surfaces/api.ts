@@ -17,7 +17,7 @@
  * API change anything with the visitor's cookie. The API has no allow-list: its own origin only.
  */
 import type { ServerResponse } from "node:http";
-import type { Logger } from "../../common/runtime/types.ts";
+import type { Logger } from "../../common/runtime/log.ts";
 import { createGraphqlHandler } from "../api/graphql.ts";
 import { API_PREFIX } from "../api/openapi.ts";
 import { createApiApp, type ApiLocals } from "../api/rest.ts";
