@@ -3,8 +3,8 @@
  * are the OpenAPI document's (./openapi.ts), each request checked against the document's schemas
  * (./validate.ts) before the service sees it.
  *
- *   route (document) → label for the metrics → path and query → Content-Type → body (limit, JSON)
- *   → body schema → handler (service call) → answer (ETag, Location) | error → {error, message, field}
+ *   route (document) → label for the metrics → Content-Type → body (limit, JSON) → path, query and
+ *   body schemas → handler (service call) → answer (ETag, Location) | error → {error, message, field}
  *
  * The caller is `res.locals.who`, set by the API surface (proxy/surfaces/api.ts) from the verified
  * identity; nothing in a request names its owner. Handlers are small functions from a `Call` to an
