@@ -113,9 +113,11 @@ test("the API answers /api/v1 and /graphql on the base host (and any host not a 
   const gql = await send("POST", "/graphql", { host: "portico.test", ...json }, '{"query":"{ health }"}');
   assert.notEqual(gql.status, 404, gql.body);
   gqlStatus = gql.status;
-  // Every method on /graphql is the GraphQL handler's to answer (its 405 for a GET).
-  const gqlGet = await send("GET", "/graphql", { host: "portico.test" });
-  assert.notEqual(gqlGet.status, 404, gqlGet.body);
+  // GraphQL runs over POST only: any other method is the API's 405 (a mutation over GET never runs).
+  const gqlGet = await send("GET", "/graphql?query=mutation%20%7B%20x%20%7D", { host: "portico.test" });
+  assert.equal(gqlGet.status, 405);
+  assert.equal(gqlGet.headers.allow, "POST, OPTIONS");
+  assert.equal((JSON.parse(gqlGet.body) as { error: string }).error, "method_not_allowed");
   assert.deepEqual(seen, [], "nothing reached the workspace");
 });
 

@@ -730,7 +730,8 @@ const otherRoutes: Record<string, Record<string, Operation>> = {
       },
       description:
         "Served by graphql-http (GraphQL over HTTP). Every refusal is a GraphQL error with " +
-        "`extensions.code`, the proxy's origin check (403, the API's error shape) excepted; batches " +
+        "`extensions.code`, the proxy's origin check (403) and other methods than POST (405) excepted, " +
+        "which have the API's error shape; batches " +
         "(a JSON array) are refused: one operation per request, within the depth and cost limits.",
       responses: {
         "200": graphqlAnswer("The operation ran: data, and errors of the fields that failed."),
@@ -742,7 +743,10 @@ const otherRoutes: Record<string, Record<string, Operation>> = {
           description: "`cross_origin`: the proxy's origin check refused a page of another origin.",
           content: json(ref("Error")),
         },
-        "405": graphqlAnswer("Not POST: queries and mutations alike run over POST only."),
+        "405": {
+          description: "`method_not_allowed`: not POST (queries and mutations alike run over POST only).",
+          content: json(ref("Error")),
+        },
         "406": graphqlAnswer("An Accept the server cannot answer."),
         "413": graphqlAnswer("The body is larger than --api-max-body-bytes (`PAYLOAD_TOO_LARGE`)."),
         "415": graphqlAnswer("Not `application/json` (`UNSUPPORTED_MEDIA_TYPE`)."),

@@ -357,7 +357,7 @@ export function errorHandler(deps: Pick<RestDeps, "log" | "config">) {
 }
 
 /** 405 with `Allow` for a known path asked with a method it does not have (OPTIONS: 204 with Allow). */
-function methodNotAllowed(template: string, methods: readonly string[]): RequestHandler {
+export function methodNotAllowed(template: string, methods: readonly string[]): RequestHandler {
   const allow = [...methods, ...(methods.includes("GET") ? ["HEAD"] : []), "OPTIONS"].join(", ");
   return (req, res) => {
     locals(res).onRoute?.(`api:${req.method} ${template}`);

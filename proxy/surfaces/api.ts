@@ -20,7 +20,7 @@ import type { ServerResponse } from "node:http";
 import type { Logger } from "../../common/runtime/log.ts";
 import { createGraphqlHandler } from "../api/graphql.ts";
 import { API_PREFIX } from "../api/openapi.ts";
-import { createApiApp, type ApiLocals } from "../api/rest.ts";
+import { createApiApp, methodNotAllowed, type ApiLocals } from "../api/rest.ts";
 import type { WorkspaceApi } from "../api/types.ts";
 import type { ProxyConfig } from "../config.ts";
 import { sendJson } from "../http/errors.ts";
@@ -64,17 +64,19 @@ export function apiOriginRefusal(r: Refusal): Refusal {
 export function apiSurface({ config, api, table, origin, log }: ApiSurfaceDeps): Surface {
   if (!config.api.enabled || !api) return {};
   const app = createApiApp({ api, config: config.api, log }, (a) => {
-    // Every method goes to the GraphQL handler: it answers its own refusals (405 for anything but
-    // POST, 415, 413, malformed JSON) as GraphQL errors with a code, reading the body itself within
-    // --api-max-body-bytes, so no body parser runs in front of it.
-    a.all(
+    // POST goes to the GraphQL handler with no body parser in front: it reads and bounds the body
+    // itself and answers its refusals (415, 413, malformed JSON, batches) as GraphQL errors with a
+    // code. Any other method is the API's 405 with Allow, as on every API path: queries and
+    // mutations alike run over POST only.
+    a.post(
       GRAPHQL_PATH,
-      (req, res, next) => {
-        (res.locals as ApiLocals).onRoute?.(`api:${req.method} ${GRAPHQL_PATH}`);
+      (_req, res, next) => {
+        (res.locals as ApiLocals).onRoute?.(`api:POST ${GRAPHQL_PATH}`);
         next();
       },
       createGraphqlHandler({ api, config: config.api, log }),
     );
+    a.all(GRAPHQL_PATH, methodNotAllowed(GRAPHQL_PATH, ["POST"]));
   });
   return {
     serve(req, res, { host, target }, ctx, who) {
