@@ -692,8 +692,11 @@ const otherRoutes: Record<string, Record<string, Operation>> = {
       tags: ["Provisioning"],
       requestBody: body("ProvisionRequest"),
       responses: {
-        "201": ok("A new workspace.", ref("ProvisionResult"), location),
-        "200": ok("The caller's existing workspace for the repository.", ref("ProvisionResult"), location),
+        "201": ok("A new workspace.", ref("ProvisionResult"), { ...etag, ...location }),
+        "200": ok("The caller's existing workspace for the repository.", ref("ProvisionResult"), {
+          ...etag,
+          ...location,
+        }),
         ...common("403", "404", "429", "503", ...bodyErrors),
       },
     },

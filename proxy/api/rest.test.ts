@@ -415,6 +415,8 @@ describe("classes, provision, stats, the document", () => {
     conforms("provision", first);
     assert.equal(first.json.isNew, true);
     assert.equal(first.headers.get("location"), "/api/v1/workspaces/ws-dave/dave-notes");
+    const ws = first.json.workspace as WorkspaceView;
+    assert.equal(first.headers.get("etag"), `"${ws.resourceVersion}"`);
     const again = await call("POST", "/api/v1/provision", {
       as: "dave",
       body: { repoOwner: "dave", repoName: "notes" },

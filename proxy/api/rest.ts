@@ -170,7 +170,8 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   provision: async (c) => {
     const { repoOwner, repoName } = c.body as { repoOwner: string; repoName: string };
     const r = await c.api.provision(c.who, repoOwner, repoName);
-    return { status: r.isNew ? 201 : 200, json: r, headers: { location: locationOf(r.workspace) } };
+    const headers = { etag: etagOf(r.workspace), location: locationOf(r.workspace) };
+    return { status: r.isNew ? 201 : 200, json: r, headers };
   },
   stats: (c) => ({ status: 200, json: c.api.stats(c.who) }),
   openapi: () => ({ status: 200, json: OPENAPI }),
