@@ -16,8 +16,10 @@ export type StreamKind = "sse" | "websocket";
 export interface ProxyMetrics {
   registry: Registry;
   /**
-   * A finished request/response exchange, counted and timed. `route` is `{namespace}/{name}`, `api`,
-   * `auth` (login), `unauthenticated`, `none` (no route), `invalid` or `gateway:{namespace}/{name}`.
+   * A finished request/response exchange, counted and timed. `route` is `{namespace}/{name}`, `api`
+   * (status streams), `api:{METHOD} {route template}` (the self-service API: `api:POST
+   * /api/v1/workspaces/{ns}/{name}/start`, `api:unknown`, `api:origin`), `auth` (login),
+   * `unauthenticated`, `none` (no route), `invalid` or `gateway:{namespace}/{name}`.
    */
   request(route: string, code: number, seconds: number): void;
   /** A long-lived connection the proxy opened (`code` 200 for a stream, 101 for a WebSocket): counted, never timed. */
@@ -35,9 +37,18 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 /** Held connections: 1 s … 8 h (an IDE tab left open over a working day). */
 const HELD_BUCKETS = [1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800];
 
-/** The `kind` label of the latency histogram: `workspace` for every workspace, `gateway` for every GatewayRoute. */
+/**
+ * The `kind` label of the latency histogram: `workspace` for every workspace, `gateway` for every
+ * GatewayRoute, `api` for every API route (its template has slashes, a namespace never has a colon).
+ */
 export const kindOf = (route: string): string =>
-  route.startsWith("gateway:") ? "gateway" : route.includes("/") ? "workspace" : route;
+  route.startsWith("gateway:")
+    ? "gateway"
+    : route.startsWith("api:")
+      ? "api"
+      : route.includes("/")
+        ? "workspace"
+        : route;
 
 /**
  * @param routeCounts called at scrape time: routes by state, from the table, so the gauge is always

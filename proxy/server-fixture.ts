@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../common/runtime/log.ts";
+import type { WorkspaceApi } from "./api/types.ts";
 import { Gate } from "./auth/gate.ts";
 import type { ProxyConfig } from "./config.ts";
 import { EventHub } from "./events.ts";
@@ -15,8 +16,11 @@ export async function listenTestProxy(
   config: Readonly<ProxyConfig>,
   table: RouteTable,
   log: Logger,
-  /** Real metrics or a hub the test feeds, instead of the no-op twin and an empty hub. */
-  parts: { metrics?: ProxyMetrics; events?: EventHub } = {},
+  /**
+   * Real metrics or a hub the test feeds, instead of the no-op twin and an empty hub; the API's
+   * service layer (a test double of it) to serve the API.
+   */
+  parts: { metrics?: ProxyMetrics; events?: EventHub; api?: WorkspaceApi } = {},
 ): Promise<{ proxy: ProxyServer; port: number }> {
   const proxy = createProxyServer({
     config,
@@ -31,6 +35,7 @@ export async function listenTestProxy(
     events: parts.events ?? new EventHub({ heartbeatMs: 60_000 }),
     metrics: parts.metrics ?? noopMetrics(),
     log,
+    ...(parts.api ? { api: parts.api } : {}),
   });
   await new Promise<void>((r) => proxy.server.listen(0, "127.0.0.1", r));
   return { proxy, port: (proxy.server.address() as AddressInfo).port };

@@ -4,7 +4,7 @@
  *
  *   method allow-list → Host and target checks → body limit → [auth endpoints] → per-IP limit →
  *   identify (proxy/auth/gate.ts) → [anonymous: public GatewayRoute rules, else 401] → per-user limit →
- *   [status streams → workspace traffic → GatewayRoutes] → 404
+ *   [status streams → API (not on a workspace host) → workspace traffic → GatewayRoutes] → 404
  *
  * Upgrades take the handshake and target checks here, then go to the first surface that claims them;
  * the surface identifies and authorizes before the handshake completes. Header size, header and
@@ -27,6 +27,8 @@ import type { ProxyMetrics } from "./metrics.ts";
 import { BadPath, hostName, parseTarget } from "./routing/path.ts";
 import type { RouteTable } from "./routing/table.ts";
 import { Gateway } from "./gateway/serve.ts";
+import type { WorkspaceApi } from "./api/types.ts";
+import { apiSurface } from "./surfaces/api.ts";
 import { authSurface } from "./surfaces/auth.ts";
 import { gatewaySurface } from "./surfaces/gateway.ts";
 import {
@@ -49,6 +51,11 @@ export interface ServerDeps {
   events: EventHub;
   metrics: ProxyMetrics;
   log: Logger;
+  /**
+   * The self-service API's service layer (proxy/api/types.ts). Absent (a read-only proxy, tests of
+   * other surfaces): no API is served, as with `--api=false`.
+   */
+  api?: WorkspaceApi;
 }
 
 export interface ProxyServer {
@@ -158,14 +165,15 @@ function nodeServer(config: ProxyConfig, metrics: ProxyMetrics): Server {
 }
 
 export function createProxyServer(deps: ServerDeps): ProxyServer {
-  const { config, gate, table, events, metrics, log } = deps;
+  const { config, gate, table, events, metrics, log, api } = deps;
   const { forwarder, relay, gateway } = dataPath(config, metrics, log);
   const connections = new LongLivedConnections(config.identity.rateLimit.maxConnectionsPerUser);
   const origin = originPass(config);
-  // The order is the precedence: status streams, then a workspace, then the GatewayRoutes.
+  // The order is the precedence: status streams, the API, then a workspace, then the GatewayRoutes.
   const surfaces: readonly Surface[] = [
     authSurface({ gate, table }),
     statusSurface({ config, table, events, connections }),
+    apiSurface({ config, api, table, origin, log }),
     workspaceSurface({ config, gate, table, events, forwarder, relay, metrics, log, connections, origin }),
     gatewaySurface({ config, gate, gateway, table, log, connections, origin }),
   ];
