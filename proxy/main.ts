@@ -37,6 +37,10 @@ import { createMetrics } from "./metrics.ts";
 import { classNameOf, toRoute } from "./routing/from-cluster.ts";
 import { RouteTable } from "./routing/table.ts";
 import { createProxyServer, type ProxyServer } from "./server.ts";
+import { apiMetrics } from "./api/metrics.ts";
+import { checkRepoAccess } from "./api/repo-access.ts";
+import { WorkspaceService } from "./api/service.ts";
+import { kubeStore } from "./api/store.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -103,6 +107,7 @@ function refresh(namespace: string, name: string): void {
   const route = toRoute(ws, cls, slices.list(namespace) as k8s.V1EndpointSlice[], config.routingConfig);
   table.upsert(route);
   events.update(ws, route.state === "ready");
+  apiObserver?.seen(ws);
   if (before !== route.state)
     log.info("route", { workspace: `${namespace}/${name}`, state: route.state, upstream: route.upstream });
 }
@@ -173,6 +178,28 @@ const clusterView: ClusterView = {
 };
 const caches = [workspaces, classes, slices, gatewayRoutes, services, allSlices] as Watched<Raw>[];
 
+// The self-service API (proxy/api/): reads these caches, writes as this proxy's ServiceAccount.
+const cachedWorkspaces = () => workspaces.list() as unknown as Workspace[];
+const apiObserver = config.api.enabled ? apiMetrics(metrics.registry, cachedWorkspaces) : undefined;
+const gitApi = config.api.git?.api;
+const api = config.api.enabled
+  ? new WorkspaceService({
+      config: config.api,
+      adminRoles: config.identity.adminRoles,
+      caches: {
+        workspaces: cachedWorkspaces,
+        workspace: (ns, name) => workspaces.get(name, ns) as unknown as Workspace | undefined,
+        classes: () => classes.list() as unknown as WorkspaceClass[],
+        workspaceClass: (name) => classes.get(name) as unknown as WorkspaceClass | undefined,
+      },
+      store: kubeStore(kc),
+      ...(gitApi
+        ? { repoAccess: (token, owner, repo) => checkRepoAccess(fetch, gitApi, token, owner, repo) }
+        : {}),
+      ...(apiObserver ? { observer: apiObserver } : {}),
+    })
+  : undefined;
+
 let ready = false;
 const health = await startHealthServer(
   config.healthHost,
@@ -183,7 +210,7 @@ const health = await startHealthServer(
 await Promise.all(caches.map((c) => c.start()));
 // Every cache is seeded: rebuild every route once from the full picture, then serve.
 for (const w of workspaces.list()) refresh(w.metadata!.namespace!, w.metadata!.name!);
-const proxy = createProxyServer({ config, gate, table, events, metrics, log });
+const proxy = createProxyServer({ config, gate, table, events, metrics, log, ...(api ? { api } : {}) });
 live.proxy = proxy;
 proxy.gateway.update(gatewayRoutes.list() as unknown as GatewayRoute[], clusterView);
 await new Promise<void>((resolve, reject) => {
