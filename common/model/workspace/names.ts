@@ -28,6 +28,18 @@ export const WORKSPACE_ANNOTATION = "portico.dev/workspace";
 /** The owner's slug (label) and exact name (annotation). */
 export const OWNER_LABEL = "portico.dev/owner";
 export const OWNER_ANNOTATION = "portico.dev/owner";
+/**
+ * On a Workspace: a repository sync is asked for. The value is an opaque request id (the API writes
+ * `{RFC 3339 time}-{random}`); the operator syncs once per distinct value and answers in `status.sync`.
+ */
+export const SYNC_REQUESTED_ANNOTATION = "portico.dev/sync-requested";
+/** On a sync pod: the request id it runs for (the annotation's value when it was created). */
+export const SYNC_REQUEST_ANNOTATION = "portico.dev/sync-request";
+/**
+ * On a sync pod: the workspace it syncs (label value as `portico.dev/workspace`). Not that label itself,
+ * which the workspace's Service and NetworkPolicy select: a sync pod serves nothing.
+ */
+export const SYNC_OF_LABEL = "portico.dev/sync-of";
 /** On pods (and user-scope claims): the claim they mount, for the shared-claim pod affinity. */
 export const CLAIM_LABEL = "portico.dev/claim";
 
@@ -106,6 +118,8 @@ export interface ChildNames {
   networkPolicy: string;
   virtualService: string;
   pvc: string;
+  /** The one-shot pod that merges upstream into the clone (`ws-{name}-sync`). */
+  sync: string;
 }
 
 /** Name of the home claim: `ws-{name}-home` (scope `workspace`) or `home-{ownerSlug}` (scope `user`). */
@@ -117,7 +131,14 @@ export function pvcName(ws: Workspace): string {
 /** All child names of `ws`. */
 export function childNames(ws: Workspace): ChildNames {
   const base = boundedName("ws-", requiredName(ws));
-  return { pod: base, service: base, networkPolicy: base, virtualService: base, pvc: pvcName(ws) };
+  return {
+    pod: base,
+    service: base,
+    networkPolicy: base,
+    virtualService: base,
+    pvc: pvcName(ws),
+    sync: boundedName("ws-", requiredName(ws), "-sync"),
+  };
 }
 
 /** Labels on every child of `ws` (pods add `portico.dev/claim`). */
