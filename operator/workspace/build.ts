@@ -26,7 +26,6 @@ import {
   API_VERSION,
   WORKSPACE,
   type GitProtocol,
-  type Quantity,
   type ResourceRequirements,
   type Workspace,
   type WorkspaceClass,
