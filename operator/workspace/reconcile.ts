@@ -216,10 +216,9 @@ function startBlock(ws: Workspace, cls: WorkspaceClass, d: ReconcileDeps): Start
   const limit = runningLimitBlock({
     ws,
     workspaces: d.caches.workspaces.list(),
-    hasPod: (w) => {
-      const p = d.caches.pods.get(childNames(w).pod, w.metadata.namespace);
-      return !!p && !p.metadata?.deletionTimestamp;
-    },
+    // A pod being deleted still holds its slot while its workspace wants to run (a roll); a stopped
+    // workspace's does not (runningLimitBlock counts only workspaces that want to run).
+    hasPod: (w) => !!d.caches.pods.get(childNames(w).pod, w.metadata.namespace),
     classOf: (w) => d.caches.classes.get(w.spec.className ?? w.spec.ide ?? ""),
     maxRunningPerUser: d.maxRunningPerUser ?? 0,
   });

@@ -86,6 +86,12 @@ describe("runningLimitBlock", () => {
     assert.deepEqual(decide(a, [a, b], ["b"], 1)?.holders, ["team-a/b"]);
   });
 
+  it("is not limited without a limit (the installation's or its class's)", () => {
+    const a = at("a", 1, { className: "vscode" });
+    const b = at("b", 2, { className: "vscode" });
+    assert.equal(decide(b, [a, b], ["a"], 0), undefined);
+  });
+
   it("frees the slot when a holder stops, and ignores other owners, stopped and deleting workspaces", () => {
     const a = at("a", 1, { className: "vscode", running: false });
     const b = at("b", 2, { className: "vscode" });

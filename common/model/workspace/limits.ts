@@ -63,7 +63,10 @@ export interface RunningLimitInput {
   ws: Workspace;
   /** The cluster's workspaces (those of other owners are ignored). */
   workspaces: readonly Workspace[];
-  /** Whether a workspace has a pod now (running or starting): it holds a slot whatever the order. */
+  /**
+   * Whether a workspace has a pod now (starting, running, or being replaced by a roll): it holds a
+   * slot whatever the order.
+   */
   hasPod(w: Workspace): boolean;
   classOf(w: Workspace): WorkspaceClass | undefined;
   /** The installation's limit of running workspaces per user; 0: none. */
@@ -91,6 +94,8 @@ export function startOrder(a: Workspace, b: Workspace): number {
 export function runningLimitBlock(i: RunningLimitInput): RunningLimitBlock | undefined {
   const { ws } = i;
   if (ws.spec.running === false || i.hasPod(ws)) return undefined;
+  // No limit can apply to it: skip the walk over the cluster's workspaces.
+  if (i.maxRunningPerUser <= 0 && i.classOf(ws)?.spec.userLimits?.maxRunning === undefined) return undefined;
   const mine = i.workspaces
     .filter(
       (w) => w.spec.owner === ws.spec.owner && !w.metadata.deletionTimestamp && w.spec.running !== false,
