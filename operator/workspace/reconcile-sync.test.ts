@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import type { Workspace, WorkspaceStatus } from "../../crds/types.ts";
 import type { Logger } from "../../common/runtime/log.ts";
 import { SYNC_REQUESTED_ANNOTATION } from "../../common/model/workspace/names.ts";
@@ -22,7 +22,7 @@ const quiet: Logger = {
   child: () => quiet,
 };
 
-function cache<T extends KubernetesObject>(items: T[]): Cache<T> {
+function cache<T extends { metadata?: { name?: string; namespace?: string } }>(items: T[]): Cache<T> {
   return {
     get: (name, ns) => items.find((o) => o.metadata?.name === name && (!ns || o.metadata?.namespace === ns)),
     list: (ns) => items.filter((o) => !ns || o.metadata?.namespace === ns),
