@@ -14,7 +14,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Workspace } from "../../crds/types.ts";
-import { SYNC_REQUESTED_ANNOTATION } from "../../common/model/workspace/names.ts";
+import type { V1NetworkPolicy } from "@kubernetes/client-node";
+import { SYNC_OF_LABEL, SYNC_REQUESTED_ANNOTATION } from "../../common/model/workspace/names.ts";
 import { startGitHttpServer, type GitHttpServer } from "../fixtures/git-http.ts";
 import { clients, eventually, uniqueName, withNamespace, type Clients } from "../lib/kube.ts";
 import { startOperator, stateDir, type OperatorProcess } from "../lib/operator.ts";
@@ -142,6 +143,14 @@ test("sync merges a new upstream commit into the running workspace and keeps the
     });
     return events.items.length ? events.items : undefined;
   });
+  const policy = JSON.parse(
+    await kubectl("get", "networkpolicy", "ws-synced-sync", "-n", ns.name, "-o", "json"),
+  ) as V1NetworkPolicy;
+  assert.deepEqual(
+    policy.spec?.podSelector?.matchLabels,
+    { [SYNC_OF_LABEL]: "synced" },
+    "its own egress policy",
+  );
   await eventually("sync pod deleted", async () => {
     const pods = await c.core.listNamespacedPod({ namespace: ns.name });
     return pods.items.some((p) => p.metadata?.name === "ws-synced-sync") ? undefined : true;

@@ -89,7 +89,8 @@ test("a sync request: one pod, then its result recorded, then the pod deleted; a
   const name = ws.metadata.name!;
 
   await reconcileWorkspace(ns, name, deps(w));
-  assert.ok(w.calls.includes("apply Pod ws-alice-notebook-sync"), w.calls.join("\n"));
+  const policy = w.calls.indexOf("apply NetworkPolicy ws-alice-notebook-sync");
+  assert.ok(policy >= 0 && policy < w.calls.indexOf("apply Pod ws-alice-notebook-sync"), w.calls.join("\n"));
   assert.ok(w.calls.includes("event alice-notebook Normal SyncStarted"));
   assert.deepEqual(w.statuses.at(-1)?.sync?.state, "Running");
 

@@ -27,7 +27,7 @@ import {
 import { childNames } from "../../common/model/workspace/names.ts";
 import { computeStatus, isPodReady, rfc3339, statusEqual, type StartBlock } from "./status.ts";
 import { boundsViolations, runningLimitBlock } from "../../common/model/workspace/limits.ts";
-import { buildSyncPod, planSync, withSync, type SyncPlan } from "./sync.ts";
+import { buildSyncNetworkPolicy, buildSyncPod, planSync, withSync, type SyncPlan } from "./sync.ts";
 
 /** Read access to the watched caches. */
 export interface Cache<T> {
@@ -168,6 +168,9 @@ export async function reconcileWorkspace(
     const request = plan.sync!.requested;
     const desired = buildSyncPod(ws, cls, d.config, observed.pod.spec.nodeName, request);
     if (desired) {
+      // Its egress policy first, so the fetch step is never less confined than the workspace's pod.
+      const policy = buildSyncNetworkPolicy(ws, d.config);
+      await ensureObject(policy, d.caches.networkPolicies.get(names.sync, namespace), d, log);
       await d.api.apply(desired);
       log.info("created sync pod", { pod: names.sync, request });
     }

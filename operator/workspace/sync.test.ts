@@ -13,6 +13,7 @@ import { testClass, testConfig, testWorkspace } from "./fixtures.ts";
 import {
   SYNC_CONTAINER,
   TERMINATION_LOG,
+  buildSyncNetworkPolicy,
   buildSyncPod,
   parseSyncReport,
   planSync,
@@ -108,6 +109,22 @@ describe("buildSyncPod", () => {
 
   it("is not built without a repository", () => {
     assert.equal(buildSyncPod(testWorkspace(), testClass(), testConfig(), "n", "r"), undefined);
+  });
+});
+
+describe("buildSyncNetworkPolicy", () => {
+  it("selects the sync pods only, admits nothing, and lets out what the workspace's pod may reach", () => {
+    const ws = asking("r1");
+    const pod = buildSyncPod(ws, testClass(), testConfig(), "n", "r1")!;
+    const policy = buildSyncNetworkPolicy(ws, testConfig());
+    const selector = policy.spec!.podSelector!.matchLabels!;
+    assert.ok(Object.entries(selector).every(([k, v]) => pod.metadata?.labels?.[k] === v));
+    assert.equal(selector[WORKSPACE_LABEL], undefined);
+    assert.deepEqual(policy.spec?.ingress, []);
+    assert.deepEqual(policy.spec?.policyTypes, ["Ingress", "Egress"]);
+    assert.ok(policy.spec?.egress?.length);
+    const open = testConfig({ workspaceEgress: { ...testConfig().workspaceEgress, mode: "open" } });
+    assert.deepEqual(buildSyncNetworkPolicy(ws, open).spec?.policyTypes, ["Ingress"]);
   });
 });
 

@@ -11,7 +11,14 @@
  * Everything here is pure: the pod builder, the script, the reading of a finished pod, and the
  * decision of what a reconcile does next (plan). reconcile.ts carries the plan out.
  */
-import type { V1Container, V1Pod, V1ResourceRequirements, V1Volume } from "@kubernetes/client-node";
+import type {
+  V1Container,
+  V1NetworkPolicy,
+  V1Pod,
+  V1ResourceRequirements,
+  V1Volume,
+} from "@kubernetes/client-node";
+import { workspaceEgressRules } from "./egress.ts";
 import type {
   Condition,
   Workspace,
@@ -27,6 +34,7 @@ import {
   SYNC_REQUEST_ANNOTATION,
   SYNC_REQUESTED_ANNOTATION,
   childAnnotations,
+  childLabels,
   childNames,
   ownerSlug,
   requiredName,
@@ -317,6 +325,33 @@ export function buildSyncPod(
       initContainers: [clone],
       containers: [sync],
       volumes,
+    },
+  };
+}
+
+/**
+ * The sync pods' NetworkPolicy (`ws-{name}-sync`, created before the first sync pod, kept with the
+ * workspace): nothing may connect to them, and they may connect where the workspace's pod may (the
+ * `git-clone` step fetches from the same git server). The workspace's own policy selects the
+ * `portico.dev/workspace` label, which sync pods do not carry.
+ */
+export function buildSyncNetworkPolicy(ws: Workspace, config: BuilderConfig): V1NetworkPolicy {
+  const egress = workspaceEgressRules(config.workspaceEgress);
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: {
+      name: childNames(ws).sync,
+      namespace: requiredNamespace(ws),
+      labels: childLabels(ws),
+      annotations: childAnnotations(ws),
+      ownerReferences: [workspaceOwnerRef(ws)],
+    },
+    spec: {
+      podSelector: { matchLabels: { [SYNC_OF_LABEL]: workspaceLabelValue(requiredName(ws)) } },
+      policyTypes: egress ? ["Ingress", "Egress"] : ["Ingress"],
+      ingress: [],
+      ...(egress ? { egress } : {}),
     },
   };
 }
