@@ -58,6 +58,8 @@ import {
   type RouteMatch,
   type RouteRetries,
   type WorkspaceStatus,
+  type SyncState,
+  SYNC_STATES,
   type WorkspaceStorage,
 } from "./types.ts";
 
@@ -82,6 +84,7 @@ const cases = [
         exactly<NonNullable<WorkspaceStorage["reclaimPolicy"]>>()(RECLAIM_POLICIES),
       "spec.storage.scope": exactly<NonNullable<WorkspaceStorage["scope"]>>()(STORAGE_SCOPES),
       "status.phase": exactly<NonNullable<WorkspaceStatus["phase"]>>()(WORKSPACE_PHASES),
+      "status.sync.state": exactly<SyncState>()(SYNC_STATES),
       "status.conditions[].status": exactly<Condition["status"]>()(CONDITION_STATUSES),
     },
     columns: ["Owner", "Class", "Phase", "Ready", "URL", "Running", "Message", "Age"],

@@ -52,6 +52,14 @@ export function sampleWorkspace(name = "sample-workspace"): Workspace {
       },
       lastActivity: "2026-01-02T03:04:05Z",
       message: "running",
+      sync: {
+        requested: "2026-01-02T03:04:05Z-ab12cd",
+        state: "Succeeded",
+        commit: "0123456789abcdef0123456789abcdef01234567",
+        conflicts: ["notebook.ipynb"],
+        message: "merged upstream; kept the local version of 1 file changed on both sides",
+        finishedAt: "2026-01-02T03:04:09Z",
+      },
     },
   };
 }
@@ -84,6 +92,8 @@ export function sampleWorkspaceClass(name = "sample-class"): WorkspaceClass {
       allowedOrigins: ["https://portal.example.com"],
       readinessPath: "{prefix}/api",
       git: { allowedProtocols: ["https", "ssh"] },
+      bounds: { maxStorage: "50Gi", maxCpu: 4, maxMemory: "8Gi", maxIdleTimeout: "8h" },
+      userLimits: { maxWorkspaces: 3, maxRunning: 1 },
     },
     status: { observedGeneration: 1, conditions: [condition("Accepted")] },
   };

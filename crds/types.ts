@@ -150,7 +150,7 @@ export type StorageScope = (typeof STORAGE_SCOPES)[number];
  * Condition types the operator sets on a Workspace. Not an enum in the schema (conditions stay open to
  * extension); listed so the operator and the proxy spell them alike.
  */
-export const WORKSPACE_CONDITION_TYPES = ["Ready", "StorageReady", "PodReady", "Routed"] as const;
+export const WORKSPACE_CONDITION_TYPES = ["Ready", "StorageReady", "PodReady", "Routed", "Synced"] as const;
 /** A condition type the operator sets on a Workspace. */
 export type WorkspaceConditionType = (typeof WORKSPACE_CONDITION_TYPES)[number];
 
@@ -212,6 +212,28 @@ export interface WorkspaceChildren {
   networkPolicy?: string;
 }
 
+/** Values of `Workspace.status.sync.state`. */
+export const SYNC_STATES = ["Pending", "Running", "Succeeded", "Failed"] as const;
+/** Where a repository sync is. */
+export type SyncState = (typeof SYNC_STATES)[number];
+
+/**
+ * The last repository sync asked for with the `portico.dev/sync-requested` annotation: upstream merged
+ * into the running workspace's clone without discarding local changes.
+ */
+export interface WorkspaceSync {
+  /** The annotation's value (an opaque request id) this sync answers. */
+  requested: string;
+  state: SyncState;
+  /** The commit the checked-out branch is at after the sync. */
+  commit?: string;
+  /** Files changed both locally and upstream whose local version was kept. */
+  conflicts?: string[];
+  message?: string;
+  /** RFC 3339 time the sync finished (Succeeded or Failed). */
+  finishedAt?: string;
+}
+
 /** What the operator observed about a workspace. */
 export interface WorkspaceStatus {
   observedGeneration?: number;
@@ -225,6 +247,8 @@ export interface WorkspaceStatus {
   /** RFC 3339 time the proxy last saw traffic. */
   lastActivity?: string;
   message?: string;
+  /** The last repository sync. */
+  sync?: WorkspaceSync;
 }
 
 /** One user's browser IDE. */
@@ -270,6 +294,26 @@ export interface BasePathHandling {
   rewriteCookiePath?: boolean;
 }
 
+/** The most a workspace of a class may ask for; absent fields are unbounded. */
+export interface WorkspaceClassBounds {
+  /** Largest `spec.storage.size`. */
+  maxStorage?: Quantity;
+  /** Largest cpu in `spec.resources.requests` and `.limits`. */
+  maxCpu?: Quantity;
+  /** Largest memory in `spec.resources.requests` and `.limits`. */
+  maxMemory?: Quantity;
+  /** Longest `spec.idleTimeout` (`0s`, never stop, is past any bound). */
+  maxIdleTimeout?: Duration;
+}
+
+/** Per-user limits for workspaces of a class, lower than the installation's. */
+export interface WorkspaceClassUserLimits {
+  /** Most workspaces of this class one user may have (non-negative). */
+  maxWorkspaces?: number;
+  /** Most workspaces of this class one user may run at once (non-negative). */
+  maxRunning?: number;
+}
+
 /** How to run one kind of IDE. */
 export interface WorkspaceClassSpec {
   displayName?: string;
@@ -299,6 +343,10 @@ export interface WorkspaceClassSpec {
   readinessPath?: string;
   /** How the git init containers may reach repositories. Defaulted to `{}`. */
   git?: WorkspaceClassGit;
+  /** The most a workspace of this class may ask for. */
+  bounds?: WorkspaceClassBounds;
+  /** Per-user limits for workspaces of this class. */
+  userLimits?: WorkspaceClassUserLimits;
 }
 
 /**

@@ -6,7 +6,8 @@
  *   part of a small object) and kubectl's `last-applied-configuration` annotation (a second copy
  *   of the object). Nothing in the operator reads either; a /status write sends the trimmed
  *   Workspace back, and the API server keeps its managedFields when a body leaves them out.
- * - Pods keep metadata and the status fields status.ts reads; their spec is never read (a spec
+ * - Pods keep metadata, spec.nodeName (where a sync pod must run) and the status fields status.ts
+ *   reads; the rest of their spec is never read (a spec
  *   change is detected by the pod-spec-hash annotation, build.ts).
  * - EndpointSlices keep ports and each endpoint's addresses and conditions
  *   (common/model/gateway/endpoints.ts), not its node, zone, target reference and hints.
@@ -52,6 +53,8 @@ export function trimPod(pod: V1Pod): V1Pod {
     apiVersion: pod.apiVersion,
     kind: pod.kind,
     metadata: trimMetadata(pod.metadata),
+    // The node, for the sync pod that must run beside the workspace's (its volume is ReadWriteOnce).
+    ...(pod.spec?.nodeName ? { spec: { nodeName: pod.spec.nodeName, containers: [] } } : {}),
     ...(s
       ? {
           status: {

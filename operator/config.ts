@@ -77,6 +77,8 @@ export interface OperatorConfig {
   serviceCidrs: readonly string[];
   /** Where GatewayRoute url backends may point (common/model/gateway/address.ts). */
   gatewayUrlPolicy: UrlPolicySettings;
+  /** Running workspaces per user (0: no limit). */
+  maxRunningPerUser: number;
 }
 
 /** The chart's defaults (kubeadm's): set the real ones with --pod-cidrs and --service-cidrs. */
@@ -136,6 +138,8 @@ export const OPERATOR_FLAGS = {
   "workspace-egress": "Where workspace pods may connect: restricted (deny list), allow-list, or open.",
   "workspace-egress-deny": "Ranges denied in restricted mode (comma-separated CIDRs, not /0).",
   "workspace-egress-allow": "Ranges reachable even so (restricted) or the only ones (allow-list).",
+  "max-running-per-user":
+    "Workspaces one user may run at once (0: no limit); a class's spec.userLimits.maxRunning may lower it. One more is not started (Ready False, UserLimitReached) until another stops.",
 } as const satisfies FlagTable<string>;
 type Key = keyof typeof OPERATOR_FLAGS;
 
@@ -246,6 +250,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
     podCidrs,
     serviceCidrs,
     gatewayUrlPolicy: { podCidrs, serviceCidrs, clusterDomain, allow: Object.freeze(urlAllow) },
+    maxRunningPerUser: int("max-running-per-user", 0, 0, 100_000),
   };
   r.finish("portico-operator");
   return deepFreeze(config);

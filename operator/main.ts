@@ -51,7 +51,12 @@ import { createWorkspaceApi, virtualServicesServed } from "./kube-api.ts";
 import { createLogger } from "../common/runtime/log.ts";
 import { createMetrics } from "./metrics.ts";
 import { TokenBucket } from "./ratelimit.ts";
-import { CHILD_LABEL_SELECTOR, WORKSPACE_ANNOTATION, childNames } from "../common/model/workspace/names.ts";
+import {
+  CHILD_LABEL_SELECTOR,
+  OWNER_ANNOTATION,
+  WORKSPACE_ANNOTATION,
+  childNames,
+} from "../common/model/workspace/names.ts";
 import { reconcileWorkspace, type Cache, type WorkspaceCaches } from "./workspace/reconcile.ts";
 
 const config = configOrExit(() => loadConfig(process.argv.slice(2), process.env));
@@ -111,6 +116,7 @@ const queue: WorkQueue = new WorkQueue({
       caches,
       api,
       config: config.builder,
+      maxRunningPerUser: config.maxRunningPerUser,
       virtualServices: useVirtualServices,
       log,
       now: () => new Date(),
@@ -156,6 +162,19 @@ function ownerOf(obj: k8s.KubernetesObject): void {
   }
 }
 
+/**
+ * The owner's workspaces waiting on a running limit: a change to any workspace or pod of that owner
+ * may free a slot, and nothing else would wake them. Oldest first is decided in their reconcile.
+ */
+function enqueueWaiting(owner: string | undefined): void {
+  if (!owner) return;
+  for (const w of caches.workspaces.list()) {
+    if (w.spec.owner !== owner) continue;
+    const ready = w.status?.conditions?.find((c) => c.type === "Ready");
+    if (ready?.reason === "UserLimitReached") enqueue(w.metadata.namespace, w.metadata.name);
+  }
+}
+
 const classOf = (w: Workspace) => w.spec.className ?? w.spec.ide;
 /** Our CRD types keep timestamps as the JSON strings they are; client-node's type wants Dates. */
 function typed<T>(w: Watched<Raw>): Cache<T> {
@@ -180,7 +199,10 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
         JSON.stringify(old.metadata.labels) === JSON.stringify(w.metadata.labels) &&
         JSON.stringify(old.metadata.annotations) === JSON.stringify(w.metadata.annotations) &&
         old.metadata.deletionTimestamp === w.metadata.deletionTimestamp;
-      if (!statusOnly) enqueue(w.metadata.namespace, w.metadata.name);
+      if (!statusOnly) {
+        enqueue(w.metadata.namespace, w.metadata.name);
+        enqueueWaiting(w.spec.owner);
+      }
     },
   });
   const workspaces = typed<Workspace>(workspacesRaw);
@@ -203,7 +225,17 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
     trim: (obj: T) => T = trimObject,
   ) => watch<T>({ name, path, list, trim, onChange: ownerOf, labelSelector: CHILD_LABEL_SELECTOR });
   const raw = (path: string) => listRaw(kc, path, CHILD_LABEL_SELECTOR);
-  const pods = child("pods", "/api/v1/pods", raw("/api/v1/pods"), (p) => trimPod(p as k8s.V1Pod));
+  const pods = watch<Raw>({
+    name: "pods",
+    path: "/api/v1/pods",
+    list: raw("/api/v1/pods"),
+    trim: (p) => trimPod(p as k8s.V1Pod),
+    labelSelector: CHILD_LABEL_SELECTOR,
+    onChange: (p) => {
+      ownerOf(p);
+      enqueueWaiting(p.metadata?.annotations?.[OWNER_ANNOTATION]);
+    },
+  });
   const pvcs = child(
     "persistentvolumeclaims",
     "/api/v1/persistentvolumeclaims",

@@ -44,8 +44,10 @@ import {
 } from "./kwok.ts";
 import { IpPool } from "./ipam.ts";
 import {
+  DEFAULT_TERMINATION_MESSAGE_PATH,
   computePodStatus,
   statusKey,
+  terminationMessage,
   withTransitionTimes,
   type ContainerRuntime,
   type PodRuntime,
@@ -346,8 +348,16 @@ async function spawnContainer(
   const pod = run.pod;
   const mounts = containerMounts(c.spec, vols);
   for (const dir of mounts.values()) await mkdir(dir, { recursive: true });
+  // The termination message path is one more translated path: to a per-container file the runner
+  // reads when the container ends (a fresh one per run, as the kubelet gives each container).
+  const termination = terminationFile(run, c);
+  await rm(termination, { force: true });
+  const paths = new Map([
+    ...mounts,
+    [c.spec.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH, termination],
+  ]);
   const port = String(c.spec.ports?.[0]?.containerPort ?? 8080);
-  const spec = processFor(c.spec, rules, { podIP: run.rt.podIP, port, repo: REPO }, mounts);
+  const spec = processFor(c.spec, rules, { podIP: run.rt.podIP, port, repo: REPO }, paths);
   if ("error" in spec) {
     Object.assign(c, {
       state: "waiting",
@@ -366,7 +376,7 @@ async function spawnContainer(
     await event(pod, "Warning", "Failed", `Error: ${err.message}`);
     return undefined;
   }
-  for (const k of Object.keys(env)) env[k] = translatePaths(env[k]!, mounts);
+  for (const k of Object.keys(env)) env[k] = translatePaths(env[k]!, paths);
   const logFile = await freshLogFile(run, c);
   const cwd = workDirFor(c.spec, mounts, run.dir);
   await mkdir(cwd, { recursive: true });
@@ -459,6 +469,17 @@ async function afterExit(c: ContainerRun, pgid: number | undefined): Promise<voi
     }
   }
   await Promise.race([c.logged, sleep(3000)]);
+}
+
+/** Where a container's termination message path is, locally. */
+function terminationFile(run: PodRun, c: ContainerRun): string {
+  return join(run.dir, "termination", c.name);
+}
+
+/** The terminated state's message: the termination message file, else the log's tail (`fallback`). */
+async function finalMessage(run: PodRun, c: ContainerRun, fallback: boolean): Promise<string | undefined> {
+  const file = await readFile(terminationFile(run, c)).catch(() => undefined);
+  return terminationMessage(file, fallback ? await tail(run, c) : undefined);
 }
 
 /** The last lines a container printed, as the message of its terminated state. */
@@ -569,7 +590,7 @@ async function startPod(pod: k8s.V1Pod): Promise<void> {
   if (pod.status?.podIP) pool.reserve(uid, pod.status.podIP);
   runs.set(uid, run);
   run.pod = { ...pod, status: { ...pod.status, podIP: run.rt.podIP } };
-  await mkdir(run.dir, { recursive: true });
+  await mkdir(join(run.dir, "termination"), { recursive: true });
   await publish(run);
 
   let vols: Map<string, string> | string;
@@ -601,7 +622,7 @@ async function startPod(pod: k8s.V1Pod): Promise<void> {
         exitCode: code,
         finishedAt: new Date(),
         child: undefined,
-        message: code ? await tail(run, c) : undefined,
+        message: await finalMessage(run, c, code !== 0),
       });
       if (code === 0) break;
       c.restartCount++;
@@ -637,7 +658,7 @@ async function superviseContainer(run: PodRun, c: ContainerRun, vols: Map<string
         finishedAt: new Date(),
         ready: false,
         child: undefined,
-        message: await tail(run, c),
+        message: await finalMessage(run, c, true),
       });
       await publish(run);
       if (policy === "Never" || (policy === "OnFailure" && code === 0)) return;

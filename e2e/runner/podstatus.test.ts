@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   computePodStatus,
+  terminationMessage,
   statusKey,
   withTransitionTimes,
   type ContainerRuntime,
@@ -84,4 +85,11 @@ test("transition times are kept for unchanged conditions and the key ignores tim
   assert.equal(b.conditions?.find((x) => x.type === "Ready")?.lastTransitionTime, later);
   assert.equal(statusKey(a), statusKey(withTransitionTimes(computePodStatus(pod, rt({})), undefined, later)));
   assert.notEqual(statusKey(a), statusKey(b));
+});
+
+test("a termination message is the file's content (at most 4096 bytes), else the fallback", () => {
+  assert.equal(terminationMessage(Buffer.from('{"reason":"Merged"}'), "log tail"), '{"reason":"Merged"}');
+  assert.equal(terminationMessage(Buffer.alloc(5000, "x"), undefined)?.length, 4096);
+  assert.equal(terminationMessage(Buffer.alloc(0), "log tail"), "log tail");
+  assert.equal(terminationMessage(undefined, undefined), undefined);
 });

@@ -149,3 +149,21 @@ export function statusKey(s: V1PodStatus): string {
     m: cs(s.containerStatuses),
   });
 }
+
+/** The kubelet's default `terminationMessagePath`. */
+export const DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log";
+/** The most of a termination message file the kubelet reports. */
+export const MAX_TERMINATION_MESSAGE_BYTES = 4096;
+
+/**
+ * A terminated container's message, as the kubelet makes it: the content of the file at its
+ * `terminationMessagePath` (at most 4096 bytes) when the container wrote one; otherwise `fallback`
+ * (the runner's tail of the log, as `FallbackToLogsOnError` gives).
+ */
+export function terminationMessage(
+  file: Buffer | undefined,
+  fallback: string | undefined,
+): string | undefined {
+  if (file && file.length > 0) return file.subarray(0, MAX_TERMINATION_MESSAGE_BYTES).toString("utf8");
+  return fallback;
+}

@@ -299,6 +299,21 @@ const bad: BadInput[] = [
     manifest: workspaceClass({ idleTimeout: "1d" }),
     field: "spec.idleTimeout",
   },
+  {
+    name: "negative bound on storage",
+    manifest: workspaceClass({ bounds: { maxStorage: "-1Gi" } }),
+    field: "spec.bounds.maxStorage",
+  },
+  {
+    name: "malformed bound on idle timeout",
+    manifest: workspaceClass({ bounds: { maxIdleTimeout: "1d" } }),
+    field: "spec.bounds.maxIdleTimeout",
+  },
+  {
+    name: "negative per-user running limit",
+    manifest: workspaceClass({ userLimits: { maxRunning: -1 } }),
+    field: "spec.userLimits.maxRunning",
+  },
 
   // GatewayRoute
   { name: "empty rules", manifest: route({ rules: [] }), field: "spec.rules" },
@@ -704,5 +719,9 @@ describe("updates keep what must not change", () => {
     };
     const cond = await refused(replaceStatus({ ...ws, status: { conditions: [condition] } }));
     assert.match(cond.message, /status\.conditions\[0\]\.status: Unsupported value: "Maybe"/);
+    const sync = await refused(
+      replaceStatus({ ...ws, status: { sync: { requested: "r1", state: "Exploded" } } }),
+    );
+    assert.match(sync.message, /status\.sync\.state: Unsupported value: "Exploded"/);
   });
 });

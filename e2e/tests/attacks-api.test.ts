@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { GROUP, VERSION, WORKSPACE, type Workspace } from "../../crds/types.ts";
 import { createRepository, startGitServer, type GitServer } from "../fixtures/git-server.ts";
-import { api, gql, sessionCookie, type ApiAnswer, type ApiCall } from "../lib/api-client.ts";
+import { api, sessionCookie, type ApiAnswer, type ApiCall } from "../lib/api-client.ts";
 import { uniqueName } from "../lib/kube.ts";
 import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";

@@ -5,7 +5,6 @@
  * Each builder returns a complete object (apiVersion, kind, metadata.namespace) the reconciler can
  * create as it is, or compare field by field with what it observed.
  */
-import { compareQuantities, parseQuantity } from "../../common/model/quantity.ts";
 import { IDE_CONTAINER } from "../../common/model/workspace/names.ts";
 import { createHash } from "node:crypto";
 import type {
@@ -17,6 +16,7 @@ import type {
   V1OwnerReference,
   V1PersistentVolumeClaim,
   V1Pod,
+  V1PodSecurityContext,
   V1ResourceRequirements,
   V1SecurityContext,
   V1Service,
@@ -50,6 +50,9 @@ import {
   workspaceLabelValue,
 } from "../../common/model/workspace/names.ts";
 import { workspaceEgressRules } from "./egress.ts";
+import { compareQuantities } from "../../common/model/quantity.ts";
+
+export { compareQuantities, parseQuantity } from "../../common/model/quantity.ts";
 import { basePath, fillPrefix, readinessPath, workspaceHost } from "../../common/model/workspace/template.ts";
 
 /** Annotation on the pod: hash of the spec it was built with (see `podSpecHash`). */
@@ -237,21 +240,7 @@ export function buildPod(ws: Workspace, cls: WorkspaceClass, config: BuilderConf
   const inits = clone && checkout ? [clone, checkout] : [];
   // The git steps' private scratch space: the fetched copy, an empty HOME, ssh's known hosts.
   if (inits.length) volumes.push({ name: GIT_WORK_VOLUME, emptyDir: {} });
-  if (clone?.volumeMounts?.some((m) => m.name === GIT_SECRET_VOLUME)) {
-    volumes.push({
-      name: GIT_SECRET_VOLUME,
-      secret: {
-        secretName: ws.spec.repository!.secretRef!.name,
-        // Optional: a missing Secret shows as SecretNotFound in status rather than a pod stuck mounting.
-        optional: true,
-        defaultMode: 0o400,
-        items: [
-          { key: "ssh-privatekey", path: "ssh-privatekey" },
-          { key: "known_hosts", path: "known_hosts" },
-        ],
-      },
-    });
-  }
+  if (clone?.volumeMounts?.some((m) => m.name === GIT_SECRET_VOLUME)) volumes.push(gitSecretVolume(ws));
   const pod: V1Pod = {
     apiVersion: "v1",
     kind: "Pod",
@@ -266,15 +255,7 @@ export function buildPod(ws: Workspace, cls: WorkspaceClass, config: BuilderConf
       restartPolicy: "Always",
       automountServiceAccountToken: false,
       enableServiceLinks: false,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: WORKSPACE_UID,
-        runAsGroup: WORKSPACE_UID,
-        fsGroup: WORKSPACE_UID,
-        // Large homes start fast: the volume is re-owned only when its root is not ours yet.
-        fsGroupChangePolicy: "OnRootMismatch",
-        seccompProfile: { type: "RuntimeDefault" },
-      },
+      securityContext: podSecurityContext(),
       ...(inits.length ? { initContainers: inits } : {}),
       containers: [buildIdeContainer(ws, cls, config, resources, home)],
       volumes,
@@ -283,6 +264,36 @@ export function buildPod(ws: Workspace, cls: WorkspaceClass, config: BuilderConf
   };
   pod.metadata!.annotations![POD_SPEC_HASH_ANNOTATION] = podSpecHash(pod);
   return pod;
+}
+
+/** The ssh key and known hosts of the repository Secret, for the `git-clone` step over ssh. */
+export function gitSecretVolume(ws: Workspace): V1Volume {
+  return {
+    name: GIT_SECRET_VOLUME,
+    secret: {
+      secretName: ws.spec.repository!.secretRef!.name,
+      // Optional: a missing Secret shows as SecretNotFound in status rather than a pod stuck mounting.
+      optional: true,
+      defaultMode: 0o400,
+      items: [
+        { key: "ssh-privatekey", path: "ssh-privatekey" },
+        { key: "known_hosts", path: "known_hosts" },
+      ],
+    },
+  };
+}
+
+/** The pod security context of every pod mounting a home volume: non-root, the workspace's uid. */
+export function podSecurityContext(): V1PodSecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: WORKSPACE_UID,
+    runAsGroup: WORKSPACE_UID,
+    fsGroup: WORKSPACE_UID,
+    // Large homes start fast: the volume is re-owned only when its root is not ours yet.
+    fsGroupChangePolicy: "OnRootMismatch",
+    seccompProfile: { type: "RuntimeDefault" },
+  };
 }
 
 /** Pods mounting the same claim on one node; the first such pod matches itself, so it can schedule. */
@@ -357,7 +368,7 @@ export const GIT_CREDENTIAL_HELPER =
  * `GIT_ALLOW_PROTOCOL` (which overrides every `protocol.*` setting). `G` holds the options every git
  * call gets: hooks and fsmonitor off, no submodules, no credential helper of anyone else's.
  */
-const GIT_PRELUDE = `set -eu
+export const GIT_PRELUDE = `set -eu
 unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES \\
   GIT_COMMON_DIR GIT_NAMESPACE GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_EXEC_PATH \\
   GIT_TEMPLATE_DIR GIT_ASKPASS SSH_ASKPASS GIT_PROXY_COMMAND GIT_EXTERNAL_DIFF GIT_PAGER \\
@@ -636,7 +647,7 @@ export function buildGitCheckoutContainer(
 }
 
 /** Environment both git steps share: what to clone where, and the private work directory. */
-function gitEnv(ws: Workspace, cls: WorkspaceClass): V1EnvVar[] {
+export function gitEnv(ws: Workspace, cls: WorkspaceClass): V1EnvVar[] {
   const repo = ws.spec.repository!;
   const home = mountPath(cls).replace(/\/+$/, "");
   return [
@@ -650,7 +661,7 @@ function gitEnv(ws: Workspace, cls: WorkspaceClass): V1EnvVar[] {
   ];
 }
 
-function gitContainer(
+export function gitContainer(
   name: string,
   script: string,
   env: V1EnvVar[],
@@ -794,9 +805,6 @@ export function podSpecHash(pod: V1Pod): string {
     .digest("hex")
     .slice(0, 16);
 }
-
-/** Kubernetes quantities, from the shared model (the API checks bounds with them too). */
-export { compareQuantities, parseQuantity };
 
 /**
  * The IDE's resources: the class's, with the workspace's winning key by key (as both CRDs document).

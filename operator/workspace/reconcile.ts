@@ -25,7 +25,9 @@ import {
   workspaceOwnerRef,
 } from "./build.ts";
 import { childNames } from "../../common/model/workspace/names.ts";
-import { computeStatus, statusEqual } from "./status.ts";
+import { computeStatus, isPodReady, rfc3339, statusEqual, type StartBlock } from "./status.ts";
+import { boundsViolations, runningLimitBlock } from "../../common/model/workspace/limits.ts";
+import { buildSyncNetworkPolicy, buildSyncPod, planSync, withSync, type SyncPlan } from "./sync.ts";
 
 /** Read access to the watched caches. */
 export interface Cache<T> {
@@ -61,6 +63,8 @@ export interface ReconcileDeps {
   caches: WorkspaceCaches;
   api: WorkspaceApi;
   config: BuilderConfig;
+  /** Running workspaces per user (0: no limit); a class may lower it. */
+  maxRunningPerUser?: number;
   virtualServices: boolean;
   log: Logger;
   now(): Date;
@@ -101,6 +105,7 @@ export async function reconcileWorkspace(
 
   // build + ensure
   let rolling = false;
+  let block: StartBlock | undefined;
   let pod = observed.pod;
   if (cls) {
     const desired = buildChildren(ws, cls, d.config, { virtualService: d.virtualServices });
@@ -114,7 +119,9 @@ export async function reconcileWorkspace(
       desired.virtualService && ensureObject(desired.virtualService, observed.virtualService, d, log),
     ]);
 
-    const wantPod = ws.spec.running !== false && !missingSecret;
+    // A pod that exists is never deleted for a limit: only starting waits on one.
+    block = pod ? undefined : startBlock(ws, cls, d);
+    const wantPod = ws.spec.running !== false && !missingSecret && !(block && !pod);
     const terminating = !!pod?.metadata?.deletionTimestamp;
     if (!wantPod) {
       if (pod && !terminating) {
@@ -147,8 +154,30 @@ export async function reconcileWorkspace(
     }
   }
 
+  // sync (its pod is created only beside a running pod; its result is recorded before it goes)
+  const syncPod = d.caches.pods.get(names.sync, namespace);
+  const plan = planSync({
+    ws,
+    pod: observed.pod,
+    syncPod,
+    podReady: !!observed.pod && isPodReady(observed.pod),
+    now: rfc3339(d.now()),
+  });
+  if (plan.remove && !plan.remove.afterStatus) await d.api.delete(plan.remove.pod);
+  if (plan.create && cls && observed.pod?.spec?.nodeName) {
+    const request = plan.sync!.requested;
+    const desired = buildSyncPod(ws, cls, d.config, observed.pod.spec.nodeName, request);
+    if (desired) {
+      // Its egress policy first, so the fetch step is never less confined than the workspace's pod.
+      const policy = buildSyncNetworkPolicy(ws, d.config);
+      await ensureObject(policy, d.caches.networkPolicies.get(names.sync, namespace), d, log);
+      await d.api.apply(desired);
+      log.info("created sync pod", { pod: names.sync, request });
+    }
+  }
+
   // status
-  const status = computeStatus(
+  const computed = computeStatus(
     {
       ws,
       cls,
@@ -159,16 +188,53 @@ export async function reconcileWorkspace(
       virtualService: observed.virtualService,
       networkPolicy: observed.networkPolicy,
       missingSecret,
+      block,
       rolling,
       config: d.config,
     },
     d.now(),
   );
+  const status = withSync(computed, ws, plan, rfc3339(d.now()));
   if (!statusEqual(ws.status ?? {}, status)) {
     await d.api.writeStatus(ws, status);
     await announce(ws, ws.status, status, d);
   }
+  await finishSync(ws, plan, d);
   if (missingSecret) return { requeueAfterMs: RECHECK_MS };
+}
+
+/**
+ * Why a workspace without a pod may not start: its ask past its class's bounds, or its owner's
+ * running limit (the installation's or its class's) reached by other workspaces.
+ */
+function startBlock(ws: Workspace, cls: WorkspaceClass, d: ReconcileDeps): StartBlock | undefined {
+  if (ws.spec.running === false) return undefined;
+  const past = boundsViolations(ws.spec, cls);
+  if (past.length) {
+    return {
+      reason: "OutOfBounds",
+      message: `${past.join("; ")}. Lower the request, or ask an administrator to raise the class's bounds.`,
+    };
+  }
+  const limit = runningLimitBlock({
+    ws,
+    workspaces: d.caches.workspaces.list(),
+    // A pod being deleted still holds its slot while its workspace wants to run (a roll); a stopped
+    // workspace's does not (runningLimitBlock counts only workspaces that want to run).
+    hasPod: (w) => !!d.caches.pods.get(childNames(w).pod, w.metadata.namespace),
+    classOf: (w) => d.caches.classes.get(w.spec.className ?? w.spec.ide ?? ""),
+    maxRunningPerUser: d.maxRunningPerUser ?? 0,
+  });
+  return limit ? { reason: limit.reason, message: limit.message } : undefined;
+}
+
+/** After the status write: the sync's Event, then its finished pod goes (the result is recorded). */
+async function finishSync(ws: Workspace, plan: SyncPlan, d: ReconcileDeps): Promise<void> {
+  const changed =
+    plan.sync &&
+    (ws.status?.sync?.requested !== plan.sync.requested || ws.status?.sync?.state !== plan.sync.state);
+  if (plan.event && changed) await d.api.event(ws, plan.event.type, plan.event.reason, plan.event.message);
+  if (plan.remove?.afterStatus) await d.api.delete(plan.remove.pod);
 }
 
 /**

@@ -43,9 +43,18 @@ export interface ObservedWorkspace {
   networkPolicy?: V1NetworkPolicy;
   /** Name of the repository Secret when it does not exist. */
   missingSecret?: string;
+  /** Why the workspace may not start (no pod is created): out of its class's bounds, a user limit. */
+  block?: StartBlock;
   /** The pod is being replaced to apply a class or spec change. */
   rolling?: boolean;
   config: Pick<BuilderConfig, "routing" | "baseDomain" | "urlScheme" | "urlPort">;
+}
+
+/** Why a workspace without a pod is not started. */
+export interface StartBlock {
+  /** `OutOfBounds` (phase Failed: someone must act) or `UserLimitReached` (phase Pending: it waits). */
+  reason: "OutOfBounds" | "UserLimitReached";
+  message: string;
 }
 
 /** Waiting reasons that mean the image cannot be pulled. */
@@ -60,6 +69,7 @@ export const IMAGE_ERRORS: ReadonlySet<string> = new Set([
 export const FAILED_REASONS: ReadonlySet<string> = new Set([
   "ClassNotFound",
   "SecretNotFound",
+  "OutOfBounds",
   "InitContainerFailed",
   ...IMAGE_ERRORS,
 ]);
@@ -72,6 +82,7 @@ const PODREADY_FIRST: ReadonlySet<string> = new Set([
   ...FAILED_REASONS,
   "Stopped",
   "CreateContainerConfigError",
+  "UserLimitReached",
 ]);
 
 /**
@@ -148,11 +159,14 @@ export function computeStatus(o: ObservedWorkspace, now: Date): WorkspaceStatus 
       stamp("StorageReady", storage),
       stamp("PodReady", pod),
       stamp("Routed", routed),
+      // The sync's condition is the sync's business (sync.ts): carried over as it is.
+      ...(ws.status?.conditions ?? []).filter((c) => c.type === "Synced"),
     ],
     ...(o.cls ? { url: workspaceUrl(ws, o.config) } : {}),
     children,
     ...(ws.status?.lastActivity ? { lastActivity: ws.status.lastActivity } : {}),
     message: phase === "Running" ? "" : ready.message,
+    ...(ws.status?.sync ? { sync: ws.status.sync } : {}),
   };
   return status;
 }
@@ -203,6 +217,7 @@ function podReady(o: ObservedWorkspace, storage: Judgement): Judgement {
         `${requiredNamespace(ws)}. Create it, or remove spec.repository.secretRef for a public repository.`,
     );
   }
+  if (o.block && !pod) return no(o.block.reason, o.block.message);
   if (o.rolling) return no("Rolling", "Replacing the pod to apply a WorkspaceClass or spec change.");
   if (!pod) {
     return no(

@@ -19,7 +19,7 @@ import {
   MANAGED_BY_LABEL,
   OWNER_LABEL,
   REPOSITORY_ANNOTATION,
-  SYNC_ANNOTATION,
+  SYNC_REQUESTED_ANNOTATION,
   WORKSPACE_LABEL,
   childNames,
   ownerSlug,
@@ -91,7 +91,7 @@ export class WorkspaceService implements WorkspaceApi {
     this.#now = deps.now ?? (() => new Date());
   }
 
-  #view = (ws: Workspace): WorkspaceView => workspaceView(ws, SYNC_ANNOTATION);
+  #view = (ws: Workspace): WorkspaceView => workspaceView(ws, SYNC_REQUESTED_ANNOTATION);
 
   #owned(user: string): Workspace[] {
     return [...this.#d.caches.workspaces()].filter(
@@ -246,7 +246,7 @@ export class WorkspaceService implements WorkspaceApi {
       );
     const request = syncRequestId(this.#now());
     const patched = await this.#d.store.patch(namespace, name, {
-      metadata: { annotations: { [SYNC_ANNOTATION]: request } },
+      metadata: { annotations: { [SYNC_REQUESTED_ANNOTATION]: request } },
     });
     return { workspace: this.#view(patched), request };
   }

@@ -30,13 +30,20 @@ export const OWNER_LABEL = "portico.dev/owner";
 export const OWNER_ANNOTATION = "portico.dev/owner";
 /** Name of the IDE's container in a workspace pod (logs and exec address it). */
 export const IDE_CONTAINER = "ide";
-/**
- * Annotation on a Workspace asking the operator to sync its repository into the running workspace; the
- * value is an opaque request id, echoed in `status.sync.requested` once the operator took it.
- */
-export const SYNC_ANNOTATION = "portico.dev/sync-requested";
 /** Annotation on a Workspace the API provisioned for a repository: `{repoOwner}/{repoName}`. */
 export const REPOSITORY_ANNOTATION = "portico.dev/repository";
+/**
+ * On a Workspace: a repository sync is asked for. The value is an opaque request id (the API writes
+ * `{RFC 3339 time}-{random}`); the operator syncs once per distinct value and answers in `status.sync`.
+ */
+export const SYNC_REQUESTED_ANNOTATION = "portico.dev/sync-requested";
+/** On a sync pod: the request id it runs for (the annotation's value when it was created). */
+export const SYNC_REQUEST_ANNOTATION = "portico.dev/sync-request";
+/**
+ * On a sync pod: the workspace it syncs (label value as `portico.dev/workspace`). Not that label itself,
+ * which the workspace's Service and NetworkPolicy select: a sync pod serves nothing.
+ */
+export const SYNC_OF_LABEL = "portico.dev/sync-of";
 /** On pods (and user-scope claims): the claim they mount, for the shared-claim pod affinity. */
 export const CLAIM_LABEL = "portico.dev/claim";
 
@@ -115,6 +122,8 @@ export interface ChildNames {
   networkPolicy: string;
   virtualService: string;
   pvc: string;
+  /** The one-shot pod that merges upstream into the clone (`ws-{name}-sync`). */
+  sync: string;
 }
 
 /** Name of the home claim: `ws-{name}-home` (scope `workspace`) or `home-{ownerSlug}` (scope `user`). */
@@ -126,7 +135,14 @@ export function pvcName(ws: Workspace): string {
 /** All child names of `ws`. */
 export function childNames(ws: Workspace): ChildNames {
   const base = boundedName("ws-", requiredName(ws));
-  return { pod: base, service: base, networkPolicy: base, virtualService: base, pvc: pvcName(ws) };
+  return {
+    pod: base,
+    service: base,
+    networkPolicy: base,
+    virtualService: base,
+    pvc: pvcName(ws),
+    sync: boundedName("ws-", requiredName(ws), "-sync"),
+  };
 }
 
 /** Labels on every child of `ws` (pods add `portico.dev/claim`). */
