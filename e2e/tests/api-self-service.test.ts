@@ -36,7 +36,8 @@ const GIT = "198.18.0.111";
 const PROXY = "198.18.0.112";
 const PUBLIC = "http://portico.test:8080";
 
-const suite = clusterSuite("api", { classes: { tiny: tinyClass } });
+// Workspace URLs carry the proxy's port (8080 here), as a browser reaches it.
+const suite = clusterSuite("api", { classes: { tiny: tinyClass }, operator: ["--url-port=8080"] });
 const c = suite.c;
 const vscode = uniqueName("api-vscode");
 /** Users' namespaces: the proxy maps `{user}` into `{prefix}-{user}` (--api-namespace). */
