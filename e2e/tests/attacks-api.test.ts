@@ -5,7 +5,8 @@
  * POST from a foreign origin, another user's ids, a repository without access — and expects its
  * refusal: the status, the error code, and the field named in the message. After every row, proof
  * that nothing was created or changed: every Workspace in the users' namespaces has the same
- * resourceVersion as before, and the git server saw no request a row should not have caused.
+ * generation (spec), labels and annotations as before, and the git server saw no request a row
+ * should not have caused.
  *
  * Real parts: the cluster and operator, the OpenID provider (bearer tokens and a browser session),
  * the Gitea stand-in with real git (e2e/fixtures/git-server.ts).
@@ -106,7 +107,11 @@ before(async () => {
   assert.equal(made.status, 201, made.body);
 });
 
-/** Every Workspace in the users' namespaces: name → resourceVersion. */
+/**
+ * Every Workspace in the users' namespaces: name → what a client could have changed (generation,
+ * which counts spec changes, and the metadata a client writes). The operator's status writes change
+ * resourceVersion while a row runs; they are not the row's doing.
+ */
 async function snapshot(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const user of ["alice", "bob"]) {
@@ -117,7 +122,15 @@ async function snapshot(): Promise<Map<string, string>> {
       plural: WORKSPACE.plural,
     })) as { items: Workspace[] };
     for (const w of list.items)
-      out.set(`${w.metadata.namespace}/${w.metadata.name}`, w.metadata.resourceVersion!);
+      out.set(
+        `${w.metadata.namespace}/${w.metadata.name}`,
+        JSON.stringify([
+          w.metadata.generation,
+          w.metadata.labels ?? {},
+          w.metadata.annotations ?? {},
+          w.metadata.deletionTimestamp ?? null,
+        ]),
+      );
   }
   return out;
 }
@@ -497,9 +510,15 @@ const GRAPHQL_ROWS: Row[] = [
     400,
   ),
   gqlRow(
-    "an alias bomb (1,000 aliases of health)",
-    () => `{ ${Array.from({ length: 1000 }, (_, i) => `a${i}: health`).join(" ")} }`,
+    "an alias bomb (300 aliases of health, past the cost limit)",
+    () => `{ ${Array.from({ length: 300 }, (_, i) => `a${i}: health`).join(" ")} }`,
     "QUERY_TOO_COSTLY",
+    400,
+  ),
+  gqlRow(
+    "an alias bomb (20,000 aliases: refused while parsing)",
+    () => `{ ${Array.from({ length: 20_000 }, (_, i) => `a${i}: health`).join(" ")} }`,
+    "GRAPHQL_PARSE_FAILED",
     400,
   ),
   gqlRow(
