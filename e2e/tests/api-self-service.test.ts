@@ -21,7 +21,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { addCommit, createRepository, startGitServer, type GitServer } from "../fixtures/git-server.ts";
-import { checkVSCode, INSTALL_CODE_SERVER, vscodeClass, writeToVolume } from "../ide/checks.ts";
+import { demoClass } from "../../scripts/demo-objects.ts";
+import { checkVSCodeOpensClone, INSTALL_CODE_SERVER, vscodeClass, writeToVolume } from "../ide/checks.ts";
 import { api, gql, sessionCookie } from "../lib/api-client.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
@@ -66,9 +67,9 @@ before(async () => {
     for (const user of ["alice", "bob", "admin"])
       await c.core.deleteNamespace({ name: nsOf(user) }).catch(() => undefined);
   });
-  const cls = await vscodeClass(vscode);
-  cls.spec.git = { allowedProtocols: ["http"] }; // the test's git server speaks plain HTTP
-  await createClass(c, cls);
+  // The demo's way of opening a clone (scripts/demo-objects.ts): VS Code opens the folder of alice's
+  // `analysis` clone, trusted, and the class lets git speak plain HTTP (the test's git server).
+  await createClass(c, demoClass(await vscodeClass(vscode), `http://${GIT}:3000/alice/analysis.git`));
   suite.onTeardown(() => deleteClass(c, vscode));
 
   idp = await startOidcProvider({
@@ -213,9 +214,10 @@ test("GraphQL: alice provisions her repository with her own token, opens it in C
   );
 
   await loginBrowser("alice");
-  await checkVSCode(
+  await checkVSCodeOpensClone(
     browser,
-    `${url}?folder=/home/coder/analysis`,
+    url,
+    "analysis",
     { name: "data.py", content: "rows = [1, 2, 3]" },
     "api-vscode-provisioned",
   );
