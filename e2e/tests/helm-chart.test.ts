@@ -263,6 +263,17 @@ const PROXY_RULES = [
   "workspaces.portico.dev [] [list watch]",
 ];
 
+/**
+ * The self-service API's writes (proxy/api/store.ts), in the API's namespace only: the chart's default
+ * `api.namespace` is `default`, a fixed namespace, so a Role there.
+ */
+const API_NAMESPACE = "default";
+const API_RULES = [
+  "persistentvolumeclaims [] [get delete]",
+  "pods/log [] [get]",
+  "workspaces.portico.dev [] [get create patch delete]",
+];
+
 test("each ServiceAccount can do exactly what its component uses (kubectl auth can-i --list)", async () => {
   userNs ??= await withNamespace(c, "chart-user");
   const sorted = (rows: string[]) => [...rows].sort();
@@ -271,6 +282,10 @@ test("each ServiceAccount can do exactly what its component uses (kubectl auth c
   assert.deepEqual(await granted(`${FULLNAME}-operator`, NS, NS), sorted([...OPERATOR_RULES, LEASES]));
   assert.deepEqual(await granted(`${FULLNAME}-proxy`, NS, userNs.name), sorted(PROXY_RULES));
   assert.deepEqual(await granted(`${FULLNAME}-proxy`, NS, NS), sorted(PROXY_RULES));
+  assert.deepEqual(
+    await granted(`${FULLNAME}-proxy`, NS, API_NAMESPACE),
+    sorted([...PROXY_RULES, ...API_RULES]),
+  );
   // Nothing cluster-admin-like slips in through another binding.
   for (const sa of [`${FULLNAME}-operator`, `${FULLNAME}-proxy`])
     for (const [verb, resource] of [
