@@ -121,6 +121,11 @@ Portico is up on a local cluster (network namespace $PORTICO_NETNS, Kubernetes $
   curl http://127.0.0.1:$ECHO_HOST_PORT/         # a plain pod ('hello') run as a real process on $ip:8080
   curl http://api.localhost:$PROXY_HOST_PORT/hello/   # the same pod through a GatewayRoute (kubectl get gatewayroutes)
 
+  The self-service API (docs/api.md; here every caller is the demo user 'you'):
+  curl http://localhost:$PROXY_HOST_PORT/api/v1/workspaces                  # list (REST)
+  curl -X POST http://localhost:$PROXY_HOST_PORT/api/v1/workspaces/default/demo/stop   # 202; /start to wake it
+  curl -H 'content-type: application/json' -d '{"query":"{ myCodeServers { id status url } }"}' http://localhost:$PROXY_HOST_PORT/graphql
+
   Logs: $PORTICO_CLUSTER_STATE/logs/operator.log, $PORTICO_CLUSTER_STATE/logs/proxy.log
 
 Stop it all:  npm run demo -- down
