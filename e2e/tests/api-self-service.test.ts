@@ -466,3 +466,19 @@ test("bob sees none of alice's workspaces and gets 404 for her ids; admin's inst
   assert.deepEqual(third.json.candidates.map((w: { name: string }) => w.name).sort(), ["b1", "b2"]);
   await assert.rejects(getWorkspace(c, nsOf("bob"), "b3"), "nothing created");
 });
+
+test("metrics: provisions timed to Ready, workspaces by status, API requests by route template and code", async () => {
+  // Both provisions above were observed from call to Ready by this proxy.
+  assert.ok((await px.metric("portico_api_provision_duration_seconds_count")) >= 2);
+  const text = await px.metrics();
+  assert.match(text, /portico_api_instances\{status="STOPPED"\} [1-9]/);
+  assert.ok(
+    (await px.metric("portico_proxy_requests_total", { route: "api:POST /api/v1/provision", code: "201" })) >=
+      1,
+  );
+  assert.ok(
+    (await px.metric("portico_proxy_requests_total", { route: "api:POST /graphql", code: "200" })) >= 1,
+  );
+  // The raw path (with a namespace and name) never becomes a label: one series per route template.
+  assert.doesNotMatch(text, new RegExp(`route="[^"]*${nsOf("alice")}`));
+});
