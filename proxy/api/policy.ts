@@ -3,8 +3,7 @@
  * Pure: the caller, the objects and the settings in; a verdict (or an ApiError thrown) out.
  */
 import type { Quantity, Workspace, WorkspaceClass } from "../../crds/types.ts";
-import { compareQuantities } from "../../common/model/quantity.ts";
-import { parseDurationMs } from "../../common/runtime/settings.ts";
+import { boundsViolationsOf } from "../../common/model/workspace/limits.ts";
 import { mayOpen, type Identity } from "../auth/identity.ts";
 import { ApiError, type ApiConfig, type LimitCandidate } from "./types.ts";
 import { classOf, classView } from "./views.ts";
@@ -33,55 +32,26 @@ export interface Asked {
   idleTimeout?: string;
 }
 
-/** Throws 400 naming the first field past the class's bounds. */
+/**
+ * Throws 400 naming the first field past the class's bounds, in the operator's words (the same
+ * check, common/model/workspace/limits.ts, decides whether the operator starts it). Malformed values
+ * never get here: the OpenAPI document's patterns refuse them first.
+ */
 export function checkBounds(asked: Asked, cls: WorkspaceClass): void {
-  const { bounds } = classView(cls);
-  const over = (field: string, value: Quantity, max: Quantity | undefined, boundName: string) => {
-    if (max === undefined) return;
-    const cmp = compareQuantities(value, max);
-    if (cmp === undefined)
-      throw new ApiError(
-        400,
-        "invalid",
-        `${field}: ${JSON.stringify(value)} is not a quantity like 10Gi`,
-        field,
-      );
-    if (cmp === 1)
-      throw new ApiError(
-        400,
-        "invalid",
-        `${field}: ${value} exceeds the class ${cls.metadata.name}'s bound ${boundName} ${max}`,
-        field,
-      );
+  const spec = {
+    ...(asked.storage !== undefined ? { storage: { size: asked.storage } } : {}),
+    ...(asked.resources ? { resources: asked.resources } : {}),
+    ...(asked.idleTimeout !== undefined ? { idleTimeout: asked.idleTimeout } : {}),
   };
-  if (asked.storage !== undefined) over("storage.size", asked.storage, bounds.maxStorage, "maxStorage");
-  for (const kind of ["requests", "limits"] as const)
-    for (const [res, max, name] of [
-      ["cpu", bounds.maxCpu, "maxCpu"],
-      ["memory", bounds.maxMemory, "maxMemory"],
-    ] as const) {
-      const v = asked.resources?.[kind]?.[res];
-      if (v !== undefined) over(`resources.${kind}.${res}`, v, max, name);
-    }
-  if (asked.idleTimeout !== undefined && bounds.maxIdleTimeout !== undefined) {
-    const v = parseDurationMs(asked.idleTimeout);
-    const max = parseDurationMs(bounds.maxIdleTimeout);
-    if (v === undefined)
-      throw new ApiError(
-        400,
-        "invalid",
-        `idleTimeout: ${JSON.stringify(asked.idleTimeout)} is not a duration like 30m`,
-        "idleTimeout",
-      );
-    // 0s means "never stop": more than any bound.
-    if (max !== undefined && (v === 0 || v > max))
-      throw new ApiError(
-        400,
-        "invalid",
-        `idleTimeout: ${asked.idleTimeout} exceeds the class ${cls.metadata.name}'s bound maxIdleTimeout ${bounds.maxIdleTimeout}`,
-        "idleTimeout",
-      );
-  }
+  const first = boundsViolationsOf(spec, cls)[0];
+  if (!first) return;
+  const field = first.field.replace(/^spec\./, "");
+  throw new ApiError(
+    400,
+    "invalid",
+    `${field}: ${first.message.replace(/^spec\.\S+ /, "")} (class ${cls.metadata.name})`,
+    field,
+  );
 }
 
 const activityOf = (ws: Workspace): string =>

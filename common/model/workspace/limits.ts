@@ -7,17 +7,23 @@ import type { Workspace, WorkspaceClass, WorkspaceSpec } from "../../../crds/typ
 import { parseDurationMs } from "../../runtime/settings.ts";
 import { compareQuantities } from "../quantity.ts";
 
+/** One field of a spec past its class's bounds: the field (`spec.storage.size`) and the sentence. */
+export interface BoundsViolation {
+  field: string;
+  message: string;
+}
+
 /**
- * Where `spec` asks for more than the class's `spec.bounds`, one sentence per field (empty: within),
+ * Where `spec` asks for more than the class's `spec.bounds`, one entry per field (empty: within),
  * such as `spec.storage.size 100Gi exceeds the class's bounds.maxStorage 50Gi`.
  */
-export function boundsViolations(
+export function boundsViolationsOf(
   spec: Pick<WorkspaceSpec, "storage" | "resources" | "idleTimeout">,
   cls: WorkspaceClass,
-): string[] {
+): BoundsViolation[] {
   const b = cls.spec.bounds;
   if (!b) return [];
-  const out: string[] = [];
+  const out: BoundsViolation[] = [];
   const over = (
     field: string,
     value: string | number | undefined,
@@ -26,7 +32,7 @@ export function boundsViolations(
   ) => {
     if (value === undefined || max === undefined) return;
     if (compareQuantities(value, max) === 1)
-      out.push(`${field} ${value} exceeds the class's bounds.${bound} ${max}`);
+      out.push({ field, message: `${field} ${value} exceeds the class's bounds.${bound} ${max}` });
   };
   over("spec.storage.size", spec.storage?.size, "maxStorage", b.maxStorage);
   for (const kind of ["requests", "limits"] as const) {
@@ -38,13 +44,20 @@ export function boundsViolations(
     const max = parseDurationMs(b.maxIdleTimeout);
     if (asked !== undefined && max !== undefined && (asked === 0 || asked > max)) {
       const never = asked === 0 ? " (never stop)" : "";
-      out.push(
-        `spec.idleTimeout ${spec.idleTimeout}${never} exceeds the class's bounds.maxIdleTimeout ${b.maxIdleTimeout}`,
-      );
+      out.push({
+        field: "spec.idleTimeout",
+        message: `spec.idleTimeout ${spec.idleTimeout}${never} exceeds the class's bounds.maxIdleTimeout ${b.maxIdleTimeout}`,
+      });
     }
   }
   return out;
 }
+
+/** `boundsViolationsOf` as the sentences the operator writes in status. */
+export const boundsViolations = (
+  spec: Pick<WorkspaceSpec, "storage" | "resources" | "idleTimeout">,
+  cls: WorkspaceClass,
+): string[] => boundsViolationsOf(spec, cls).map((v) => v.message);
 
 /** Why a workspace may not start now. */
 export interface RunningLimitBlock {
