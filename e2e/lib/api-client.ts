@@ -4,6 +4,7 @@
  * browser gets it (the proxy's login route, the provider's login form, the callback).
  */
 import { request } from "node:http";
+import type { Clients } from "./kube.ts";
 import type { OidcProvider } from "./oidc.ts";
 import type { ProxyProcess } from "./proxy.ts";
 
@@ -111,3 +112,45 @@ export async function sessionCookie(px: ProxyProcess, idp: OidcProvider, user: s
 /** `name=value` of every cookie an answer set. */
 const cookiesOf = (a: ApiAnswer): string[] =>
   ([] as string[]).concat(a.headers["set-cookie"] ?? []).map((l) => l.split(";")[0]!);
+
+/**
+ * The proxy flags of an API e2e file: browser login and bearer tokens from `idp` (`--auth=oidc`),
+ * users' workspaces in `{prefix}-{user}`, provisioning from `git`, no rate limits (the files send
+ * bursts on purpose), and `extra` last.
+ */
+export function apiProxyFlags(
+  idp: OidcProvider,
+  publicUrl: string,
+  prefix: string,
+  git: { url: string; apiUrl: string },
+  extra: string[] = [],
+): string[] {
+  return [
+    "--auth=oidc",
+    `--oidc-issuer=${idp.issuer}`,
+    `--oidc-client-id=${idp.clientId}`,
+    `--oidc-client-secret=${idp.clientSecret}`,
+    "--oidc-audiences=portico",
+    `--public-url=${publicUrl}`,
+    `--api-namespace=${prefix}-{user}`,
+    `--git-server-url=${git.url}`,
+    `--git-api-url=${git.apiUrl}`,
+    "--rate-limit-ip=0",
+    "--rate-limit-user=0",
+    ...extra,
+  ];
+}
+
+/** Makes the namespace `{prefix}-{user}` of each user (the API's mapping); dropped at the suite's teardown. */
+export async function userNamespaces(
+  suite: { c: Clients; onTeardown(fn: () => Promise<unknown>): void },
+  prefix: string,
+  users: readonly string[],
+): Promise<void> {
+  for (const user of users)
+    await suite.c.core.createNamespace({ body: { metadata: { name: `${prefix}-${user}` } } });
+  suite.onTeardown(async () => {
+    for (const user of users)
+      await suite.c.core.deleteNamespace({ name: `${prefix}-${user}` }).catch(() => undefined);
+  });
+}

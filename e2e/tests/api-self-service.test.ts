@@ -23,7 +23,7 @@ import { promisify } from "node:util";
 import { addCommit, createRepository, startGitServer, type GitServer } from "../fixtures/git-server.ts";
 import { demoClass } from "../../scripts/demo-objects.ts";
 import { checkVSCodeOpensClone, INSTALL_CODE_SERVER, vscodeClass, writeToVolume } from "../ide/checks.ts";
-import { api, gql, sessionCookie } from "../lib/api-client.ts";
+import { api, apiProxyFlags, gql, sessionCookie } from "../lib/api-client.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
 import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
@@ -101,22 +101,11 @@ before(async () => {
     address: PROXY,
     port: 8080,
     name: "api-proxy",
-    flags: [
-      "--auth=oidc",
-      `--oidc-issuer=${idp.issuer}`,
-      `--oidc-client-id=${idp.clientId}`,
-      `--oidc-client-secret=${idp.clientSecret}`,
-      "--oidc-audiences=portico",
-      `--public-url=${PUBLIC}`,
-      `--api-namespace=${prefix}-{user}`,
+    flags: apiProxyFlags(idp, PUBLIC, prefix, git, [
       "--api-max-workspaces=2",
-      `--git-server-url=${git.url}`,
-      `--git-api-url=${git.apiUrl}`,
       "--git-secret=git-clone",
       `--git-class=${vscode}`,
-      "--rate-limit-ip=0",
-      "--rate-limit-user=0",
-    ],
+    ]),
   });
   suite.onTeardown(() => px.stop());
   browser = await launchBrowser({ parentDir: stateDir(), hostMap: { "portico.test": PROXY } });

@@ -16,7 +16,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { GROUP, VERSION, WORKSPACE, type Workspace } from "../../crds/types.ts";
 import { createRepository, startGitServer, type GitServer } from "../fixtures/git-server.ts";
-import { api, sessionCookie, type ApiAnswer, type ApiCall } from "../lib/api-client.ts";
+import {
+  api,
+  apiProxyFlags,
+  sessionCookie,
+  userNamespaces,
+  type ApiAnswer,
+  type ApiCall,
+} from "../lib/api-client.ts";
 import { uniqueName } from "../lib/kube.ts";
 import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
@@ -49,12 +56,7 @@ const tokens = new Map<string, string>();
 
 before(async () => {
   await suite.ready();
-  for (const user of ["alice", "bob"])
-    await c.core.createNamespace({ body: { metadata: { name: nsOf(user) } } });
-  suite.onTeardown(async () => {
-    for (const user of ["alice", "bob"])
-      await c.core.deleteNamespace({ name: nsOf(user) }).catch(() => undefined);
-  });
+  await userNamespaces(suite, prefix, ["alice", "bob"]);
   idp = await startOidcProvider({
     address: PROVIDER,
     port: 9000,
@@ -76,23 +78,12 @@ before(async () => {
     address: PROXY,
     port: 8080,
     name: "attacks-api-proxy",
-    flags: [
-      "--auth=oidc",
-      `--oidc-issuer=${idp.issuer}`,
-      `--oidc-client-id=${idp.clientId}`,
-      `--oidc-client-secret=${idp.clientSecret}`,
-      "--oidc-audiences=portico",
-      `--public-url=${PUBLIC}`,
-      `--api-namespace=${prefix}-{user}`,
+    flags: apiProxyFlags(idp, PUBLIC, prefix, git, [
       "--api-max-body-bytes=16384",
       "--graphql-max-depth=6",
       "--graphql-max-cost=200",
-      `--git-server-url=${git.url}`,
-      `--git-api-url=${git.apiUrl}`,
       `--git-class=${suite.cls.bounded}`,
-      "--rate-limit-ip=0",
-      "--rate-limit-user=0",
-    ],
+    ]),
   });
   suite.onTeardown(() => px.stop());
   for (const user of ["alice", "bob"]) tokens.set(user, (await idp.tokensFor(user)).accessToken);

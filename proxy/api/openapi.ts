@@ -58,6 +58,13 @@ const str = (pattern: string, title: string, maxLength: number, extra: Schema = 
 });
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 
+/** `{size}`: a volume's size in a create or an update (what bounds and the CRD then check). */
+const volumeSize = (description: string): Schema => ({
+  type: "object",
+  additionalProperties: false,
+  properties: { size: { ...ref("Quantity"), type: ["string", "integer"], minimum: 1, description } },
+});
+
 /** Formats and request schemas. */
 const requestSchemas: Record<string, Schema> = {
   DnsLabel: str(DNS_LABEL, "a DNS label (lower-case letters, digits and '-', at most 63)", 63),
@@ -130,18 +137,7 @@ const requestSchemas: Record<string, Schema> = {
       namespace: { ...ref("DnsLabel"), description: "Must be the caller's namespace when given." },
       className: ref("ClassName"),
       repository: ref("Repository"),
-      storage: {
-        type: "object",
-        additionalProperties: false,
-        properties: {
-          size: {
-            ...ref("Quantity"),
-            type: ["string", "integer"],
-            minimum: 1,
-            description: "Volume size; at most the class's maxStorage.",
-          },
-        },
-      },
+      storage: volumeSize("Volume size; at most the class's maxStorage."),
       resources: ref("Resources"),
       idleTimeout: ref("Duration"),
       running: { type: "boolean", description: "Start it now (default true)." },
@@ -156,18 +152,7 @@ const requestSchemas: Record<string, Schema> = {
     minProperties: 1,
     properties: {
       running: { type: "boolean" },
-      storage: {
-        type: "object",
-        additionalProperties: false,
-        properties: {
-          size: {
-            ...ref("Quantity"),
-            type: ["string", "integer"],
-            minimum: 1,
-            description: "Volumes only grow.",
-          },
-        },
-      },
+      storage: volumeSize("Volumes only grow."),
       resources: ref("Resources"),
       idleTimeout: ref("Duration"),
       sharedWith: ref("Sharing"),
