@@ -52,8 +52,8 @@ export function createWorkspaceApi(
    * Replaces an object's status, guarded by the resourceVersion it was computed from: a concurrent
    * change → 409 → retried with backoff from the newer object, never a blind overwrite.
    */
-  const replaceStatus = async (plural: string, obj: Workspace | GatewayRoute, status: object) => {
-    await write("update", `${plural}/status`, () =>
+  const replaceStatus = async (plural: string, obj: Workspace | GatewayRoute, status: object) =>
+    (await write("update", `${plural}/status`, () =>
       custom.replaceNamespacedCustomObjectStatus({
         group: GROUP,
         version: VERSION,
@@ -63,11 +63,10 @@ export function createWorkspaceApi(
         body: { ...obj, status },
         fieldManager: FIELD_MANAGER,
       }),
-    );
-  };
+    )) as unknown;
   return {
     async apply(obj) {
-      await write("apply", obj.kind, () =>
+      return write("apply", obj.kind, () =>
         objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
       );
     },
@@ -102,8 +101,10 @@ export function createWorkspaceApi(
         }
       });
     },
-    writeStatus: (ws: Workspace, status: WorkspaceStatus) => replaceStatus(WORKSPACE.plural, ws, status),
-    writeRouteStatus: (route, status) => replaceStatus(GATEWAY_ROUTE.plural, route, status),
+    writeStatus: async (ws: Workspace, status: WorkspaceStatus) =>
+      (await replaceStatus(WORKSPACE.plural, ws, status)) as Workspace,
+    writeRouteStatus: async (route, status) =>
+      void (await replaceStatus(GATEWAY_ROUTE.plural, route, status)),
     async secretExists(namespace, name) {
       await limiter.take();
       try {

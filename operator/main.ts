@@ -44,6 +44,7 @@ import {
   sliceService,
 } from "./gateway/reconcile.ts";
 import { WorkQueue } from "./engine/queue.ts";
+import { withMutations } from "./engine/mutation-cache.ts";
 import { realClock } from "../common/runtime/types.ts";
 import type { Watched } from "../common/runtime/watched.ts";
 import { startHealthServer } from "../common/runtime/health.ts";
@@ -265,7 +266,10 @@ const caches: WorkspaceCaches & { all: Watched<k8s.KubernetesObject>[] } = (() =
     ...(virtualServices ? [virtualServices] : []),
   ];
   return {
-    workspaces,
+    // Status writes' answers overlay the watch until it catches up (engine/mutation-cache.ts).
+    workspaces: withMutations(workspaces, {
+      trim: (w) => trimObject(w as unknown as Raw) as unknown as Workspace,
+    }),
     classes,
     pods,
     pvcs,

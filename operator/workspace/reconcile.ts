@@ -36,7 +36,8 @@ export interface Cache<T> {
 }
 
 export interface WorkspaceCaches {
-  workspaces: Cache<Workspace>;
+  /** `mutated`, when there: told of each status write's answer (engine/mutation-cache.ts). */
+  workspaces: Cache<Workspace> & { mutated?(ws: Workspace): void };
   classes: Cache<WorkspaceClass>;
   pods: Cache<V1Pod>;
   pvcs: Cache<V1PersistentVolumeClaim>;
@@ -47,13 +48,14 @@ export interface WorkspaceCaches {
 
 /** The side effects a reconcile may have: each one a write the operator owns (or a single read). */
 export interface WorkspaceApi {
-  /** Server-side apply of the fields in `obj` (creates when absent). */
-  apply(obj: KubernetesObject): Promise<void>;
+  /** Server-side apply of the fields in `obj` (creates when absent); the object as the server has it. */
+  apply(obj: KubernetesObject): Promise<KubernetesObject | void>;
   /** JSON merge patch of an existing object. */
   patch(obj: KubernetesObject, patch: object): Promise<void>;
   /** Deletes an object, only if it still has this uid. */
   delete(obj: KubernetesObject): Promise<void>;
-  writeStatus(ws: Workspace, status: WorkspaceStatus): Promise<void>;
+  /** Replaces the status; the Workspace as the server has it afterwards. */
+  writeStatus(ws: Workspace, status: WorkspaceStatus): Promise<Workspace | void>;
   secretExists(namespace: string, name: string): Promise<boolean>;
   /** Records an Event; may resolve before it is written (never fails the reconcile). */
   event(ws: Workspace, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
@@ -103,6 +105,11 @@ export async function reconcileWorkspace(
   const missingSecret =
     cls && secretName && !(await d.api.secretExists(namespace, secretName)) ? secretName : undefined;
 
+  // What the status is computed from: the caches, except for a child written just now, whose
+  // server answer is newer. So the first status already names the children it created, and is
+  // not stale as soon as it is written (one status write per workspace less).
+  const seen = { ...observed };
+
   // build + ensure
   let rolling = false;
   let block: StartBlock | undefined;
@@ -112,12 +119,16 @@ export async function reconcileWorkspace(
     // The children before the pod are independent of each other: one round trip for all of them
     // (at scale, a reconcile's sequential API round trips are what bounds the operator). The pod
     // comes after them, so its egress policy exists before it runs.
-    await Promise.all([
+    const [pvc, service, networkPolicy, virtualService] = await Promise.all([
       ensureClaim(ws, desired.pvc, observed.pvc, d, log),
       ensureObject(desired.service, observed.service, d, log),
       ensureObject(desired.networkPolicy, observed.networkPolicy, d, log),
       desired.virtualService && ensureObject(desired.virtualService, observed.virtualService, d, log),
     ]);
+    seen.pvc = (pvc as V1PersistentVolumeClaim | undefined) ?? seen.pvc;
+    seen.service = service ?? seen.service;
+    seen.networkPolicy = networkPolicy ?? seen.networkPolicy;
+    seen.virtualService = virtualService || seen.virtualService;
 
     // A pod that exists is never deleted for a limit: only starting waits on one.
     block = pod ? undefined : startBlock(ws, cls, d);
@@ -134,10 +145,10 @@ export async function reconcileWorkspace(
         );
       }
     } else if (!pod) {
-      await d.api.apply(desired.pod);
+      pod = ((await d.api.apply(desired.pod)) as V1Pod | undefined) ?? desired.pod;
       log.info("created pod", { pod: names.pod });
       await d.api.event(ws, "Normal", "Starting", `created pod ${names.pod}`);
-      pod = desired.pod;
+      seen.pod = pod;
     } else if (terminating) {
       rolling = ws.status?.conditions?.some((c) => c.reason === "Rolling") ?? false;
     } else if (pod.metadata?.annotations?.[POD_SPEC_HASH_ANNOTATION] !== podSpecHash(desired.pod)) {
@@ -181,12 +192,12 @@ export async function reconcileWorkspace(
     {
       ws,
       cls,
-      pvc: observed.pvc,
-      pod: observed.pod,
-      service: observed.service,
+      pvc: seen.pvc,
+      pod: seen.pod,
+      service: seen.service,
       virtualServiceWanted: d.virtualServices,
-      virtualService: observed.virtualService,
-      networkPolicy: observed.networkPolicy,
+      virtualService: seen.virtualService,
+      networkPolicy: seen.networkPolicy,
       missingSecret,
       block,
       rolling,
@@ -196,7 +207,9 @@ export async function reconcileWorkspace(
   );
   const status = withSync(computed, ws, plan, rfc3339(d.now()));
   if (!statusEqual(ws.status ?? {}, status)) {
-    await d.api.writeStatus(ws, status);
+    const written = await d.api.writeStatus(ws, status);
+    // Until the watch delivers it, the next reconcile reads this answer, not the older object.
+    if (written) d.caches.workspaces.mutated?.(written);
     await announce(ws, ws.status, status, d);
   }
   await finishSync(ws, plan, d);
@@ -285,21 +298,25 @@ async function announce(
   }
 }
 
-/** Creates the child when absent; otherwise re-applies it only when a field the operator sets drifted. */
+/**
+ * Creates the child when absent; otherwise re-applies it only when a field the operator sets
+ * drifted. Returns the child as the server answered the write (undefined: nothing written).
+ */
 async function ensureObject(
   desired: KubernetesObject,
   observed: KubernetesObject | undefined,
   d: ReconcileDeps,
   log: Logger,
-) {
+): Promise<KubernetesObject | undefined> {
   const drift = observed ? driftOf(desired, observed) : "absent";
-  if (!drift) return;
-  await d.api.apply(desired);
+  if (!drift) return undefined;
+  const applied = await d.api.apply(desired);
   log.info(observed ? "updated drifted child" : "created child", {
     kind: desired.kind,
     name: desired.metadata?.name,
     drift,
   });
+  return applied ?? desired;
 }
 
 /** Where a child differs from what the operator wants of it: its labels, spec and owners. */
@@ -325,12 +342,13 @@ async function ensureClaim(
   observed: V1PersistentVolumeClaim | undefined,
   d: ReconcileDeps,
   log: Logger,
-) {
+): Promise<KubernetesObject | undefined> {
   const owners = claimOwners(ws, desired, d.caches.workspaces);
   if (!observed) {
-    await d.api.apply({ ...desired, metadata: { ...desired.metadata, ownerReferences: owners } });
+    const claim = { ...desired, metadata: { ...desired.metadata, ownerReferences: owners } };
+    const applied = await d.api.apply(claim);
     log.info("created claim", { pvc: desired.metadata?.name });
-    return;
+    return applied ?? claim;
   }
   const patch: { metadata?: object; spec?: object } = {};
   if (!sameOwners(owners, observed.metadata?.ownerReferences)) {
@@ -347,6 +365,7 @@ async function ensureClaim(
     await d.api.patch(observed, patch);
     log.info("updated claim", { pvc: observed.metadata?.name, patch });
   }
+  return undefined;
 }
 
 /**

@@ -335,7 +335,8 @@ const cases: Case[] = [
     }),
     phase: "Pending",
     storage: "PVCPending",
-    podReady: "Unschedulable",
+    // The scheduler retries by itself once the claim binds: a step, not a problem.
+    podReady: "Starting",
     ready: "PVCPending",
     progress: "Reconciling",
     message: /default storage class/,

@@ -238,7 +238,11 @@ export function isPodReady(pod: V1Pod): boolean {
 /** The most useful thing wrong with a pod that is not ready, or undefined while it is just starting. */
 function podProblem(ws: Workspace, pod: V1Pod): Judgement | undefined {
   const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
-  if (scheduled?.status === "False" && scheduled.reason === "Unschedulable") {
+  if (
+    scheduled?.status === "False" &&
+    scheduled.reason === "Unschedulable" &&
+    !waitsOnClaimBinding(scheduled.message)
+  ) {
     return no("Unschedulable", `The pod cannot be scheduled: ${scheduled.message ?? "no node fits"}`);
   }
   const inits = pod.status?.initContainerStatuses ?? [];
@@ -293,6 +297,15 @@ function podProblem(ws: Workspace, pod: V1Pod): Judgement | undefined {
   }
   return undefined;
 }
+
+/**
+ * The scheduler's answer for a pod created beside its claim, before the claim is bound (a class
+ * that binds at once): it retries by itself once the claim binds. Not a problem, just a step, so
+ * it reads as waiting to be scheduled (StorageReady says PVCPending meanwhile), and costs neither
+ * an Event nor a status write.
+ */
+const waitsOnClaimBinding = (message: string | undefined) =>
+  !!message && /unbound immediate PersistentVolumeClaims/.test(message);
 
 /** A terminated run with a non-zero exit code, now or just before a restart back-off. */
 function failedRun(s: V1ContainerStatus): { exitCode: number; detail: string } | undefined {
