@@ -8,7 +8,7 @@ import { Gauge, Histogram, type Registry } from "prom-client";
 import type { Workspace } from "../../crds/types.ts";
 import type { ApiObserver } from "./service.ts";
 import type { InstanceStatus } from "./types.ts";
-import { instanceStatus } from "./views.ts";
+import { instanceStatus, isReady } from "./views.ts";
 
 /** Provision → Ready: 5 s … 5 min (the issue's buckets). */
 export const PROVISION_BUCKETS = [5, 10, 30, 60, 120, 300];
@@ -54,8 +54,6 @@ export function apiMetrics(
     registers: [registry],
   });
   const pending = new Map<string, number>();
-  const ready = (ws: Workspace) =>
-    ws.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
   return {
     provisioned(namespace, name, startedMs) {
       const now = nowMs();
@@ -65,7 +63,7 @@ export function apiMetrics(
     seen(ws) {
       const key = `${ws.metadata.namespace}/${ws.metadata.name}`;
       const started = pending.get(key);
-      if (started === undefined || !ready(ws)) return;
+      if (started === undefined || !isReady(ws)) return;
       pending.delete(key);
       duration.observe((nowMs() - started) / 1000);
     },

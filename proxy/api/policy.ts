@@ -6,7 +6,8 @@ import type { Quantity, Workspace, WorkspaceClass } from "../../crds/types.ts";
 import { boundsViolationsOf } from "../../common/model/workspace/limits.ts";
 import { mayOpen, type Identity } from "../auth/identity.ts";
 import { ApiError, type ApiConfig, type LimitCandidate } from "./types.ts";
-import { classOf, classView } from "./views.ts";
+import { classView } from "./views.ts";
+import { classNameOf } from "../routing/from-cluster.ts";
 
 const isAdmin = (who: Identity, adminRoles: readonly string[]) =>
   who.via === "none" || who.roles.some((r) => adminRoles.includes(r));
@@ -91,7 +92,7 @@ export function checkUserLimits(
         w.metadata.name === change.except.name
       ),
   );
-  const ofClass = (l: readonly Workspace[]) => (view ? l.filter((w) => classOf(w) === view.name) : []);
+  const ofClass = (l: readonly Workspace[]) => (view ? l.filter((w) => classNameOf(w) === view.name) : []);
   const refuse = (
     code: "too_many_workspaces" | "too_many_running",
     scope: string,

@@ -41,7 +41,8 @@ import {
   type WorkspaceApi,
   type WorkspaceView,
 } from "./types.ts";
-import { classOf, classView, workspaceView } from "./views.ts";
+import { classView, workspaceView } from "./views.ts";
+import { classNameOf } from "../routing/from-cluster.ts";
 
 /** The informer caches the service reads (proxy/main.ts). */
 export interface ApiCaches {
@@ -144,8 +145,10 @@ export class WorkspaceService implements WorkspaceApi {
       throw new ApiError(403, "forbidden", "only admins may list every workspace (all=true)", "all");
     const out: WorkspaceView[] = [];
     for (const ws of this.#d.caches.workspaces()) {
-      const mine = opts.all || ws.spec.owner === who.user || (who.via !== "none" && mayView(who, ws, []));
-      if (mine && (opts.all || mayView(who, ws, this.#d.adminRoles))) out.push(this.#view(ws));
+      // Without `all`: the caller's own and those shared with them, not every workspace an admin (or
+      // the demo user, whom --auth=none lets open anything) could open.
+      const listed = opts.all || ws.spec.owner === who.user || (who.via !== "none" && mayView(who, ws, []));
+      if (listed) out.push(this.#view(ws));
     }
     return out.sort(byName);
   }
@@ -195,7 +198,7 @@ export class WorkspaceService implements WorkspaceApi {
     ifMatch?: string,
   ): Promise<WorkspaceView> {
     const ws = this.#managed(who, namespace, name, ifMatch);
-    const cls = this.#d.caches.workspaceClass(classOf(ws));
+    const cls = this.#d.caches.workspaceClass(classNameOf(ws));
     if (cls)
       checkBounds(
         { storage: req.storage?.size, resources: req.resources, idleTimeout: req.idleTimeout },
@@ -281,7 +284,8 @@ export class WorkspaceService implements WorkspaceApi {
       const status = this.#view(ws).status;
       if (status === "RUNNING") s.runningInstances++;
       if (status === "STOPPED") s.stoppedInstances++;
-      const size = ws.spec.storage?.size ?? this.#d.caches.workspaceClass(classOf(ws))?.spec.storage?.size;
+      const size =
+        ws.spec.storage?.size ?? this.#d.caches.workspaceClass(classNameOf(ws))?.spec.storage?.size;
       s.totalStorageUsed += size !== undefined ? (parseQuantity(size) ?? 0) : 0;
     }
     return s;
@@ -343,7 +347,7 @@ export class WorkspaceService implements WorkspaceApi {
       );
     if (ws.spec.running !== false)
       return { workspace: this.#view(ws), isNew: false, message: `your workspace for ${repo} exists` };
-    const cls = this.#d.caches.workspaceClass(classOf(ws));
+    const cls = this.#d.caches.workspaceClass(classNameOf(ws));
     checkUserLimits(this.#owned(who.user), cls, this.#d.config, {
       adding: false,
       starting: true,

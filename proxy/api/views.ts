@@ -3,16 +3,14 @@
  * WorkspaceView out; a WorkspaceClass in, a ClassView out. Nothing here reads the API server.
  */
 import type { Workspace, WorkspaceClass } from "../../crds/types.ts";
+import { classNameOf } from "../routing/from-cluster.ts";
 import type { ClassView, InstanceStatus, SyncView, WorkspaceView } from "./types.ts";
 
-const ready = (ws: Workspace): boolean =>
+/** Whether the operator reports the workspace Ready (its Ready condition is True). */
+export const isReady = (ws: Workspace): boolean =>
   ws.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
 const isoOf = (t: string | Date | undefined): string => (t instanceof Date ? t.toISOString() : (t ?? ""));
-
-/** The class a workspace runs: as the operator resolved it, else as asked. */
-export const classOf = (ws: Workspace): string =>
-  ws.status?.className ?? ws.spec.className ?? ws.spec.ide ?? "";
 
 /**
  * InstanceStatus of a workspace, from what the operator observed: asked to stop → STOPPING until the
@@ -25,7 +23,7 @@ export function instanceStatus(ws: Workspace): InstanceStatus {
   if (!running) return phase === "Stopped" ? "STOPPED" : "STOPPING";
   if (phase === "Stopping") return "STOPPING";
   if (phase === "Stopped") return "STARTING"; // asked to run again; the operator has not caught up
-  if (phase === "Running") return ready(ws) ? "RUNNING" : "STARTING";
+  if (phase === "Running") return isReady(ws) ? "RUNNING" : "STARTING";
   if (phase === "Starting") return "STARTING";
   return "PENDING";
 }
@@ -46,11 +44,11 @@ export function workspaceView(ws: Workspace, syncAnnotation: string): WorkspaceV
     namespace: ws.metadata.namespace ?? "",
     name: ws.metadata.name ?? "",
     owner: ws.spec.owner,
-    className: classOf(ws),
+    className: classNameOf(ws),
     running: ws.spec.running !== false,
     phase: st.phase ?? "Pending",
     status: instanceStatus(ws),
-    ready: ready(ws),
+    ready: isReady(ws),
     ...(st.url ? { url: st.url } : {}),
     message: st.message ?? st.conditions?.find((c) => c.type === "Ready")?.message ?? "",
     ...(repo ? { repository: { url: repo.url, ...(repo.ref ? { ref: repo.ref } : {}) } } : {}),
