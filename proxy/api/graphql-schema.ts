@@ -42,7 +42,7 @@ export const GRAPHQL_SDL = /* GraphQL */ `
     status: InstanceStatus!
     "When it was created (RFC 3339, UTC)."
     createdAt: String!
-    "The last activity the proxy or the IDE reported (RFC 3339); null when there was none yet."
+    "The workspace's status.lastActivity (RFC 3339). Not reported yet: activity tracking (idle stop) is still to come, so this is null today."
     lastAccessedAt: String
     "The volume's requested capacity in bytes (reserved, not written); null when no size is known. Float: Int stops at 2 GiB."
     storageUsed: Float

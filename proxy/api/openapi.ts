@@ -272,7 +272,11 @@ const responseSchemas: Record<string, Schema> = {
       },
       conditions: { type: "array", items: ref("Condition") },
       createdAt: dateTime,
-      lastActivity: dateTime,
+      lastActivity: {
+        ...dateTime,
+        description:
+          "status.lastActivity. Not reported yet: activity tracking (idle stop) is still to come, so it is absent today.",
+      },
       resourceVersion: text,
       sync: ref("Sync"),
     },
