@@ -119,7 +119,11 @@ const workspaces = watch<Raw>({
   name: "workspaces",
   path: `/apis/${GROUP}/${VERSION}/${WORKSPACE.plural}`,
   list: listCustom(kc, WORKSPACE.plural),
-  onChange: (o) => refresh(o.metadata!.namespace!, o.metadata!.name!),
+  onChange: (o) => {
+    refresh(o.metadata!.namespace!, o.metadata!.name!);
+    // The API's own writes are laid over this cache until the watch brings them (read-your-writes).
+    api?.observed(o);
+  },
 });
 const classes = watch<Raw>({
   name: "workspaceclasses",

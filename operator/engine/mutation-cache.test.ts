@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { newerVersion, withMutations } from "./mutation-cache.ts";
+import { newerVersion } from "../../common/runtime/recent-writes.ts";
+import { withMutations } from "./mutation-cache.ts";
 
 interface Obj {
   metadata: { name: string; namespace: string; resourceVersion?: string };

@@ -10,6 +10,7 @@
  * integer drops the entry). It is dropped once the cache catches up, when the object leaves the
  * cache, and after `ttlMs` in any case, so a watch that never delivers cannot pin an old object.
  */
+import { newerVersion } from "../../common/runtime/recent-writes.ts";
 import type { Cache } from "../workspace/reconcile.ts";
 
 interface Meta {
@@ -30,12 +31,6 @@ export interface MutationCacheOptions<T> {
 }
 
 const keyOf = (name: string | undefined, namespace: string | undefined) => `${namespace ?? ""}/${name ?? ""}`;
-
-/** Whether resourceVersion `a` is newer than `b`; undefined when either is not an integer. */
-export function newerVersion(a: string | undefined, b: string | undefined): boolean | undefined {
-  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return undefined;
-  return BigInt(a) > BigInt(b);
-}
 
 export function withMutations<T extends Meta>(
   cache: Cache<T>,

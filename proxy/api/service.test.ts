@@ -40,7 +40,15 @@ const config: ApiConfig = {
   graphql: { maxDepth: 8, maxCost: 500 },
 };
 
-function world(opts: { access?: RepoAccessCheck; classes?: WorkspaceClass[]; cachesBlind?: boolean } = {}) {
+function world(
+  opts: {
+    access?: RepoAccessCheck;
+    classes?: WorkspaceClass[];
+    cachesBlind?: boolean;
+    lagging?: boolean;
+    nowMs?: () => number;
+  } = {},
+) {
   const objects = new Map<string, Workspace>();
   const claims = new Map<string, Record<string, string>>();
   const writes: string[] = [];
@@ -96,21 +104,40 @@ function world(opts: { access?: RepoAccessCheck; classes?: WorkspaceClass[]; cac
       return `${ns}/${pod}/${container}:${lines}`;
     },
   };
-  const service = new WorkspaceService({
-    config,
-    adminRoles: ["portico-admin"],
-    caches: {
-      workspaces: () => (opts.cachesBlind ? [] : objects.values()),
-      workspace: (ns, n) => (opts.cachesBlind ? undefined : objects.get(k(ns, n))),
-      classes: () => classes.values(),
-      workspaceClass: (n) => classes.get(n),
-    },
-    store,
-    repoAccess:
-      opts.access ?? (async () => ({ ok: true, cloneUrl: "", defaultBranch: "main", private: false })),
-    now: () => new Date("2026-12-05T01:02:03.456Z"),
-  });
-  return { service, objects, writes, claims };
+  /** The caches as the watch has delivered them: everything at once, nothing, or what `deliver` brought. */
+  const watched = new Map<string, Workspace>();
+  const seen = (): Map<string, Workspace> =>
+    opts.cachesBlind ? new Map() : opts.lagging ? watched : objects;
+  /** Another replica over the same cluster (its own read-your-writes). */
+  const replica = () =>
+    new WorkspaceService({
+      config,
+      adminRoles: ["portico-admin"],
+      caches: {
+        workspaces: () => seen().values(),
+        workspace: (ns, n) => seen().get(k(ns, n)),
+        classes: () => classes.values(),
+        workspaceClass: (n) => classes.get(n),
+      },
+      store,
+      repoAccess:
+        opts.access ?? (async () => ({ ok: true, cloneUrl: "", defaultBranch: "main", private: false })),
+      now: () => new Date(opts.nowMs?.() ?? Date.parse("2026-12-05T01:02:03.456Z")),
+    });
+  const service = replica();
+  /** The watch catches up: the caches become the cluster, and the service hears of each change. */
+  const deliver = () => {
+    // A deletion's watch event carries a newer resourceVersion than the object's last.
+    for (const [key, ws] of watched)
+      if (!objects.has(key))
+        service.observed({ metadata: { ...ws.metadata, resourceVersion: String(rv++) } });
+    watched.clear();
+    for (const [key, ws] of objects) {
+      watched.set(key, ws);
+      service.observed(ws);
+    }
+  };
+  return { service, replica, deliver, objects, writes, claims };
 }
 
 async function refused(
@@ -289,7 +316,7 @@ test("provision: access first, then one workspace per user and repository, start
 
 test("provision meets a workspace another replica just made, before the caches saw it", async () => {
   const w = world({ cachesBlind: true });
-  const first = await w.service.provision(alice, "alice", "x");
+  const first = await w.replica().provision(alice, "alice", "x");
   const r = await w.service.provision(alice, "alice", "x");
   assert.equal(r.isNew, false);
   assert.equal(r.workspace.name, first.workspace.name);
@@ -330,4 +357,41 @@ test("stats for admins only; logs bounded", async () => {
   await refused(service.logs(alice, "ws-alice", "a1", 0), 400, "invalid", "lines");
   await refused(service.logs(alice, "ws-alice", "a1", 5001), 400, "invalid", "lines");
   assert.equal(await service.logs(alice, "ws-alice", "a1", 7), "ws-alice/ws-a1/ide:7");
+});
+
+test("read-your-writes: a create, a change and a delete are seen at once, before the watch brings them", async () => {
+  const { service, deliver, writes } = world({ lagging: true });
+  await service.create(alice, { className: "jupyter", name: "one" });
+  await service.create(alice, { className: "jupyter", name: "two" });
+  assert.deepEqual(
+    service.list(alice).map((v) => v.name),
+    ["one", "two"],
+  );
+  // The running limit (2) counts both although the caches hold neither yet: nothing is written.
+  await refused(service.create(alice, { className: "jupyter", name: "three" }), 429, "too_many_running");
+  assert.equal(writes.filter((x) => x.startsWith("create")).length, 2);
+  assert.equal((await service.stop(alice, "ws-alice", "one")).running, false);
+  assert.equal(service.get(alice, "ws-alice", "one").running, false);
+  await service.delete(alice, "ws-alice", "two");
+  assert.deepEqual(
+    service.list(alice).map((v) => v.name),
+    ["one"],
+  );
+  await refused(() => service.get(alice, "ws-alice", "two"), 404, "not_found");
+  // The watch catches up: the same answers, now from the caches.
+  deliver();
+  assert.deepEqual(
+    service.list(alice).map((v) => `${v.name}:${v.running}`),
+    ["one:false"],
+  );
+});
+
+test("read-your-writes: an entry the watch never confirms expires (a create another client undid)", async () => {
+  let now = Date.parse("2026-12-05T01:00:00Z");
+  const { service, objects } = world({ lagging: true, nowMs: () => now });
+  await service.create(alice, { className: "jupyter", name: "ghost" });
+  objects.clear(); // deleted by someone else before this replica's watch saw either event
+  assert.equal(service.list(alice).length, 1);
+  now += 11_000;
+  assert.deepEqual(service.list(alice), []);
 });

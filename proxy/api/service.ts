@@ -43,6 +43,7 @@ import {
 } from "./types.ts";
 import { classView, workspaceView } from "./views.ts";
 import { classNameOf } from "../routing/from-cluster.ts";
+import { RecentWrites } from "../../common/runtime/recent-writes.ts";
 
 /** The informer caches the service reads (proxy/main.ts). */
 export interface ApiCaches {
@@ -86,23 +87,42 @@ const byName = (a: { namespace: string; name: string }, b: { namespace: string; 
 export class WorkspaceService implements WorkspaceApi {
   readonly #d: ServiceDeps;
   readonly #now: () => Date;
+  /** This replica's own writes until its watch brings them: a create is listed and counted at once. */
+  readonly #writes: RecentWrites<Workspace>;
 
   constructor(deps: ServiceDeps) {
     this.#d = deps;
     this.#now = deps.now ?? (() => new Date());
+    this.#writes = new RecentWrites({ now: () => this.#now().getTime() });
+  }
+
+  /** The workspaces watch delivered `ws` (added, updated or deleted): proxy/main.ts calls this. */
+  observed(ws: { metadata?: { name?: string; namespace?: string; resourceVersion?: string } }): void {
+    this.#writes.observed(ws);
+  }
+
+  #all(): Workspace[] {
+    return this.#writes.list(this.#d.caches.workspaces());
+  }
+
+  #cached(namespace: string, name: string): Workspace | undefined {
+    return this.#writes.get(namespace, name, this.#d.caches.workspace(namespace, name));
+  }
+
+  #wrote(ws: Workspace): Workspace {
+    this.#writes.wrote(ws);
+    return ws;
   }
 
   #view = (ws: Workspace): WorkspaceView => workspaceView(ws, SYNC_REQUESTED_ANNOTATION);
 
   #owned(user: string): Workspace[] {
-    return [...this.#d.caches.workspaces()].filter(
-      (w) => w.spec.owner === user && !w.metadata.deletionTimestamp,
-    );
+    return this.#all().filter((w) => w.spec.owner === user && !w.metadata.deletionTimestamp);
   }
 
   /** The workspace if the caller may see it; 404 otherwise (whether or not it exists). */
   #visible(who: Identity, namespace: string, name: string): Workspace {
-    const ws = this.#d.caches.workspace(namespace, name);
+    const ws = this.#cached(namespace, name);
     if (!ws || !mayView(who, ws, this.#d.adminRoles))
       throw new ApiError(404, "not_found", `workspace ${namespace}/${name} not found`);
     return ws;
@@ -144,7 +164,7 @@ export class WorkspaceService implements WorkspaceApi {
     if (opts.all && !isAdmin(who, this.#d.adminRoles))
       throw new ApiError(403, "forbidden", "only admins may list every workspace (all=true)", "all");
     const out: WorkspaceView[] = [];
-    for (const ws of this.#d.caches.workspaces()) {
+    for (const ws of this.#all()) {
       // Without `all`: the caller's own and those shared with them, not every workspace an admin (or
       // the demo user, whom --auth=none lets open anything) could open.
       const listed = opts.all || ws.spec.owner === who.user || (who.via !== "none" && mayView(who, ws, []));
@@ -187,7 +207,7 @@ export class WorkspaceService implements WorkspaceApi {
       ...(req.running === false ? { running: false } : {}),
       ...(req.sharedWith ? { sharedWith: req.sharedWith } : {}),
     });
-    return this.#view(await store.create(namespace, body));
+    return this.#view(this.#wrote(await store.create(namespace, body)));
   }
 
   async update(
@@ -217,7 +237,7 @@ export class WorkspaceService implements WorkspaceApi {
     if (req.idleTimeout !== undefined) spec.idleTimeout = req.idleTimeout;
     if (req.sharedWith !== undefined) spec.sharedWith = req.sharedWith;
     if (Object.keys(spec).length === 0) return this.#view(ws);
-    return this.#view(await this.#d.store.patch(namespace, name, { spec }, ifMatch));
+    return this.#view(this.#wrote(await this.#d.store.patch(namespace, name, { spec }, ifMatch)));
   }
 
   start(who: Identity, namespace: string, name: string): Promise<WorkspaceView> {
@@ -248,9 +268,11 @@ export class WorkspaceService implements WorkspaceApi {
         `workspace ${namespace}/${name} is stopped: start it, then sync (a start fetches too)`,
       );
     const request = syncRequestId(this.#now());
-    const patched = await this.#d.store.patch(namespace, name, {
-      metadata: { annotations: { [SYNC_REQUESTED_ANNOTATION]: request } },
-    });
+    const patched = this.#wrote(
+      await this.#d.store.patch(namespace, name, {
+        metadata: { annotations: { [SYNC_REQUESTED_ANNOTATION]: request } },
+      }),
+    );
     return { workspace: this.#view(patched), request };
   }
 
@@ -262,6 +284,7 @@ export class WorkspaceService implements WorkspaceApi {
   ): Promise<void> {
     const ws = this.#managed(who, namespace, name, opts.ifMatch);
     await this.#d.store.delete(namespace, name, opts.ifMatch);
+    this.#writes.deleted(ws);
     if (!opts.deleteVolume) return;
     const claim = ownClaim(ws, this.#owned(ws.spec.owner));
     if (claim) await this.#d.store.deleteClaim(namespace, claim.name, claim.labels);
@@ -279,7 +302,7 @@ export class WorkspaceService implements WorkspaceApi {
     if (!isAdmin(who, this.#d.adminRoles))
       throw new ApiError(403, "forbidden", "instance statistics are for admins only");
     const s: StatsView = { totalInstances: 0, runningInstances: 0, stoppedInstances: 0, totalStorageUsed: 0 };
-    for (const ws of this.#d.caches.workspaces()) {
+    for (const ws of this.#all()) {
       s.totalInstances++;
       const status = this.#view(ws).status;
       if (status === "RUNNING") s.runningInstances++;
@@ -310,7 +333,7 @@ export class WorkspaceService implements WorkspaceApi {
     const url = cloneUrl(git.base, repoOwner, repoName);
     const namespace = namespaceFor(config.namespace, who.user);
     const name = provisionName(who.user, repoOwner, repoName);
-    const existing = this.#d.caches.workspace(namespace, name) ?? (await store.read(namespace, name));
+    const existing = this.#cached(namespace, name) ?? (await store.read(namespace, name));
     if (existing) return this.#reuse(who, existing, `${repoOwner}/${repoName}`);
     const cls = this.#class(git.className, "className (the API's --git-class)");
     checkUserLimits(this.#owned(who.user), cls, config, { adding: true, starting: true });
@@ -320,7 +343,7 @@ export class WorkspaceService implements WorkspaceApi {
     });
     body.metadata.annotations = { [REPOSITORY_ANNOTATION]: `${repoOwner}/${repoName}` };
     try {
-      const created = await store.create(namespace, body);
+      const created = this.#wrote(await store.create(namespace, body));
       this.#d.observer?.provisioned(namespace, name, started);
       return {
         workspace: this.#view(created),
@@ -332,6 +355,7 @@ export class WorkspaceService implements WorkspaceApi {
       if (!(err instanceof ApiError) || err.code !== "conflict") throw err;
       const raced = await store.read(namespace, name);
       if (!raced) throw err;
+      this.#writes.wrote(raced);
       return this.#reuse(who, raced, `${repoOwner}/${repoName}`);
     }
   }
@@ -353,7 +377,7 @@ export class WorkspaceService implements WorkspaceApi {
       starting: true,
       except: { namespace, name },
     });
-    const started = await this.#d.store.patch(namespace, name, { spec: { running: true } });
+    const started = this.#wrote(await this.#d.store.patch(namespace, name, { spec: { running: true } }));
     return { workspace: this.#view(started), isNew: false, message: `started your workspace for ${repo}` };
   }
 }
