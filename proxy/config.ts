@@ -20,6 +20,7 @@ import {
 } from "../common/runtime/settings.ts";
 import { GATEWAY_SECRET_HEADER } from "./http/request.ts";
 import type { ApiConfig } from "./api/types.ts";
+import { fileURLToPath } from "node:url";
 
 import { parseCidr, type UrlPolicySettings } from "../common/model/gateway/address.ts";
 
@@ -134,6 +135,28 @@ export interface ProxyConfig {
   gatewayUrlPolicy: UrlPolicySettings;
   /** The self-service API (proxy/api/). */
   api: ApiConfig;
+  /** The console (proxy/console/, proxy/surfaces/console.ts). */
+  console: ConsoleConfig;
+}
+
+/** The console's settings. */
+export interface ConsoleConfig {
+  /** Serve the console (the app, its WebSockets and resource views) on the base domain. */
+  enabled: boolean;
+  /** The built app (npm run build:console): index.html and its assets. */
+  assetsDir: string;
+  /** Open /ws/watch sockets per user. */
+  maxWatchesPerUser: number;
+  /** Open /ws/logs sockets per user. */
+  maxLogStreamsPerUser: number;
+  /** Open /ws/shell sockets per user. */
+  maxShellsPerUser: number;
+  /** Subscriptions one /ws/watch socket may hold. */
+  maxSubscriptions: number;
+  /** Serve /api/cluster and /api/resources… (the proxy's RBAC must let it read those kinds). */
+  resources: boolean;
+  /** Secret values may be revealed (to users whom RBAC lets get secrets); false: keys only. */
+  revealSecrets: boolean;
 }
 
 /**
@@ -228,6 +251,21 @@ export const PROXY_FLAGS = {
   "git-class": "The WorkspaceClass provisioned workspaces run.",
   "graphql-max-depth": "Deepest selection a GraphQL query may make.",
   "graphql-max-cost": "Most fields a GraphQL query may select (aliases and fragments counted).",
+  console:
+    "Serve the console (dashboard, /ws/watch, /ws/logs, /ws/shell, resource views) on the base domain.",
+  "console-dir": {
+    help: "Directory of the built console app (npm run build:console).",
+    default: "proxy/console/dist beside the code",
+  },
+  "console-max-watches": "Open /ws/watch sockets per user; beyond it: 429.",
+  "console-max-log-streams": "Open /ws/logs sockets per user; beyond it: 429.",
+  "console-max-shells": "Open /ws/shell sockets per user; beyond it: 429.",
+  "console-max-subscriptions":
+    "Subscriptions one /ws/watch socket may hold; beyond it: an error frame, then 1008.",
+  "console-resources":
+    "Serve /api/cluster and /api/resources (the proxy's RBAC must let it read those kinds; callers are checked by SubjectAccessReview).",
+  "console-reveal-secrets":
+    "Let users whom RBAC allows `get secrets` reveal Secret values; false: keys only.",
 } as const satisfies FlagTable<string>;
 
 /** How `portico-proxy --help` starts: both ways to run the binary. */
@@ -288,6 +326,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
     logLevel: oneOf("log-level", "info", ["error", "warn", "info", "debug"] as const),
     gatewayUrlPolicy: readGatewayUrlPolicy(r, urlAllow),
     api: readApi(r),
+    console: readConsole(r),
   };
   config.gatewayUrlPolicy.clusterDomain = config.routingConfig.clusterDomain;
   if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs && config.limits.requestTimeoutMs > 0)
@@ -297,6 +336,21 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
     config.identity.cookieDomain = config.routingConfig.baseDomain;
   r.finish("portico-proxy", PROXY_USAGE);
   return deepFreeze(config);
+}
+
+/** The console's section. */
+function readConsole(r: Reader): ConsoleConfig {
+  const { raw, int, bool } = r;
+  return {
+    enabled: bool("console", true),
+    assetsDir: raw("console-dir") ?? fileURLToPath(new URL("./console/dist", import.meta.url)),
+    maxWatchesPerUser: int("console-max-watches", 8, 1, 1000),
+    maxLogStreamsPerUser: int("console-max-log-streams", 8, 1, 1000),
+    maxShellsPerUser: int("console-max-shells", 4, 1, 1000),
+    maxSubscriptions: int("console-max-subscriptions", 32, 1, 1000),
+    resources: bool("console-resources", false),
+    revealSecrets: bool("console-reveal-secrets", false),
+  };
 }
 
 /** The self-service API's section (proxy/api/types.ts). */

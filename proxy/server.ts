@@ -30,6 +30,7 @@ import { Gateway } from "./gateway/serve.ts";
 import type { WorkspaceApi } from "./api/types.ts";
 import { apiSurface } from "./surfaces/api.ts";
 import { authSurface } from "./surfaces/auth.ts";
+import { consoleSurface, type ConsoleEndpoints } from "./surfaces/console.ts";
 import { gatewaySurface } from "./surfaces/gateway.ts";
 import {
   AUTH_UNAVAILABLE,
@@ -56,6 +57,8 @@ export interface ServerDeps {
    * other surfaces): no API is served, as with `--api=false`.
    */
   api?: WorkspaceApi;
+  /** The console's endpoints (proxy/surfaces/console.ts); absent: no console is served. */
+  console?: ConsoleEndpoints;
 }
 
 export interface ProxyServer {
@@ -165,15 +168,17 @@ function nodeServer(config: ProxyConfig, metrics: ProxyMetrics): Server {
 }
 
 export function createProxyServer(deps: ServerDeps): ProxyServer {
-  const { config, gate, table, events, metrics, log, api } = deps;
+  const { config, gate, table, events, metrics, log, api, console: endpoints } = deps;
   const { forwarder, relay, gateway } = dataPath(config, metrics, log);
   const connections = new LongLivedConnections(config.identity.rateLimit.maxConnectionsPerUser);
   const origin = originPass(config);
-  // The order is the precedence: status streams, the API, then a workspace, then the GatewayRoutes.
+  // The order is the precedence: status streams, the API, the console, then a workspace, then the
+  // GatewayRoutes.
   const surfaces: readonly Surface[] = [
     authSurface({ gate, table }),
     statusSurface({ config, table, events, connections }),
     apiSurface({ config, api, table, origin, log }),
+    consoleSurface({ config, gate, table, origin, connections, log, endpoints }),
     workspaceSurface({ config, gate, table, events, forwarder, relay, metrics, log, connections, origin }),
     gatewaySurface({ config, gate, gateway, table, log, connections, origin }),
   ];
