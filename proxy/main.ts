@@ -41,6 +41,7 @@ import { apiMetrics } from "./api/metrics.ts";
 import { checkRepoAccess } from "./api/repo-access.ts";
 import { WorkspaceService } from "./api/service.ts";
 import { kubeStore } from "./api/store.ts";
+import type { ConsoleEndpoints } from "./surfaces/console.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -214,7 +215,18 @@ const health = await startHealthServer(
 await Promise.all(caches.map((c) => c.start()));
 // Every cache is seeded: rebuild every route once from the full picture, then serve.
 for (const w of workspaces.list()) refresh(w.metadata!.namespace!, w.metadata!.name!);
-const proxy = createProxyServer({ config, gate, table, events, metrics, log, ...(api ? { api } : {}) });
+// The console (proxy/surfaces/console.ts): each endpoint built from the caches and the cluster.
+const consoleEndpoints: ConsoleEndpoints | undefined = config.console.enabled ? {} : undefined;
+const proxy = createProxyServer({
+  config,
+  gate,
+  table,
+  events,
+  metrics,
+  log,
+  ...(api ? { api } : {}),
+  ...(consoleEndpoints ? { console: consoleEndpoints } : {}),
+});
 live.proxy = proxy;
 proxy.gateway.update(gatewayRoutes.list() as unknown as GatewayRoute[], clusterView);
 await new Promise<void>((resolve, reject) => {
