@@ -157,6 +157,8 @@ export interface ConsoleConfig {
   resources: boolean;
   /** Secret values may be revealed (to users whom RBAC lets get secrets); false: keys only. */
   revealSecrets: boolean;
+  /** Serve Secrets in the resource views (names, types, key names); always on with revealSecrets. */
+  secrets: boolean;
 }
 
 /**
@@ -264,6 +266,8 @@ export const PROXY_FLAGS = {
     "Subscriptions one /ws/watch socket may hold; beyond it: an error frame, then 1008.",
   "console-resources":
     "Serve /api/cluster and /api/resources (the proxy's RBAC must let it read those kinds; callers are checked by SubjectAccessReview).",
+  "console-secrets":
+    "Serve Secrets in the resource views (names, types and key names; the proxy's RBAC must let it read Secrets). On whenever --console-reveal-secrets is.",
   "console-reveal-secrets":
     "Let users whom RBAC allows `get secrets` reveal Secret values; false: keys only.",
 } as const satisfies FlagTable<string>;
@@ -341,6 +345,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
 /** The console's section. */
 function readConsole(r: Reader): ConsoleConfig {
   const { raw, int, bool } = r;
+  const revealSecrets = bool("console-reveal-secrets", false);
   return {
     enabled: bool("console", true),
     assetsDir: raw("console-dir") ?? fileURLToPath(new URL("./console/dist", import.meta.url)),
@@ -349,7 +354,9 @@ function readConsole(r: Reader): ConsoleConfig {
     maxShellsPerUser: int("console-max-shells", 4, 1, 1000),
     maxSubscriptions: int("console-max-subscriptions", 32, 1, 1000),
     resources: bool("console-resources", false),
-    revealSecrets: bool("console-reveal-secrets", false),
+    revealSecrets,
+    // Revealing values needs the Secrets read anyway: reveal implies serving them.
+    secrets: bool("console-secrets", false) || revealSecrets,
   };
 }
 
