@@ -27,12 +27,13 @@ function role(namespace: string, name: string, rules: [string[], string[]][]) {
     apiVersion: RBAC,
     kind: "Role",
     metadata: { name, namespace },
-    rules: rules.map(([resources, verbs]) => {
+    rules: rules.flatMap(([resources, verbs]) => {
       const apps = resources.filter((r) => r.startsWith("apps:")).map((r) => r.slice(5));
       const core = resources.filter((r) => !r.startsWith("apps:"));
-      return apps.length
-        ? { apiGroups: ["apps"], resources: apps, verbs }
-        : { apiGroups: [""], resources: core, verbs };
+      return [
+        ...(core.length ? [{ apiGroups: [""], resources: core, verbs }] : []),
+        ...(apps.length ? [{ apiGroups: ["apps"], resources: apps, verbs }] : []),
+      ];
     }),
   };
 }
