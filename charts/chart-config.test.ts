@@ -412,6 +412,15 @@ describe("the console's resource views: flags and RBAC from console.resources", 
       );
     }
   });
+  it("the API server's OIDC prefixes reach the reviews' names", async () => {
+    const { proxy } = await configs({
+      "proxy.auth.mode": "none",
+      "console.resources.enabled": true,
+      "console.resources.rbacUsernamePrefix": "oidc:",
+      "console.resources.rbacGroupsPrefix": "oidc-group:",
+    });
+    assert.deepEqual([proxy.console.rbacUserPrefix, proxy.console.rbacGroupPrefix], ["oidc:", "oidc-group:"]);
+  });
 });
 
 type Job = K8sObject & {

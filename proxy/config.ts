@@ -159,6 +159,13 @@ export interface ConsoleConfig {
   revealSecrets: boolean;
   /** Serve Secrets in the resource views (names, types, key names); always on with revealSecrets. */
   secrets: boolean;
+  /**
+   * Put before the user name and each group in the resource views' SubjectAccessReviews: the API
+   * server's own `--oidc-username-prefix` / `--oidc-groups-prefix`, so the same RoleBindings serve
+   * kubectl and the console. Empty: the names as the identity provider gives them.
+   */
+  rbacUserPrefix: string;
+  rbacGroupPrefix: string;
 }
 
 /**
@@ -270,6 +277,10 @@ export const PROXY_FLAGS = {
     "Serve Secrets in the resource views (names, types and key names; the proxy's RBAC must let it read Secrets). On whenever --console-reveal-secrets is.",
   "console-reveal-secrets":
     "Let users whom RBAC allows `get secrets` reveal Secret values; false: keys only.",
+  "console-rbac-user-prefix":
+    "Put before user names in the resource views' SubjectAccessReviews (the API server's --oidc-username-prefix, e.g. oidc:).",
+  "console-rbac-group-prefix":
+    "Put before group names in the resource views' SubjectAccessReviews (the API server's --oidc-groups-prefix).",
 } as const satisfies FlagTable<string>;
 
 /** How `portico-proxy --help` starts: both ways to run the binary. */
@@ -342,9 +353,12 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
   return deepFreeze(config);
 }
 
+/** A SubjectAccessReview name prefix: no spaces, and never into Kubernetes' reserved `system:`. */
+const RBAC_PREFIX = /^(?!system:)\S{0,64}$/;
+
 /** The console's section. */
 function readConsole(r: Reader): ConsoleConfig {
-  const { raw, int, bool } = r;
+  const { raw, str, int, bool } = r;
   const revealSecrets = bool("console-reveal-secrets", false);
   return {
     enabled: bool("console", true),
@@ -357,6 +371,14 @@ function readConsole(r: Reader): ConsoleConfig {
     revealSecrets,
     // Revealing values needs the Secrets read anyway: reveal implies serving them.
     secrets: bool("console-secrets", false) || revealSecrets,
+    // Kubernetes reserves system: for its own identities: a prefix may not lead into them.
+    rbacUserPrefix: str("console-rbac-user-prefix", "", RBAC_PREFIX, "a prefix without spaces, not system:"),
+    rbacGroupPrefix: str(
+      "console-rbac-group-prefix",
+      "",
+      RBAC_PREFIX,
+      "a prefix without spaces, not system:",
+    ),
   };
 }
 

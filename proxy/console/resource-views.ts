@@ -17,7 +17,7 @@ import type { Authorizer } from "./authorizer.ts";
 import { ClusterDown, mapLimited, type Reach } from "./authorizer.ts";
 import type { ClusterClient } from "./cluster-client.ts";
 import { apiPath, KINDS, kindOf, resourceLabel, type KindInfo } from "./kinds.ts";
-import { subjectOf, type Subject } from "./sar.ts";
+import { subjectOf, type RbacPrefixes, type Subject } from "./sar.ts";
 import { revealedSecret, viewOf, type RawObject } from "./views.ts";
 
 /** A refusal the caller sees as `{error, message}`. */
@@ -40,6 +40,8 @@ export interface ResourceViewsDeps {
   secrets: boolean;
   /** Allow `?reveal=true` on a Secret (values), for callers RBAC allows `get` on it. */
   revealSecrets: boolean;
+  /** Put before user and group names in the reviews. */
+  prefixes?: RbacPrefixes;
   log: Logger;
 }
 
@@ -65,7 +67,7 @@ export class ResourceViews {
 
   /** `who` as RBAC sees them, or 403 for a name Kubernetes reserves. */
   subject(who: Identity): Subject {
-    const s = subjectOf(who);
+    const s = subjectOf(who, this.d.prefixes);
     if (!s)
       throw new ViewError(
         403,

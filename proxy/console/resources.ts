@@ -28,7 +28,7 @@ import { ResourceViews, ViewError } from "./resource-views.ts";
 import type { Subject } from "./sar.ts";
 
 export interface ResourcesDeps {
-  config: Pick<ConsoleConfig, "secrets" | "revealSecrets">;
+  config: Pick<ConsoleConfig, "secrets" | "revealSecrets" | "rbacUserPrefix" | "rbacGroupPrefix">;
   cluster: ClusterClient;
   log: Logger;
   /** Default: one over `cluster` with the standard cache (authorizer.ts). */
@@ -44,6 +44,7 @@ export function resourcesEndpoint(deps: ResourcesDeps): HttpEndpoint {
     authorizer: deps.authorizer ?? new Authorizer(deps.cluster),
     secrets: deps.config.secrets,
     revealSecrets: deps.config.revealSecrets,
+    prefixes: { user: deps.config.rbacUserPrefix, group: deps.config.rbacGroupPrefix },
     log: deps.log,
   });
   return (_req, res, target, who) => {

@@ -16,6 +16,15 @@ test("subject: the user and their groups, plus system:authenticated; system: nam
   assert.equal(subjectOf({ user: "system:kube-controller-manager", groups: [] }), undefined);
   assert.equal(subjectOf({ user: "system:serviceaccount:kube-system:default", groups: [] }), undefined);
   assert.equal(subjectOf({ user: "", groups: [] }), undefined);
+  // The API server's OIDC prefixes: checked on the names as given, then put before them.
+  assert.deepEqual(
+    subjectOf({ user: "alice", groups: ["dev", "system:masters"] }, { user: "oidc:", group: "oidc:" }),
+    {
+      user: "oidc:alice",
+      groups: ["oidc:dev", AUTHENTICATED],
+    },
+  );
+  assert.equal(subjectOf({ user: "system:admin", groups: [] }, { user: "oidc:", group: "" }), undefined);
 });
 
 test("SubjectAccessReview body: verb, group, version, resource, namespace and name as asked", () => {

@@ -20,11 +20,26 @@ export interface Subject {
   groups: readonly string[];
 }
 
-/** The caller as the cluster's RBAC sees them; undefined when the name is one Kubernetes reserves. */
-export function subjectOf(who: Pick<Identity, "user" | "groups">): Subject | undefined {
+/** What the API server puts before OIDC user and group names (its `--oidc-*-prefix` flags). */
+export interface RbacPrefixes {
+  user: string;
+  group: string;
+}
+
+/**
+ * The caller as the cluster's RBAC sees them: each name with its prefix (as the API server's OIDC
+ * authenticator would name them, so the same RoleBindings serve kubectl and the console). Undefined
+ * when the user's name is one Kubernetes reserves.
+ */
+export function subjectOf(
+  who: Pick<Identity, "user" | "groups">,
+  prefixes: RbacPrefixes = { user: "", group: "" },
+): Subject | undefined {
   if (!who.user || who.user.startsWith("system:")) return undefined;
-  const groups = [...new Set(who.groups.filter((g) => g && !g.startsWith("system:")))].sort();
-  return { user: who.user, groups: [...groups, AUTHENTICATED] };
+  const groups = [...new Set(who.groups.filter((g) => g && !g.startsWith("system:")))]
+    .map((g) => prefixes.group + g)
+    .sort();
+  return { user: prefixes.user + who.user, groups: [...groups, AUTHENTICATED] };
 }
 
 /** One question: may the subject `verb` the kind (in `namespace`, or cluster-wide; the object `name`). */
