@@ -380,6 +380,49 @@ describe("the chart's flags are accepted by the components", () => {
   });
 });
 
+describe("the console's resource views: flags and RBAC from console.resources", () => {
+  const secretRules = (r: Rendered) => {
+    const role = r.objects.find(
+      (o) => o.kind === "ClusterRole" && o.metadata.name === `${RELEASE}-portico-proxy-console-resources`,
+    ) as Role | undefined;
+    return role && role.rules.filter((x) => x.resources.includes("secrets"));
+  };
+  it("off by default: no flag on, no ClusterRole", async () => {
+    const { r, proxy } = await configs({ "proxy.auth.mode": "none" });
+    assert.equal(proxy.console.resources, false);
+    assert.equal(secretRules(r), undefined);
+  });
+  it("on without secrets: no read of Secrets; with secrets or revealSecrets: get and list on them", async () => {
+    const on = await configs({ "proxy.auth.mode": "none", "console.resources.enabled": true });
+    assert.deepEqual(
+      [on.proxy.console.resources, on.proxy.console.secrets, on.proxy.console.revealSecrets],
+      [true, false, false],
+    );
+    assert.deepEqual(secretRules(on.r), []);
+    for (const [key, reveal] of [
+      ["console.resources.secrets", false],
+      ["console.resources.revealSecrets", true],
+    ] as const) {
+      const c = await configs({ "proxy.auth.mode": "none", "console.resources.enabled": true, [key]: true });
+      assert.deepEqual([c.proxy.console.secrets, c.proxy.console.revealSecrets], [true, reveal], key);
+      assert.deepEqual(
+        secretRules(c.r)?.map((x) => x.verbs),
+        [["get", "list"]],
+        key,
+      );
+    }
+  });
+  it("the API server's OIDC prefixes reach the reviews' names", async () => {
+    const { proxy } = await configs({
+      "proxy.auth.mode": "none",
+      "console.resources.enabled": true,
+      "console.resources.rbacUsernamePrefix": "oidc:",
+      "console.resources.rbacGroupsPrefix": "oidc-group:",
+    });
+    assert.deepEqual([proxy.console.rbacUserPrefix, proxy.console.rbacGroupPrefix], ["oidc:", "oidc-group:"]);
+  });
+});
+
 type Job = K8sObject & {
   spec: {
     template: {

@@ -259,3 +259,30 @@ test("session-keys --help lists its flags, --namespace and --secret as required"
     ],
   );
 });
+
+test("console resource views: off by default; reveal implies secrets; RBAC prefixes never into system:", () => {
+  const off = loadConfig(["--auth=none"], {}).console;
+  assert.deepEqual(
+    [off.resources, off.secrets, off.revealSecrets, off.rbacUserPrefix],
+    [false, false, false, ""],
+  );
+  const reveal = loadConfig(
+    ["--auth=none", "--console-resources=true", "--console-reveal-secrets=true"],
+    {},
+  ).console;
+  assert.deepEqual([reveal.resources, reveal.secrets, reveal.revealSecrets], [true, true, true]);
+  const keys = loadConfig(["--auth=none", "--console-secrets=true"], {}).console;
+  assert.deepEqual([keys.secrets, keys.revealSecrets], [true, false]);
+  const prefixed = loadConfig(["--auth=none", "--console-rbac-user-prefix=oidc:"], {
+    PORTICO_CONSOLE_RBAC_GROUP_PREFIX: "oidc:",
+  }).console;
+  assert.deepEqual([prefixed.rbacUserPrefix, prefixed.rbacGroupPrefix], ["oidc:", "oidc:"]);
+  assert.throws(
+    () => loadConfig(["--auth=none", "--console-rbac-group-prefix=system:"], {}),
+    /--console-rbac-group-prefix/,
+  );
+  assert.throws(
+    () => loadConfig(["--auth=none", "--console-rbac-user-prefix=a b"], {}),
+    /--console-rbac-user-prefix/,
+  );
+});

@@ -157,6 +157,15 @@ export interface ConsoleConfig {
   resources: boolean;
   /** Secret values may be revealed (to users whom RBAC lets get secrets); false: keys only. */
   revealSecrets: boolean;
+  /** Serve Secrets in the resource views (names, types, key names); always on with revealSecrets. */
+  secrets: boolean;
+  /**
+   * Put before the user name and each group in the resource views' SubjectAccessReviews: the API
+   * server's own `--oidc-username-prefix` / `--oidc-groups-prefix`, so the same RoleBindings serve
+   * kubectl and the console. Empty: the names as the identity provider gives them.
+   */
+  rbacUserPrefix: string;
+  rbacGroupPrefix: string;
 }
 
 /**
@@ -264,8 +273,14 @@ export const PROXY_FLAGS = {
     "Subscriptions one /ws/watch socket may hold; beyond it: an error frame, then 1008.",
   "console-resources":
     "Serve /api/cluster and /api/resources (the proxy's RBAC must let it read those kinds; callers are checked by SubjectAccessReview).",
+  "console-secrets":
+    "Serve Secrets in the resource views (names, types and key names; the proxy's RBAC must let it read Secrets). On whenever --console-reveal-secrets is.",
   "console-reveal-secrets":
     "Let users whom RBAC allows `get secrets` reveal Secret values; false: keys only.",
+  "console-rbac-user-prefix":
+    "Put before user names in the resource views' SubjectAccessReviews (the API server's --oidc-username-prefix, e.g. oidc:).",
+  "console-rbac-group-prefix":
+    "Put before group names in the resource views' SubjectAccessReviews (the API server's --oidc-groups-prefix).",
 } as const satisfies FlagTable<string>;
 
 /** How `portico-proxy --help` starts: both ways to run the binary. */
@@ -338,9 +353,13 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
   return deepFreeze(config);
 }
 
+/** A SubjectAccessReview name prefix: no spaces, and never into Kubernetes' reserved `system:`. */
+const RBAC_PREFIX = /^(?!system:)\S{0,64}$/;
+
 /** The console's section. */
 function readConsole(r: Reader): ConsoleConfig {
-  const { raw, int, bool } = r;
+  const { raw, str, int, bool } = r;
+  const revealSecrets = bool("console-reveal-secrets", false);
   return {
     enabled: bool("console", true),
     assetsDir: raw("console-dir") ?? fileURLToPath(new URL("./console/dist", import.meta.url)),
@@ -349,7 +368,17 @@ function readConsole(r: Reader): ConsoleConfig {
     maxShellsPerUser: int("console-max-shells", 4, 1, 1000),
     maxSubscriptions: int("console-max-subscriptions", 32, 1, 1000),
     resources: bool("console-resources", false),
-    revealSecrets: bool("console-reveal-secrets", false),
+    revealSecrets,
+    // Revealing values needs the Secrets read anyway: reveal implies serving them.
+    secrets: bool("console-secrets", false) || revealSecrets,
+    // Kubernetes reserves system: for its own identities: a prefix may not lead into them.
+    rbacUserPrefix: str("console-rbac-user-prefix", "", RBAC_PREFIX, "a prefix without spaces, not system:"),
+    rbacGroupPrefix: str(
+      "console-rbac-group-prefix",
+      "",
+      RBAC_PREFIX,
+      "a prefix without spaces, not system:",
+    ),
   };
 }
 

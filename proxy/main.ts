@@ -42,6 +42,8 @@ import { checkRepoAccess } from "./api/repo-access.ts";
 import { WorkspaceService } from "./api/service.ts";
 import { kubeStore } from "./api/store.ts";
 import type { ConsoleEndpoints } from "./surfaces/console.ts";
+import { kubeClusterClient } from "./console/cluster-client.ts";
+import { resourcesEndpoint } from "./console/resources.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -217,6 +219,14 @@ await Promise.all(caches.map((c) => c.start()));
 for (const w of workspaces.list()) refresh(w.metadata!.namespace!, w.metadata!.name!);
 // The console (proxy/surfaces/console.ts): each endpoint built from the caches and the cluster.
 const consoleEndpoints: ConsoleEndpoints | undefined = config.console.enabled ? {} : undefined;
+// Resource views (proxy/console/resources.ts): read as this proxy, each read first allowed by a
+// SubjectAccessReview as the caller. Off unless the chart grants the reads (console.resources).
+if (consoleEndpoints && config.console.resources)
+  consoleEndpoints.resources = resourcesEndpoint({
+    config: config.console,
+    cluster: kubeClusterClient(kc),
+    log: log.child({ endpoint: "console-resources" }),
+  });
 const proxy = createProxyServer({
   config,
   gate,

@@ -278,12 +278,14 @@ EOF
 # under them; so are the session-keys hook's ServiceAccount and Role (not its Job: no proxy image here),
 # for the test that runs `portico-proxy session-keys` as that ServiceAccount. The API's namespace is a
 # template there (its rules then span namespaces, as a ClusterRole): each suite's proxy maps users to
-# namespaces of its own.
+# namespaces of its own. The console's resource views are on, Secrets revealable
+# (e2e/tests/console-resources.test.ts runs under exactly those rules).
 portico_identities() {
   kubectl_ create namespace portico-system >/dev/null
   "$BIN/helm" template portico "$repo/charts/portico" --namespace portico-system \
     --kube-version "$("$BIN/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -1)" \
     --set 'api.namespace=ws-{user}' \
+    --set console.resources.enabled=true --set console.resources.revealSecrets=true \
     --show-only templates/serviceaccounts.yaml --show-only templates/rbac.yaml \
     --show-only templates/admission-policies.yaml --show-only templates/session-keys-hook.yaml |
     /usr/bin/python3 -c 'import re, sys; docs = re.split(r"(?m)^---[ \t]*$", sys.stdin.read())

@@ -287,6 +287,34 @@ const PROXY_API_RULES = [
   "workspaces.portico.dev [] [list watch get create patch delete]",
 ];
 
+/** The values e2e/cluster/cluster.sh renders the harness's RBAC with. */
+const HARNESS_VALUES = {
+  "api.namespace": "ws-{user}",
+  "console.resources.enabled": true,
+  "console.resources.revealSecrets": true,
+};
+/**
+ * The harness's proxy: the API's rules and the console resource views' (proxy/console/resources.ts:
+ * SubjectAccessReviews as the user, then get and list on the kinds it shows, Secrets included since
+ * revealSecrets is on), merged per resource as `kubectl auth can-i --list` shows them.
+ */
+const PROXY_API_CONSOLE_RULES = [
+  "configmaps [] [get list]",
+  "customresourcedefinitions.apiextensions.k8s.io [] [get list]",
+  "deployments.apps [] [get list]",
+  "endpointslices.discovery.k8s.io [] [list watch]",
+  "gatewayroutes.portico.dev [] [list watch]",
+  "namespaces [] [get list]",
+  "persistentvolumeclaims [] [get delete]",
+  "pods [] [get list]",
+  "pods/log [] [get]",
+  "secrets [] [get list]",
+  "services [] [get list watch]",
+  "subjectaccessreviews.authorization.k8s.io [] [create]",
+  "workspaceclasses.portico.dev [] [list watch]",
+  "workspaces.portico.dev [] [list watch get create patch delete]",
+];
+
 test("each ServiceAccount can do exactly what its component uses (kubectl auth can-i --list)", async () => {
   userNs ??= await withNamespace(c, "chart-user");
   // In a user's namespace, and in the release's own (where the operator's Lease lives).
@@ -333,8 +361,8 @@ test("the e2e suites' operator and proxy run as the chart's ServiceAccounts, und
     assert.ok(!user.groups.includes("system:masters"), `${who} is not a cluster admin`);
   }
   // The same rules as this release's, since both come from the same templates.
-  const rendered = await renderChart({}, { release: "portico", namespace: "portico-system" });
-  for (const name of ["portico-operator", "portico-proxy"]) {
+  const rendered = await renderChart(HARNESS_VALUES, { release: "portico", namespace: "portico-system" });
+  for (const name of ["portico-operator", "portico-proxy", "portico-proxy-console-resources"]) {
     const want = rendered.find((o) => o.kind === "ClusterRole" && o.metadata.name === name) as K8sObject & {
       rules: unknown;
     };
@@ -346,7 +374,10 @@ test("the e2e suites' operator and proxy run as the chart's ServiceAccounts, und
     rules([...OPERATOR_RULES, LEASES]),
   );
   // The harness renders the API's namespace as a template (ws-{user}): its rules span namespaces.
-  assert.deepEqual(await granted("portico-proxy", "portico-system", "default"), rules(PROXY_API_RULES));
+  assert.deepEqual(
+    await granted("portico-proxy", "portico-system", "default"),
+    rules(PROXY_API_CONSOLE_RULES),
+  );
   // The session-keys hook's ServiceAccount (its Job is not run here): its own namespace only.
   assert.deepEqual(
     await granted("portico-session-keys", "portico-system", "portico-system"),
