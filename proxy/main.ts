@@ -42,6 +42,7 @@ import { checkRepoAccess } from "./api/repo-access.ts";
 import { WorkspaceService } from "./api/service.ts";
 import { kubeStore } from "./api/store.ts";
 import type { ConsoleEndpoints } from "./surfaces/console.ts";
+import { consoleAssets } from "./console/assets.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -217,6 +218,8 @@ await Promise.all(caches.map((c) => c.start()));
 for (const w of workspaces.list()) refresh(w.metadata!.namespace!, w.metadata!.name!);
 // The console (proxy/surfaces/console.ts): each endpoint built from the caches and the cluster.
 const consoleEndpoints: ConsoleEndpoints | undefined = config.console.enabled ? {} : undefined;
+// The console app's bundle (proxy/console/assets.ts), read once here; 503 with what to run when absent.
+if (consoleEndpoints) consoleEndpoints.assets = consoleAssets(config.console.assetsDir, log);
 const proxy = createProxyServer({
   config,
   gate,
