@@ -76,7 +76,12 @@ export class ConsoleApp extends LightElement {
     this.route = parseRoute(location.hash);
     this.requestUpdate();
     // A new view: focus its heading, so keyboard and screen-reader users start at the top of it.
-    void this.updateComplete.then(() => this.querySelector<HTMLElement>("main h1")?.focus());
+    void this.updateComplete.then(async () => {
+      await new Promise((r) => requestAnimationFrame(r)); // the view's own first render
+      const h1 = this.querySelector<HTMLElement>("main h1");
+      h1?.setAttribute("tabindex", "-1");
+      h1?.focus();
+    });
   }
 
   private view() {

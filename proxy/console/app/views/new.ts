@@ -92,7 +92,11 @@ export class NewWorkspace extends LightElement {
   }
 
   override render() {
-    if (!this.classes) return html`<p class="muted">Loading the classes…</p>`;
+    if (!this.classes)
+      return html`<section aria-labelledby="new-title">
+        <h1 id="new-title">New workspace</h1>
+        <p class="muted">Loading the classes…</p>
+      </section>`;
     const v = this.values;
     const hint = boundsHint(this.cls);
     const inv = (f: FormField) => (this.errors[f] ? "true" : "false");
