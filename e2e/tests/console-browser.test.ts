@@ -190,7 +190,7 @@ test("alice logs in and sees her two workspaces, with their phases and steps", a
 test("alice creates a third workspace from the form and watches it go from Pending to Running without a reload", async () => {
   const page = alice;
   await page.click('nav a[href="#/new"]');
-  await page.waitForSelector("#f-className option");
+  await page.waitForSelector("#f-className option", { state: "attached" });
   const classes = await page.$$eval("#f-className option", (os) => os.map((o) => o.getAttribute("value")!));
   assert.ok(classes.includes(suite.cls.tiny), "the form lists the classes of GET /api/v1/classes");
   await page.selectOption("#f-className", suite.cls.tiny);
@@ -199,7 +199,7 @@ test("alice creates a third workspace from the form and watches it go from Pendi
   await shoot(page, "new");
   // Phases the card shows, recorded in the page from the moment it appears (a reload would lose them).
   await page.evaluate(() => {
-    const w = window as unknown as { seen: string[]; marker: boolean };
+    const w = window;
     w.seen = [];
     w.marker = true;
     new MutationObserver(() => {
@@ -210,9 +210,8 @@ test("alice creates a third workspace from the form and watches it go from Pendi
   await page.click('button[type="submit"]');
   await page.waitForSelector(card(nsOf("alice"), "gamma"));
   await page.waitForSelector(`${card(nsOf("alice"), "gamma")} [data-phase="Running"]`, { timeout: 120_000 });
-  const { seen, marker } = await page.evaluate(
-    () => window as unknown as { seen: string[]; marker: boolean },
-  );
+  // The two values, not the window (which does not serialize).
+  const { seen, marker } = await page.evaluate(() => ({ seen: window.seen, marker: window.marker }));
   assert.equal(marker, true, "the same page: no reload");
   assert.equal(seen[0], "Pending", `first seen ${seen.join(" → ")}`);
   assert.equal(seen.at(-1), "Running");
@@ -320,9 +319,9 @@ test("bob sees none of alice's workspaces, only his own; the admin sees every on
 test("keyboard: the create form is filled and submitted by keyboard; an error lands beside its field", async () => {
   const page = alice;
   await page.click('nav a[href="#/new"]');
-  await page.waitForSelector("#f-className option");
+  await page.waitForSelector("#f-className option", { state: "attached" });
   // Navigation moved focus to the view's heading; from there Tab walks the form in order.
-  assert.equal(await page.evaluate(() => document.activeElement?.id), "new-title");
+  await page.waitForFunction(() => document.activeElement?.id === "new-title");
   const focused = () => page.evaluate(() => document.activeElement?.id ?? document.activeElement?.tagName);
   await page.keyboard.press("Tab");
   assert.equal(await focused(), "f-className");

@@ -127,8 +127,11 @@ export class WorkspaceDetail extends LightElement {
       return html`<pc-terminal .workspace=${ws}></pc-terminal>`;
     }
     const live: ConnState = this.watch.state;
+    if (live !== "open" && !this.pods.length && !this.events.length)
+      return html`<p class="muted">
+        Events and pods come live over /ws/watch, which is not connected (${live}).
+      </p>`;
     return html`${this.watchError ? html`<p class="error">${this.watchError}</p>` : nothing}
-      ${live !== "open" ? html`<p class="muted">Live events need /ws/watch: ${live}…</p>` : nothing}
       <h2>Pods</h2>
       ${
         this.pods.length

@@ -92,102 +92,102 @@ export class NewWorkspace extends LightElement {
   }
 
   override render() {
-    if (!this.classes)
-      return html`<section aria-labelledby="new-title">
-        <h1 id="new-title">New workspace</h1>
-        <p class="muted">Loading the classes…</p>
-      </section>`;
+    // One template around both states: the heading (focused on arrival) survives the classes' load.
+    return html`<section aria-labelledby="new-title">
+      <h1 id="new-title">New workspace</h1>
+      ${this.classes ? this.form(this.classes) : html`<p class="muted">Loading the classes…</p>`}
+    </section>`;
+  }
+
+  private form(classes: WorkspaceClass[]) {
     const v = this.values;
     const hint = boundsHint(this.cls);
     const inv = (f: FormField) => (this.errors[f] ? "true" : "false");
-    return html`<section aria-labelledby="new-title">
-      <h1 id="new-title">New workspace</h1>
-      <form class="form" novalidate @submit=${(e: Event) => this.submit(e)}>
-        <div class="field">
-          <label for="f-className">Class</label>
-          <select
-            id="f-className"
-            name="className"
-            aria-invalid=${inv("className")}
-            aria-describedby=${this.described("className", "x")}
-            @change=${(e: Event) => this.set("className", (e.target as HTMLSelectElement).value)}
-          >
-            ${this.classes.map((c) => html`<option value=${c.name} ?selected=${c.name === v.className}>${c.displayName ?? c.name}</option>`)}
-          </select>
-          <p class="hint" id="h-className">${this.cls?.description ?? ""}</p>
-          ${this.fieldError("className")}
-        </div>
-        <div class="field">
-          <label for="f-name">Name <span class="muted">(optional)</span></label>
-          <input
-            id="f-name"
-            name="name"
-            autocomplete="off"
-            spellcheck="false"
-            .value=${v.name}
-            aria-invalid=${inv("name")}
-            aria-describedby=${this.described("name", "x")}
-            @input=${(e: Event) => this.set("name", (e.target as HTMLInputElement).value)}
+    return html`<form class="form" novalidate @submit=${(e: Event) => this.submit(e)}>
+      <div class="field">
+        <label for="f-className">Class</label>
+        <select
+          id="f-className"
+          name="className"
+          aria-invalid=${inv("className")}
+          aria-describedby=${this.described("className", "x")}
+          @change=${(e: Event) => this.set("className", (e.target as HTMLSelectElement).value)}
+        >
+          ${classes.map((c) => html`<option value=${c.name} ?selected=${c.name === v.className}>${c.displayName ?? c.name}</option>`)}
+        </select>
+        <p class="hint" id="h-className">${this.cls?.description ?? ""}</p>
+        ${this.fieldError("className")}
+      </div>
+      <div class="field">
+        <label for="f-name">Name <span class="muted">(optional)</span></label>
+        <input
+          id="f-name"
+          name="name"
+          autocomplete="off"
+          spellcheck="false"
+          .value=${v.name}
+          aria-invalid=${inv("name")}
+          aria-describedby=${this.described("name", "x")}
+          @input=${(e: Event) => this.set("name", (e.target as HTMLInputElement).value)}
+        />
+        <p class="hint" id="h-name">
+          Lower-case letters, digits and dashes; made up from the class when empty.
+        </p>
+        ${this.fieldError("name")}
+      </div>
+      <div class="field">
+        <label for="f-repository">Repository URL <span class="muted">(optional)</span></label>
+        <input
+          id="f-repository"
+          name="repository"
+          type="url"
+          inputmode="url"
+          autocomplete="off"
+          spellcheck="false"
+          placeholder="https://git.example.com/you/project.git"
+          .value=${v.repository}
+          aria-invalid=${inv("repository")}
+          aria-describedby=${this.described("repository", "x")}
+          @input=${(e: Event) => this.set("repository", (e.target as HTMLInputElement).value)}
+        />
+        <p class="hint" id="h-repository">Cloned before the IDE starts.</p>
+        ${this.fieldError("repository")}
+      </div>
+      <div class="field">
+        <label for="f-storage">Storage</label>
+        <input
+          id="f-storage"
+          name="storage"
+          autocomplete="off"
+          spellcheck="false"
+          .value=${v.storage}
+          aria-invalid=${inv("storage")}
+          aria-describedby=${this.described("storage", hint)}
+          @input=${(e: Event) => this.set("storage", (e.target as HTMLInputElement).value)}
+        />
+        ${hint ? html`<p class="hint" id="h-storage">${hint}</p>` : nothing} ${this.fieldError("storage")}
+      </div>
+      <div class="field">
+        <label class="check"
+          ><input
+            id="f-running"
+            name="running"
+            type="checkbox"
+            .checked=${v.running}
+            @change=${(e: Event) => this.set("running", (e.target as HTMLInputElement).checked)}
           />
-          <p class="hint" id="h-name">
-            Lower-case letters, digits and dashes; made up from the class when empty.
-          </p>
-          ${this.fieldError("name")}
-        </div>
-        <div class="field">
-          <label for="f-repository">Repository URL <span class="muted">(optional)</span></label>
-          <input
-            id="f-repository"
-            name="repository"
-            type="url"
-            inputmode="url"
-            autocomplete="off"
-            spellcheck="false"
-            placeholder="https://git.example.com/you/project.git"
-            .value=${v.repository}
-            aria-invalid=${inv("repository")}
-            aria-describedby=${this.described("repository", "x")}
-            @input=${(e: Event) => this.set("repository", (e.target as HTMLInputElement).value)}
-          />
-          <p class="hint" id="h-repository">Cloned before the IDE starts.</p>
-          ${this.fieldError("repository")}
-        </div>
-        <div class="field">
-          <label for="f-storage">Storage</label>
-          <input
-            id="f-storage"
-            name="storage"
-            autocomplete="off"
-            spellcheck="false"
-            .value=${v.storage}
-            aria-invalid=${inv("storage")}
-            aria-describedby=${this.described("storage", hint)}
-            @input=${(e: Event) => this.set("storage", (e.target as HTMLInputElement).value)}
-          />
-          ${hint ? html`<p class="hint" id="h-storage">${hint}</p>` : nothing} ${this.fieldError("storage")}
-        </div>
-        <div class="field">
-          <label class="check"
-            ><input
-              id="f-running"
-              name="running"
-              type="checkbox"
-              .checked=${v.running}
-              @change=${(e: Event) => this.set("running", (e.target as HTMLInputElement).checked)}
-            />
-            Start it now</label
-          >
-          ${this.fieldError("running")}
-        </div>
-        ${this.formError ? html`<p class="error" id="form-error" role="alert" tabindex="-1">${this.formError}</p>` : nothing}
-        <div class="actions">
-          <button type="submit" class="primary" ?disabled=${this.busy || this.classes.length === 0}>
-            ${this.busy ? "Creating…" : "Create"}
-          </button>
-          <a class="button" href=${hrefOf({ view: "list" })}>Cancel</a>
-        </div>
-      </form>
-    </section>`;
+          Start it now</label
+        >
+        ${this.fieldError("running")}
+      </div>
+      ${this.formError ? html`<p class="error" id="form-error" role="alert" tabindex="-1">${this.formError}</p>` : nothing}
+      <div class="actions">
+        <button type="submit" class="primary" ?disabled=${this.busy || classes.length === 0}>
+          ${this.busy ? "Creating…" : "Create"}
+        </button>
+        <a class="button" href=${hrefOf({ view: "list" })}>Cancel</a>
+      </div>
+    </form>`;
   }
 }
 
