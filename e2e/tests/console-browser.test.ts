@@ -34,6 +34,7 @@ const SHOTS = fileURLToPath(new URL("../../docs/console/", import.meta.url));
 // The page's globals, as the callbacks given to page.evaluate use them: they run in Chromium, not here.
 interface PageElement {
   id: string;
+  getAttribute(name: string): string | null;
   tagName: string;
   textContent: string | null;
 }
@@ -262,20 +263,27 @@ test("terminal: echo $((6*7)) prints 42, and stty size agrees with the terminal"
   const page = alice;
   await page.click('pc-workspace-detail a[role="tab"]:has-text("Terminal")');
   await page.waitForSelector('pc-terminal [data-state="ready"]', { timeout: 60_000 });
-  const screen = () => page.$eval("pc-terminal .xterm-rows", (e) => e.textContent ?? "");
+  // The terminal's rows as text, one per line (xterm.js's DOM renderer: a div per row).
+  const screen = async () =>
+    (await page.$$eval("pc-terminal .xterm-rows > div", (rows) => rows.map((r) => r.textContent ?? ""))).map(
+      (r) => r.trimEnd(),
+    );
   await page.keyboard.type("echo $((6*7))\n");
-  await eventually("42 in the terminal", async () => ((await screen()).includes("42") ? true : undefined));
+  await eventually("a line 42 in the terminal", async () =>
+    (await screen()).includes("42") ? true : undefined,
+  );
+  // A smaller window: the fit addon resizes the terminal, which tells the remote TTY.
+  const before = await page.getAttribute("pc-terminal .terminal", "data-size");
   await page.setViewportSize({ width: 900, height: 700 });
+  await page.waitForFunction(
+    (was) => document.querySelector("pc-terminal .terminal")?.getAttribute("data-size") !== was,
+    before,
+  );
+  const shown = (await page.getAttribute("pc-terminal .terminal", "data-size"))!;
   await page.keyboard.type("stty size\n");
-  const size = await eventually("stty size's answer", async () => {
-    const m = /(\d+) (\d+)\s*$/m.exec((await screen()).replace(/\s+$/, ""));
-    return m ? `${m[1]} ${m[2]}` : undefined;
-  });
-  const rc = await page.evaluate(() => {
-    const rows = document.querySelectorAll("pc-terminal .xterm-rows > div").length;
-    return rows;
-  });
-  assert.equal(Number(size.split(" ")[0]), rc, `stty rows ${size} = the terminal's rows`);
+  await eventually(`stty size says ${shown}`, async () =>
+    (await screen()).includes(shown) ? true : undefined,
+  );
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
@@ -288,6 +296,11 @@ test("the terminal tab under the CSP: xterm.js renders; a dropped connection is 
   await page.waitForSelector('pc-terminal [data-state="lost"]', { timeout: 30_000 });
   await page.waitForSelector('pc-terminal .xterm-rows:has-text("connection lost")');
   assert.ok(await page.$('pc-terminal button:has-text("Reconnect")'), "Reconnect offered");
+  assert.match(
+    (await page.getAttribute("pc-terminal .terminal", "data-size")) ?? "",
+    /^[1-9]\d* [1-9]\d*$/,
+    "the fit addon sized it",
+  );
   // xterm.js's own <style> elements (cell size, colours) apply: they carry the page's style nonce.
   const styled = await page.$eval("pc-terminal .xterm-rows > div", (row) => {
     const style = getComputedStyle(row);

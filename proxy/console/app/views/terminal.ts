@@ -26,15 +26,22 @@ export class TerminalView extends LightElement {
   private state: "connecting" | "ready" | "lost" | "ended" = "connecting";
 
   override firstUpdated(): void {
+    const box = this.querySelector<HTMLElement>(".terminal")!;
     const term = new Terminal({ cursorBlink: true, convertEol: false, fontSize: 14, scrollback: 5000 });
     const fit = new FitAddon();
+    // The size the remote TTY is told, as `stty size` prints it (rows cols): for tests and the curious.
+    const sized = () => (box.dataset.size = `${term.rows} ${term.cols}`);
     term.loadAddon(fit);
-    term.open(this.querySelector<HTMLElement>(".terminal")!);
+    term.open(box);
     fit.fit();
+    sized();
     term.onData((data) => this.send({ type: "stdin", data }));
-    term.onResize(({ cols, rows }) => this.send({ type: "resize", cols, rows }));
+    term.onResize(({ cols, rows }) => {
+      sized();
+      this.send({ type: "resize", cols, rows });
+    });
     this.resizeObserver = new ResizeObserver(() => fit.fit());
-    this.resizeObserver.observe(this.querySelector(".terminal")!);
+    this.resizeObserver.observe(box);
     this.term = term;
     this.fit = fit;
     this.connect();
