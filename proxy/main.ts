@@ -44,6 +44,7 @@ import { kubeStore } from "./api/store.ts";
 import type { ConsoleEndpoints } from "./surfaces/console.ts";
 import { kubeClusterClient } from "./console/cluster-client.ts";
 import { resourcesEndpoint } from "./console/resources.ts";
+import { consoleAssets } from "./console/assets.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -227,6 +228,8 @@ if (consoleEndpoints && config.console.resources)
     cluster: kubeClusterClient(kc),
     log: log.child({ endpoint: "console-resources" }),
   });
+// The console app's bundle (proxy/console/assets.ts), read once here; 503 with what to run when absent.
+if (consoleEndpoints) consoleEndpoints.assets = consoleAssets(config.console.assetsDir, log);
 const proxy = createProxyServer({
   config,
   gate,

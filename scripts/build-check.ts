@@ -184,7 +184,8 @@ export interface BuildOptions {
 /**
  * Follows every stage of a parsed Dockerfile on this machine. RUN understands only what the
  * Dockerfiles use — `npm ci` (all dependencies: a link to the repository's node_modules),
- * `npm ci --omit=dev` (exactly the production packages, hard-linked) and `npm run build` (run for real) —
+ * `npm ci --omit=dev` (exactly the production packages, hard-linked), `npm run build` and
+ * `npm run build:console` (run for real) —
  * and throws on anything else, so a new RUN line must be taught here before the check passes.
  */
 export function emulateBuild(o: BuildOptions): Image {
@@ -275,8 +276,13 @@ function run(ins: Instruction, cwd: string, o: BuildOptions, where: string): voi
     } else {
       symlinkSync(join(o.repo, "node_modules"), join(cwd, "node_modules"));
     }
-  } else if (tool === "npm" && verb === "run" && rest.length === 1 && rest[0] === "build") {
-    execFileSync("npm", ["run", "--silent", "build"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  } else if (
+    tool === "npm" &&
+    verb === "run" &&
+    rest.length === 1 &&
+    ["build", "build:console"].includes(rest[0]!)
+  ) {
+    execFileSync("npm", ["run", "--silent", rest[0]!], { cwd, stdio: ["ignore", "pipe", "pipe"] });
   } else {
     throw new Error(`${where}: the build check cannot do this RUN; teach scripts/build-check.ts`);
   }

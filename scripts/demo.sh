@@ -76,6 +76,8 @@ bash e2e/cluster/cluster.sh run operator -- node --optimize-for-size operator/ma
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.operator" --health-host=127.0.0.1 --health-port=8081 \
   --lease-namespace=portico-system --base-domain="$BASE_DOMAIN" --url-port="$PROXY_HOST_PORT" \
   --pod-cidrs=198.18.0.0/16 --service-cidrs=198.19.0.0/16
+# The console app the proxy serves at / (proxy/console/dist/, docs/console.md).
+"$repo/node_modules/.bin/node" scripts/build-console.ts >/dev/null
 # Node flags as proxy/runtime.ts says (a capped young generation: half the memory per idle WebSocket).
 bash e2e/cluster/cluster.sh run proxy -- node --max-semi-space-size=4 proxy/main.ts \
   --kubeconfig="$PORTICO_CLUSTER_STATE/kubeconfig.proxy" --auth=none --base-domain="$BASE_DOMAIN" \
@@ -107,6 +109,8 @@ chmod 600 "$PORTICO_CLUSTER_STATE/kubeconfig.host"
 cat <<MSG
 
 Portico is up on a local cluster (network namespace $PORTICO_NETNS, Kubernetes $("$bin/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -1)).
+
+  Console (your workspaces, live; new, start, stop, logs, terminal):   http://localhost:$PROXY_HOST_PORT/
 
   VS Code workspace 'code':        $code_url
   Jupyter workspace 'demo':        ${demo_url}tree/sample   (Debian's Jupyter Server with the classic notebook UI)

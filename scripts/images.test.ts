@@ -292,6 +292,19 @@ for (const { dockerfile, component } of IMAGES) {
         });
 
       if (dockerfile === "Dockerfile.proxy")
+        test("the console bundle is where the proxy looks (--console-dir's default), its sources are not", () => {
+          const consoleDir = join(image.root, image.workdir, "dist/proxy/console/dist");
+          assert.ok(statSync(join(consoleDir, "index.html")).isFile(), "index.html of npm run build:console");
+          const index = readFileSync(join(consoleDir, "index.html"), "utf8");
+          for (const [, file] of index.matchAll(/"\/_console\/([^"]+)"/g))
+            assert.ok(statSync(join(consoleDir, file!)).isFile(), `${file} named by index.html`);
+          const node_modules = join(image.root, image.workdir, "node_modules");
+          for (const dev of ["lit", "@xterm/xterm", "esbuild"])
+            assert.equal(existsSync(join(node_modules, dev)), false, `${dev} is a devDependency`);
+          assert.equal(existsSync(join(image.root, image.workdir, "dist/proxy/console/app")), false);
+        });
+
+      if (dockerfile === "Dockerfile.proxy")
         test("no flag at all: the proxy asks for --auth", () => {
           const r = start([]);
           assert.equal(r.status, 2, r.out);

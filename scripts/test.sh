@@ -11,7 +11,8 @@ export PORTICO_CLUSTER_STATE="${PORTICO_CLUSTER_STATE:-$repo/.state/$PORTICO_NET
 
 bash scripts/deps.sh
 export PATH="$repo/node_modules/.bin:$PATH"
-echo "== typecheck"; tsc -p tsconfig.json --noEmit
+echo "== typecheck"; tsc -p tsconfig.json --noEmit && tsc -p proxy/console/app
+echo "== console bundle"; node scripts/build-console.ts >/dev/null
 echo "== lint"; eslint . && prettier --check --log-level warn .
 
 cleanup() {

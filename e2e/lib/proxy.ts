@@ -11,10 +11,13 @@
  * `--auth=none` is passed unless `flags` has an `--auth`. The data port listens on `address:port`
  * (default 127.0.0.1 and a fresh port); health and metrics on 127.0.0.1 and another fresh port.
  */
+import { existsSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { WebSocket } from "ws";
 import { PROXY_NODE_ARGS } from "../../proxy/runtime.ts";
+import { buildConsole } from "../../scripts/build-console.ts";
 import { startComponent, stateDir, type Component } from "./component.ts";
 import { clusterNetworkFlags } from "./operator.ts";
 
@@ -42,8 +45,23 @@ export interface ProxyProcess extends Component {
   hostFor(namespace: string, name: string): string;
 }
 
+/** The console bundle the proxy serves by default (--console-dir), as `npm run build:console` writes it. */
+const CONSOLE_DIST = fileURLToPath(new URL("../../proxy/console/dist", import.meta.url));
+let consoleBuilt: Promise<unknown> | undefined;
+
+/**
+ * Builds the console app when no build is there (a test file run on its own, without
+ * e2e/run-e2e.sh, which builds it first): a proxy without it answers / with 503.
+ */
+export function ensureConsoleBundle(): Promise<unknown> {
+  if (existsSync(join(CONSOLE_DIST, "index.html"))) return Promise.resolve();
+  return (consoleBuilt ??= buildConsole(CONSOLE_DIST));
+}
+
 /** Starts `proxy/main.ts` and waits for /readyz (every cache synced, routes built). */
 export async function startProxy(opts: ProxyOptions = {}): Promise<ProxyProcess> {
+  if (!(opts.flags ?? []).some((f) => f === "--console=false" || f.startsWith("--console-dir")))
+    await ensureConsoleBundle();
   const address = opts.address ?? "127.0.0.1";
   const port = opts.port ?? nextPort++;
   const healthPort = nextPort++;
