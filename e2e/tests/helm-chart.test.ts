@@ -156,8 +156,11 @@ test("helm install creates every object and the API server accepts them all", as
   assert.equal(
     kinds(want),
     [
+      // operator, proxy, and the console's /ws/watch (console.enabled, the default)
       "ClusterRole",
       "ClusterRole",
+      "ClusterRole",
+      "ClusterRoleBinding",
       "ClusterRoleBinding",
       "ClusterRoleBinding",
       "Deployment",
