@@ -29,7 +29,7 @@ import {
 import type { Watched } from "../common/runtime/watched.ts";
 import { startHealthServer } from "../common/runtime/health.ts";
 import { createLogger } from "../common/runtime/log.ts";
-import { CHILD_LABEL_SELECTOR } from "../common/model/workspace/names.ts";
+import { CHILD_LABEL_SELECTOR, SYNC_REQUESTED_ANNOTATION } from "../common/model/workspace/names.ts";
 import { Gate } from "./auth/gate.ts";
 import { loadConfig } from "./config.ts";
 import { EventHub } from "./events.ts";
@@ -45,6 +45,9 @@ import type { ConsoleEndpoints } from "./surfaces/console.ts";
 import { kubeClusterClient } from "./console/cluster-client.ts";
 import { resourcesEndpoint } from "./console/resources.ts";
 import { consoleAssets } from "./console/assets.ts";
+import { reportingList, watchCaches } from "./console/watch-caches.ts";
+import { WatchHub } from "./console/watch-hub.ts";
+import { watchEndpoint } from "./console/watch.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -122,11 +125,13 @@ const refreshNamespace = (ns: string) => {
 const workspaces = watch<Raw>({
   name: "workspaces",
   path: `/apis/${GROUP}/${VERSION}/${WORKSPACE.plural}`,
-  list: listCustom(kc, WORKSPACE.plural),
-  onChange: (o) => {
+  // Each list's resourceVersion bounds what /ws/watch can resume (proxy/console/watch-history.ts).
+  list: reportingList(listCustom(kc, WORKSPACE.plural), () => watchHub, "workspaces"),
+  onChange: (o, old) => {
     refresh(o.metadata!.namespace!, o.metadata!.name!);
     // The API's own writes are laid over this cache until the watch brings them (read-your-writes).
     api?.observed(o);
+    watchHub?.workspaceChanged(o as unknown as Workspace, old as unknown as Workspace | undefined);
   },
 });
 const classes = watch<Raw>({
@@ -186,6 +191,29 @@ const clusterView: ClusterView = {
 };
 const caches = [workspaces, classes, slices, gatewayRoutes, services, allSlices] as Watched<Raw>[];
 
+// The console's /ws/watch (proxy/console/watch.ts): trimmed pod and event caches beside the
+// Workspace cache, feeding one hub of channels; none of it when the console is off.
+const consoleCaches = config.console.enabled
+  ? watchCaches(watch, kc, (): WatchHub | undefined => watchHub)
+  : undefined;
+const watchHub: WatchHub | undefined = consoleCaches
+  ? new WatchHub({
+      adminRoles: config.identity.adminRoles,
+      syncAnnotation: SYNC_REQUESTED_ANNOTATION,
+      workspaces: {
+        get: (name, ns) => workspaces.get(name, ns) as unknown as Workspace | undefined,
+        list: (ns) => workspaces.list(ns) as unknown as Workspace[],
+      },
+      pods: consoleCaches.pods,
+      events: consoleCaches.events,
+    })
+  : undefined;
+if (consoleCaches)
+  caches.push(consoleCaches.pods as unknown as Watched<Raw>, consoleCaches.events as unknown as Watched<Raw>);
+const watchSockets = watchHub
+  ? watchEndpoint({ hub: watchHub, maxSubscriptions: config.console.maxSubscriptions, log })
+  : undefined;
+
 // The self-service API (proxy/api/): reads these caches, writes as this proxy's ServiceAccount.
 const cachedWorkspaces = () => workspaces.list() as unknown as Workspace[];
 const apiObserver = config.api.enabled ? apiMetrics(metrics.registry, cachedWorkspaces) : undefined;
@@ -219,7 +247,9 @@ await Promise.all(caches.map((c) => c.start()));
 // Every cache is seeded: rebuild every route once from the full picture, then serve.
 for (const w of workspaces.list()) refresh(w.metadata!.namespace!, w.metadata!.name!);
 // The console (proxy/surfaces/console.ts): each endpoint built from the caches and the cluster.
-const consoleEndpoints: ConsoleEndpoints | undefined = config.console.enabled ? {} : undefined;
+const consoleEndpoints: ConsoleEndpoints | undefined = config.console.enabled
+  ? { ...(watchSockets ? { watch: watchSockets } : {}) }
+  : undefined;
 // Resource views (proxy/console/resources.ts): read as this proxy, each read first allowed by a
 // SubjectAccessReview as the caller. Off unless the chart grants the reads (console.resources).
 if (consoleEndpoints && config.console.resources)
@@ -263,6 +293,7 @@ onSignals(async (signal) => {
     process.exit(0);
   }, 10_000);
   force.unref();
+  watchSockets?.close();
   await proxy.close();
   await Promise.all(caches.map((c) => c.stop()));
   health.close();

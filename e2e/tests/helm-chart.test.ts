@@ -156,8 +156,11 @@ test("helm install creates every object and the API server accepts them all", as
   assert.equal(
     kinds(want),
     [
+      // operator, proxy, and the console's /ws/watch (console.enabled, the default)
       "ClusterRole",
       "ClusterRole",
+      "ClusterRole",
+      "ClusterRoleBinding",
       "ClusterRoleBinding",
       "ClusterRoleBinding",
       "Deployment",
@@ -268,7 +271,10 @@ const LEASES = "leases.coordination.k8s.io [] [get create update]";
 const SESSION_KEYS_RULES = (secret: string) => ["secrets [] [create]", `secrets [${secret}] [get patch]`];
 const PROXY_RULES = [
   "endpointslices.discovery.k8s.io [] [list watch]",
+  // The console's /ws/watch (console.enabled, the default): its pods and events caches.
+  "events [] [list watch]",
   "gatewayroutes.portico.dev [] [list watch]",
+  "pods [] [list watch]",
   "services [] [list watch]",
   "workspaceclasses.portico.dev [] [list watch]",
   "workspaces.portico.dev [] [list watch]",
