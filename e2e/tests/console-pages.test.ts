@@ -10,19 +10,26 @@
  *   writes into its volume, so "starting" lasts exactly until the test says so; then the page opens
  *   the workspace by itself;
  * - the same with a real IDE: Start on a stopped Jupyter workspace's page, the steps, and then
- *   Jupyter itself loads in that tab and runs `1+1` on a kernel.
+ *   Jupyter itself loads in that tab and runs `1+1` on a kernel;
+ * - two proxy replicas sharing only their session keys (no sticky sessions): the page from one, the
+ *   Start through the other, the first one's stream resumed from its last event id shows the start,
+ *   and the other's page becomes the waiting page; both serve the same script URL.
  *
  * Real parts: cluster, operator, proxy, OpenID provider, git server (git http-backend), Jupyter
  * Server, Chromium.
  */
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { request } from "node:http";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { createRepository, startGitServer, type GitServer } from "../fixtures/git-server.ts";
 import { checkJupyter, screenshot, writeToVolume } from "../ide/checks.ts";
+import { api, sessionCookie } from "../lib/api-client.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
-import { uniqueName } from "../lib/kube.ts";
+import { eventually, uniqueName } from "../lib/kube.ts";
 import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
@@ -32,6 +39,8 @@ import { createWorkspace, getWorkspace, jupyterClass, tinyClass, workspace } fro
 const PROVIDER = "198.18.0.190";
 const GIT = "198.18.0.191";
 const PROXY = "198.18.0.192";
+/** A second replica: same flags and session keys, no sticky sessions between the two. */
+const PROXY_B = "198.18.0.193";
 const PUBLIC = "http://portico.test:8080";
 
 const suite = clusterSuite("console-pages", {
@@ -51,6 +60,7 @@ const c = suite.c;
 let idp: OidcProvider;
 let git: GitServer;
 let px: ProxyProcess;
+let pxB: ProxyProcess;
 const browsers: TestBrowser[] = [];
 
 before(async () => {
@@ -72,22 +82,26 @@ before(async () => {
     repos: [{ owner: "alice", name: "notes", private: false }],
   });
   suite.onTeardown(() => git.close());
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "console-pages-proxy",
-    flags: [
-      "--auth=oidc",
-      `--oidc-issuer=${idp.issuer}`,
-      `--oidc-client-id=${idp.clientId}`,
-      `--oidc-client-secret=${idp.clientSecret}`,
-      "--oidc-audiences=portico",
-      `--public-url=${PUBLIC}`,
-      "--rate-limit-ip=0",
-      "--rate-limit-user=0",
-    ],
+  const keysFile = join(stateDir(), uniqueName("console-pages-keys"));
+  const k = randomBytes(32).toString("base64url");
+  writeFileSync(keysFile, JSON.stringify({ keys: [{ kty: "oct", kid: "pages", alg: "A256GCM", k }] }), {
+    mode: 0o600,
   });
+  const flags = [
+    "--auth=oidc",
+    `--oidc-issuer=${idp.issuer}`,
+    `--oidc-client-id=${idp.clientId}`,
+    `--oidc-client-secret=${idp.clientSecret}`,
+    "--oidc-audiences=portico",
+    `--public-url=${PUBLIC}`,
+    `--session-keys-file=${keysFile}`,
+    "--rate-limit-ip=0",
+    "--rate-limit-user=0",
+  ];
+  px = await startProxy({ address: PROXY, port: 8080, name: "console-pages-proxy", flags });
   suite.onTeardown(() => px.stop());
+  pxB = await startProxy({ address: PROXY_B, port: 8080, name: "console-pages-proxy-b", flags });
+  suite.onTeardown(() => pxB.stop());
   suite.onTeardown(async () => {
     for (const b of browsers) await b.close();
   });
@@ -96,6 +110,7 @@ before(async () => {
     c,
     workspace(ns, "nb", { className: suite.cls.jupyter, running: false, sharedWith: { users: ["bob"] } }),
   );
+  await createWorkspace(c, workspace(ns, "twin", { className: suite.cls.gated, running: false }));
   await createWorkspace(
     c,
     workspace(ns, "gated", {
@@ -163,6 +178,7 @@ test("the owner presses Start: the steps advance with their elapsed time, then t
   assert.equal(status, 404);
   const seen = await recordSteps(page);
   await page.reload({ waitUntil: "load" }); // the recorder is in from here on
+  await screenshot({ page, sockets: [] }, "console-pages-stopped");
   const start = page.getByRole("button", { name: "Start" });
   await start.click();
   // The IDE waits on gate.txt: the pod step stays active until the test writes it.
@@ -175,10 +191,10 @@ test("the owner presses Start: the steps advance with their elapsed time, then t
   const elapsed = page.locator('li[data-key="pod"] .elapsed');
   const first = (await elapsed.textContent()) ?? "";
   assert.match(first, /^\d+ s$|^\d+ min \d+ s$/);
-  // The elapsed time counts on by itself (the page's clock), with no new status in between.
-  await page.waitForFunction(
-    `document.querySelector('li[data-key="pod"] .elapsed')?.textContent !== ${JSON.stringify(first)}`,
-  );
+  // The elapsed time counts on by itself (the page's clock), with no new status in between. (Not
+  // through page.waitForFunction: the page's CSP forbids the eval it needs, as it should.)
+  const escaped = first.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  await elapsed.filter({ hasNotText: new RegExp(`^${escaped}$`) }).waitFor({ timeout: 30_000 });
   await screenshot({ page, sockets: [] }, "console-pages-waiting");
 
   // A second tab now gets the waiting page from the server, steps and elapsed time included.
@@ -216,4 +232,97 @@ test("Start on a stopped Jupyter workspace: the steps, then Jupyter loads in tha
   assert.ok(seen.includes("pod:active") || seen.includes("storage:active"), `steps seen: ${seen.join(" ")}`);
   assert.ok(seen.includes("clone:skipped"), "no repository: no clone step");
   await checkJupyter(b, urlOf("nb"), "console-pages-jupyter");
+});
+
+type StatusData = { phase: string; steps: { key: string; state: string }[] };
+
+/**
+ * The first `status` event of the workspace at `host`, on replica `via`'s stream, that `want`
+ * accepts: its id and data. (node:http, not fetch: fetch cannot set Host.)
+ */
+function statusEvent(
+  via: ProxyProcess,
+  host: string,
+  cookie: string,
+  want: (s: StatusData) => boolean,
+  lastEventId?: string,
+): Promise<{ id: string; data: StatusData }> {
+  return new Promise((resolve, reject) => {
+    const headers = {
+      host,
+      cookie,
+      accept: "text/event-stream",
+      ...(lastEventId ? { "last-event-id": lastEventId } : {}),
+    };
+    const req = request(`${via.url}/__portico/events`, { headers, agent: false }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`the stream answered ${res.statusCode}`));
+      let buf = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        buf += chunk;
+        let end: number;
+        while ((end = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const id = /^id: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (!/^event: status$/m.test(block) || !data || !id) continue;
+          const s = JSON.parse(data) as StatusData;
+          if (want(s)) {
+            req.destroy();
+            return resolve({ id, data: s });
+          }
+        }
+      });
+      res.on("end", () => reject(new Error("the stream ended")));
+    });
+    req.on("error", reject);
+    req.setTimeout(120_000, () => req.destroy(new Error("no matching status event within 120 s")));
+    req.end();
+  });
+}
+
+test("two replicas, no sticky sessions: the page from one, Start and the stream from the other", async () => {
+  const cookie = await sessionCookie(px, idp, "alice");
+  const host = px.hostFor(suite.ns, "twin");
+  const page = (via: ProxyProcess) => api(via, { path: "/", host, cookie, headers: { accept: "text/html" } });
+  const a = await page(px);
+  const b = await page(pxB);
+  assert.deepEqual([a.status, b.status], [404, 404], "stopped on both");
+  assert.match(a.body, /<button id="start"/);
+  const asset = (html: string) => /src="([^"]+page\.js[^"]*)"/.exec(html)?.[1];
+  assert.equal(asset(a.body), asset(b.body), "the same script URL (content hash) on every replica");
+  const seen = await statusEvent(px, host, cookie, (s) => s.phase === "Stopped");
+
+  // Start through replica B, from the page replica A served (same origin: the workspace's host).
+  const started = await api(pxB, {
+    method: "POST",
+    path: "/__portico/start",
+    host,
+    cookie,
+    headers: { origin: `http://${host}`, "sec-fetch-site": "same-origin", referer: `http://${host}/` },
+  });
+  assert.equal(started.status, 202, started.body);
+  // Replica A's stream, resumed from the event it gave before: the start shows up with its steps.
+  const next = await statusEvent(
+    px,
+    host,
+    cookie,
+    (s) => s.phase !== "Stopped" && s.steps.some((x) => x.state === "active"),
+    seen.id,
+  );
+  assert.notEqual(next.id, seen.id);
+  assert.equal(next.data.steps.length, 4);
+  // Replica B's page is the waiting page now (its own informer saw the change).
+  const waiting = await eventually(
+    "the waiting page on replica B",
+    async () => {
+      const w = await page(pxB);
+      return w.status === 503 ? w : undefined;
+    },
+    60_000,
+    200,
+  );
+  assert.match(waiting.body, /<li data-key="storage"|<li data-key="pod"/);
+  assert.match(waiting.body, /data-state="active" aria-current="step"/);
 });

@@ -110,7 +110,8 @@ export const PAGE_JS = `"use strict";
     const phase = $("phase");
     phase.textContent = s.phase;
     phase.dataset.phase = s.phase;
-    $("message").textContent = s.message;
+    // The message usually is the active step's detail already: said once.
+    $("message").textContent = steps.some((x) => x.detail === s.message) ? "" : s.message;
     render();
     const active = steps.find((x) => x.state === "active");
     const failed = steps.find((x) => x.state === "failed");

@@ -114,7 +114,7 @@ export function renderPage(m: PageModel): string {
 <ol id="steps" class="steps" aria-label="Steps"${m.kind === "stopped" ? " hidden" : ""}>
 ${m.steps.map((s) => stepItem(s, m.now)).join("\n")}
 </ol>
-<p id="message" class="message muted">${m.kind === "failed" ? "" : escapeHtml(m.message)}</p>
+<p id="message" class="message muted">${m.kind === "failed" || m.steps.some((s) => s.detail === m.message) ? "" : escapeHtml(m.message)}</p>
 ${stoppedSection(m)}
 <div class="actions"><a href="${escapeHtml(m.consoleUrl)}">Open the console</a>
 <a id="logs" href="${escapeHtml(logs)}"${m.kind === "failed" ? "" : " hidden"}>Logs and events in the console</a></div>
