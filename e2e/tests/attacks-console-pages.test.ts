@@ -14,6 +14,7 @@
  * Real parts: the cluster and operator, the OpenID provider (session cookies as a browser gets them),
  * the proxy in host mode and a second one in path mode, Chromium.
  */
+import { request } from "node:http";
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { GROUP, VERSION, WORKSPACE, type Workspace } from "../../crds/types.ts";
@@ -29,6 +30,8 @@ import { condition, createWorkspace, getWorkspace, tinyClass, workspace } from "
 const PROVIDER = "198.18.0.185";
 const PROXY = "198.18.0.186";
 const PATH_PROXY = "198.18.0.187";
+/** Tight limits: 1 request/s per user (burst 4), 2 long-lived connections per user. */
+const LIMITED_PROXY = "198.18.0.188";
 const PUBLIC = "http://portico.test:8080";
 // Markup with no whitespace (a repository URL allows none): `/` separates attributes in HTML.
 const PAYLOAD = `"><img/id=pwned/src=x/onerror=document.title=1><script>document.title=2</script>`;
@@ -49,6 +52,7 @@ const c = suite.c;
 let idp: OidcProvider;
 let px: ProxyProcess;
 let pathPx: ProxyProcess;
+let limitedPx: ProxyProcess;
 const cookies = new Map<string, string>();
 
 before(async () => {
@@ -93,6 +97,18 @@ before(async () => {
     flags: [...flags("http://portico.test:8081"), "--routing=path"],
   });
   suite.onTeardown(() => pathPx.stop());
+  limitedPx = await startProxy({
+    address: LIMITED_PROXY,
+    port: 8080,
+    name: "attacks-pages-limited-proxy",
+    flags: [
+      ...flags(PUBLIC).filter((f) => !f.startsWith("--rate-limit-user")),
+      "--rate-limit-user=1",
+      "--rate-limit-burst=4",
+      "--max-connections-per-user=2",
+    ],
+  });
+  suite.onTeardown(() => limitedPx.stop());
   for (const user of ["alice", "bob", "carol"]) cookies.set(user, await sessionCookie(px, idp, user));
   cookies.set("alice@path", await sessionCookie(pathPx, idp, "alice"));
   await eventually(
@@ -333,5 +349,73 @@ describe("HTML injection through what a workspace's status says", () => {
     assert.ok(seen.detail.includes(PAYLOAD), `the payload is shown as text: ${seen.detail}`);
     assert.ok(seen.status.includes("<img/id=pwned"), `the live status says it as text: ${seen.status}`);
     assert.deepEqual(dialogs, []);
+  });
+});
+
+/** Opens `path` on `host` as a status stream with a bearer token; its status, and a way to close it. */
+function openStream(
+  via: ProxyProcess,
+  host: string,
+  token: string,
+): Promise<{ status: number; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${via.url}/__portico/events`,
+      { headers: { host, authorization: `Bearer ${token}`, accept: "text/event-stream" }, agent: false },
+      (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, close: () => req.destroy() });
+      },
+    );
+    req.on("error", (err) => (req.destroyed ? undefined : reject(err)));
+    req.end();
+  });
+}
+
+describe("limits: what the pages add is capped per user", () => {
+  test("more status streams (waiting pages) than the per-user cap: the third is 429", async () => {
+    const token = (await idp.tokensFor("bob")).accessToken;
+    const held = [await openStream(limitedPx, hostOf("victim"), token)];
+    held.push(await openStream(limitedPx, hostOf("victim"), token));
+    try {
+      assert.deepEqual(
+        held.map((h) => h.status),
+        [200, 200],
+        "bob may open the shared workspace's stream",
+      );
+      const third = await api(limitedPx, {
+        path: "/__portico/events",
+        host: hostOf("victim"),
+        token,
+        headers: { accept: "text/event-stream" },
+      });
+      assert.equal(third.status, 429, third.body);
+      assert.equal(third.json.error, "rate_limited");
+    } finally {
+      for (const h of held) h.close();
+    }
+  });
+
+  test("a flood of starts by one user: past the per-user rate, 429; nothing reaches the victim", async () => {
+    const token = (await idp.tokensFor("bob")).accessToken;
+    const before = await snapshot();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        api(limitedPx, {
+          method: "POST",
+          path: "/__portico/start",
+          host: hostOf("victim"),
+          token,
+          headers: { origin: own("victim"), "sec-fetch-site": "same-origin", referer: `${own("victim")}/` },
+        }),
+      ),
+    );
+    const codes = answers.map((a) => a.status);
+    assert.ok(codes.includes(429), `some were refused for the rate: ${codes.join(" ")}`);
+    assert.ok(
+      codes.every((code) => code === 429 || code === 403),
+      `the rest refused as a sharee's: ${codes.join(" ")}`,
+    );
+    assert.deepEqual(await snapshot(), before, "no workspace changed");
   });
 });

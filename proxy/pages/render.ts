@@ -84,7 +84,7 @@ function stoppedSection(m: PageModel): string {
   const action = m.canStart
     ? `<button id="start" type="button">Start</button><span id="start-error" class="error" role="alert"></span>`
     : `<p>Only its owner can start it: ask <strong>${escapeHtml(m.owner)}</strong>.</p><span id="start-error" hidden></span>`;
-  return `<section id="stopped"${hidden}><p>This workspace is stopped; its files are kept.</p>
+  return `<section id="stopped"${hidden}><p>Its files are kept${m.canStart ? ": start it to carry on where you left off" : ""}.</p>
 <div class="actions">${action}</div></section>`;
 }
 
@@ -114,7 +114,7 @@ export function renderPage(m: PageModel): string {
 <ol id="steps" class="steps" aria-label="Steps"${m.kind === "stopped" ? " hidden" : ""}>
 ${m.steps.map((s) => stepItem(s, m.now)).join("\n")}
 </ol>
-<p id="message" class="message muted">${m.kind === "failed" || m.steps.some((s) => s.detail === m.message) ? "" : escapeHtml(m.message)}</p>
+<p id="message" class="message muted">${m.kind !== "starting" || m.steps.some((s) => s.detail === m.message) ? "" : escapeHtml(m.message)}</p>
 ${stoppedSection(m)}
 <div class="actions"><a href="${escapeHtml(m.consoleUrl)}">Open the console</a>
 <a id="logs" href="${escapeHtml(logs)}"${m.kind === "failed" ? "" : " hidden"}>Logs and events in the console</a></div>
