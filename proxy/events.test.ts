@@ -18,11 +18,16 @@ const ws = (rv: string, phase: "Starting" | "Running", ready: boolean): Workspac
   },
 });
 
-test("snapshots carry phase, readiness, routability and conditions; frames are SSE", () => {
+test("snapshots carry phase, readiness, routability, conditions and steps; frames are SSE", () => {
   const s = snapshotOf(ws("1", "Running", true), true);
   assert.equal(s.phase, "Running");
   assert.ok(s.ready && s.routable);
-  assert.deepEqual(s.conditions, [{ type: "Ready", status: "True", reason: "R", message: "m" }]);
+  assert.deepEqual(s.conditions, [{ type: "Ready", status: "True", reason: "R", message: "m", since: "t" }]);
+  assert.deepEqual(
+    s.steps.map((x) => x.key),
+    ["storage", "clone", "pod", "ready"],
+  );
+  assert.equal(s.steps[3]!.state, "done", "routable: the last step is done");
   assert.equal(frame("status", "1.1", { a: 1 }), 'id: 1.1\nevent: status\ndata: {"a":1}\n\n');
 });
 

@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Workspace } from "../crds/types.ts";
+import { stepsOf, type Step, type StepCondition } from "./pages/steps.ts";
 
 /** What one status event carries. */
 export interface Snapshot {
@@ -21,7 +22,12 @@ export interface Snapshot {
   routable: boolean;
   message: string;
   url: string;
-  conditions: { type: string; status: string; reason: string; message: string }[];
+  /** With `since`: the condition's lastTransitionTime. */
+  conditions: StepCondition[];
+  /** The workspace clones a repository (spec.repository). */
+  repository: boolean;
+  /** Storage, clone, pod, ready: what the waiting page shows (proxy/pages/steps.ts). */
+  steps: Step[];
 }
 
 /** The event id of a snapshot: resourceVersion and routable bit. */
@@ -34,16 +40,21 @@ export function snapshotOf(ws: Workspace, routable: boolean): Snapshot {
     status: c.status,
     reason: c.reason,
     message: c.message,
+    ...(c.lastTransitionTime ? { since: c.lastTransitionTime } : {}),
   }));
+  const phase = ws.status?.phase ?? "Pending";
+  const repository = !!ws.spec.repository;
   return {
     namespace: ws.metadata.namespace ?? "",
     name: ws.metadata.name ?? "",
-    phase: ws.status?.phase ?? "Pending",
+    phase,
     ready: conditions.some((c) => c.type === "Ready" && c.status === "True"),
     routable,
     message: ws.status?.message ?? "",
     url: ws.status?.url ?? "",
     conditions,
+    repository,
+    steps: stepsOf({ phase, routable, repository, conditions }),
   };
 }
 

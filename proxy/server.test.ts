@@ -213,7 +213,14 @@ test("huge headers get 431, slow headers are cut off, CONNECT gets 405", async (
 test("starting: waiting page for browsers, 503 JSON with Retry-After otherwise; stopped: 404", async () => {
   const html = await fetch(`${base}/w/ns/starting/`, { headers: { accept: "text/html" } });
   assert.equal(html.status, 503);
-  assert.match(await html.text(), /EventSource\("\/w\/ns\/starting\/__portico\/events"\)/);
+  const page = await html.text();
+  assert.match(page, /data-events="\/w\/ns\/starting\/__portico\/events"/);
+  assert.match(page, /<script src="\/w\/ns\/starting\/__portico\/page\.js\?v=[0-9a-f]+" defer>/);
+  assert.match(html.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+  const js = await fetch(`${base}/w/ns/starting/__portico/page.js`);
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get("content-type") ?? "", /^text\/javascript/);
+  assert.match(await js.text(), /new EventSource\(body\.dataset\.events\)/);
   const json = await fetch(`${base}/w/ns/starting/api`);
   assert.equal(json.status, 503);
   assert.equal(json.headers.get("retry-after"), "2");

@@ -39,6 +39,7 @@ import {
   ipLimited,
   originPass,
   userLimited,
+  type OriginPass,
 } from "./surfaces/passes.ts";
 import { statusSurface } from "./surfaces/status.ts";
 import type { Addressed, RequestCtx, Surface } from "./surfaces/surface.ts";
@@ -167,21 +168,43 @@ function nodeServer(config: ProxyConfig, metrics: ProxyMetrics): Server {
   return server;
 }
 
-export function createProxyServer(deps: ServerDeps): ProxyServer {
+/** The surfaces in their order of precedence. */
+function surfacesOf(
+  deps: ServerDeps,
+  parts: ReturnType<typeof dataPath> & { connections: LongLivedConnections; origin: OriginPass },
+): readonly Surface[] {
   const { config, gate, table, events, metrics, log, api, console: endpoints } = deps;
-  const { forwarder, relay, gateway } = dataPath(config, metrics, log);
-  const connections = new LongLivedConnections(config.identity.rateLimit.maxConnectionsPerUser);
-  const origin = originPass(config);
-  // The order is the precedence: status streams, the API, the console, then a workspace, then the
-  // GatewayRoutes.
-  const surfaces: readonly Surface[] = [
+  const { forwarder, relay, gateway, connections, origin } = parts;
+  // The order is the precedence: status streams, the API, the console, then a workspace (its stopped
+  // page's Start goes through the API's service layer), then the GatewayRoutes.
+  return [
     authSurface({ gate, table }),
     statusSurface({ config, table, events, connections }),
     apiSurface({ config, api, table, origin, log }),
     consoleSurface({ config, gate, table, origin, connections, log, endpoints }),
-    workspaceSurface({ config, gate, table, events, forwarder, relay, metrics, log, connections, origin }),
+    workspaceSurface({
+      config,
+      gate,
+      table,
+      events,
+      forwarder,
+      relay,
+      metrics,
+      log,
+      connections,
+      origin,
+      api,
+    }),
     gatewaySurface({ config, gate, gateway, table, log, connections, origin }),
   ];
+}
+
+export function createProxyServer(deps: ServerDeps): ProxyServer {
+  const { config, gate, events, metrics, log } = deps;
+  const { forwarder, relay, gateway } = dataPath(config, metrics, log);
+  const connections = new LongLivedConnections(config.identity.rateLimit.maxConnectionsPerUser);
+  const origin = originPass(config);
+  const surfaces = surfacesOf(deps, { forwarder, relay, gateway, connections, origin });
   const server = nodeServer(config, metrics);
   const clientOf = (req: IncomingMessage): ClientAddress =>
     clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"], config.trustedProxyHops);

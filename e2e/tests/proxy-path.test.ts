@@ -150,7 +150,7 @@ test("stop: the route goes (404 workspace_stopped); start: waiting page, status 
     15_000,
     50,
   );
-  assert.match(page, /EventSource\(".*\/__portico\/events"\)/);
+  assert.match(page, /data-events=".*\/__portico\/events"/);
   const json = await fetch(`${base}/api`);
   if (json.status === 503) assert.equal(json.headers.get("retry-after"), "2");
 

@@ -413,7 +413,17 @@ const responseSchemas: Record<string, Schema> = {
     description:
       "The data of a status stream's `status` event (text/event-stream; id `{resourceVersion}.{routable 0|1}`, " +
       "a heartbeat comment now and then, `event: deleted` when the workspace goes).",
-    required: ["namespace", "name", "phase", "ready", "routable", "message", "conditions"],
+    required: [
+      "namespace",
+      "name",
+      "phase",
+      "ready",
+      "routable",
+      "message",
+      "conditions",
+      "repository",
+      "steps",
+    ],
     properties: {
       namespace: text,
       name: text,
@@ -422,7 +432,41 @@ const responseSchemas: Record<string, Schema> = {
       routable: { type: "boolean", description: "The proxy routes to it now." },
       message: text,
       url: text,
-      conditions: { type: "array", items: ref("Condition") },
+      conditions: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["type", "status", "reason", "message"],
+          properties: {
+            type: text,
+            status: text,
+            reason: text,
+            message: text,
+            since: { ...dateTime, description: "The condition's lastTransitionTime." },
+          },
+        },
+      },
+      repository: { type: "boolean", description: "The workspace clones a repository." },
+      steps: {
+        type: "array",
+        items: ref("Step"),
+        description: "Storage, clone, pod, ready: the steps of a start, as the waiting page shows them.",
+      },
+    },
+  },
+  Step: {
+    type: "object",
+    description:
+      "One step of a start (proxy/pages/steps.ts), derived from the conditions alone; times are absent " +
+      "where the status does not say.",
+    required: ["key", "label", "state", "detail"],
+    properties: {
+      key: { enum: ["storage", "clone", "pod", "ready"] },
+      label: text,
+      state: { enum: ["pending", "active", "done", "failed", "skipped"] },
+      startedAt: dateTime,
+      endedAt: dateTime,
+      detail: { ...text, description: "The condition's message about the step now, or empty." },
     },
   },
 };

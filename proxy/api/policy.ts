@@ -22,7 +22,11 @@ export const mayView = (who: Identity, ws: Workspace, adminRoles: readonly strin
 
 /** Start, stop, sync, change, delete: the owner and admins (a sharee may open, not manage). */
 export const mayManage = (who: Identity, ws: Workspace, adminRoles: readonly string[]): boolean =>
-  who.user === ws.spec.owner || isAdmin(who, adminRoles);
+  mayManageOwned(who, ws.spec.owner, adminRoles);
+
+/** mayManage for a workspace known by its owner only (a route: the stopped page's Start button). */
+export const mayManageOwned = (who: Identity, owner: string, adminRoles: readonly string[]): boolean =>
+  who.user === owner || isAdmin(who, adminRoles);
 
 export { isAdmin };
 

@@ -2,8 +2,9 @@
  * The workspace traffic surface: a request the route table (routing/table.ts) matches goes to that
  * workspace's IDE.
  *
- *   HTTP:      match → (redirect) → authorize → own host (host mode) → origin → own status stream
- *              → workspace state (waiting page / stopped / failed) → to the IDE: strip gateway
+ *   HTTP:      match → (redirect) → [POST {prefix}/__portico/start: pages/start.ts] → authorize → own host (host mode) → origin → own status stream
+ *              → the pages' script and stylesheet → workspace state (pages/render.ts: the
+ *              waiting page with its steps / stopped with Start / failed) → to the IDE: strip gateway
  *              credentials, forwarded and class headers → stream (response passes: Location,
  *              Set-Cookie path, frame headers)
  *   WebSocket: match → per-IP limit → identify → authorize → own host → origin → per-user limit
@@ -27,6 +28,7 @@ import { BodyTooLarge, type Forwarder } from "../http/forward.ts";
 import { publicScheme } from "../http/origin.ts";
 import {
   bodyTooLarge,
+  checkMethod,
   forwardedHeaders,
   routeHeaders,
   stripCredentials,
@@ -34,7 +36,20 @@ import {
   type Refusal,
 } from "../http/request.ts";
 import { rewriteCookiePath, rewriteLocation, securityHeaders } from "../http/response.ts";
-import { EVENTS_SUFFIX, waitingPage } from "../http/waiting.ts";
+import { mayManageOwned } from "../api/policy.ts";
+import type { WorkspaceApi } from "../api/types.ts";
+import { PAGE_CSS, PAGE_JS } from "../pages/assets.ts";
+import {
+  EVENTS_SUFFIX,
+  SCRIPT_SUFFIX,
+  START_SUFFIX,
+  STYLE_SUFFIX,
+  pageCsp,
+  renderPage,
+  type PageKind,
+} from "../pages/render.ts";
+import { NO_API, fromOwnPage, startAnswer, startMethod } from "../pages/start.ts";
+import { stepsOf } from "../pages/steps.ts";
 import { upstreamHeaders, type WsRelay } from "../http/websocket.ts";
 import type { ProxyMetrics } from "../metrics.ts";
 import type { OwnHostMatch, Route, RouteMatch, RouteTable } from "../routing/table.ts";
@@ -56,13 +71,18 @@ export interface WorkspaceSurfaceDeps {
   config: ProxyConfig;
   gate: Gate;
   table: Pick<RouteTable, "match">;
-  events: Pick<EventHub, "serve">;
+  /** The status streams, and the latest snapshot (the steps a page shows first). */
+  events: Pick<EventHub, "serve" | "get">;
   forwarder: Forwarder;
   relay: WsRelay;
   metrics: ProxyMetrics;
   log: Logger;
   connections: LongLivedConnections;
   origin: OriginPass;
+  /** The self-service API's service layer: the stopped page's Start. Absent: no Start is offered. */
+  api?: Pick<WorkspaceApi, "start">;
+  /** The clock of the elapsed times the pages render first. */
+  now?: () => Date;
 }
 
 /** Host mode, compatible path on a host not the workspace's own: 308 to where the workspace lives. */
@@ -132,37 +152,50 @@ export function responsePasses(
   securityHeaders(headers, frameAncestors);
 }
 
-/** A workspace that is not ready: stopped 404, failed 503, starting 503 (a waiting page for browsers). */
-function notReady(req: IncomingMessage, res: ServerResponse, m: RouteMatch, frameAncestors: string): void {
-  const r = m.route;
+/** The console's root as a link from a workspace page: the base domain in host mode, `/` in path mode. */
+export function consoleUrl(
+  config: Pick<ProxyConfig, "routingConfig" | "identity">,
+  scheme: string,
+  requestHost: string | undefined,
+): string {
+  if (config.routingConfig.routing === "path") return "/";
+  if (config.identity.publicUrl) return `${new URL(config.identity.publicUrl).origin}/`;
+  const port = /:(\d{1,5})$/.exec(requestHost ?? "")?.[1];
+  return `${scheme}://${config.routingConfig.baseDomain}${port ? `:${port}` : ""}/`;
+}
+
+/** What a workspace that is not ready answers non-browsers: stopped 404, failed 503, starting 503. */
+function notReadyJson(res: ServerResponse, r: Route): void {
   const ws = `${r.namespace}/${r.name}`;
   if (r.state === "stopped")
     return sendJson(res, 404, {
       error: "workspace_stopped",
-      message: `workspace ${ws} is stopped; set spec.running to true to start it`,
+      message: `workspace ${ws} is stopped; start it (POST /api/v1/workspaces/${ws}/start) or set spec.running to true`,
     });
   if (r.state === "failed")
-    return sendJson(res, 503, {
-      error: "workspace_failed",
-      message: `workspace ${ws} failed: ${r.message}`,
-    });
-  if (wantsHtml(req.headers) && (req.method === "GET" || req.method === "HEAD")) {
-    const html = waitingPage(r.namespace, r.name, r.message, `${m.publicPrefix}${EVENTS_SUFFIX}`);
-    if (res.writableEnded) return;
-    res.writeHead(503, {
-      "content-type": "text/html; charset=utf-8",
-      "content-length": Buffer.byteLength(html),
-      "cache-control": "no-store",
-      "retry-after": "2",
-      "content-security-policy": `frame-ancestors ${frameAncestors}`,
-    });
-    res.end(req.method === "HEAD" ? undefined : html);
-    return;
-  }
+    return sendJson(res, 503, { error: "workspace_failed", message: `workspace ${ws} failed: ${r.message}` });
   const message = `workspace ${ws} is starting${r.message ? `: ${r.message}` : ""}`;
   sendJson(res, 503, { error: "workspace_starting", message }, { "retry-after": "2" });
 }
 
+/** Sends one of the proxy's own page resources (HTML, script, stylesheet) with the pages' headers. */
+function sendOwn(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  type: string,
+  text: string,
+  headers: Record<string, string>,
+): void {
+  if (res.writableEnded) return;
+  res.writeHead(status, {
+    "content-type": type,
+    "content-length": Buffer.byteLength(text),
+    "x-content-type-options": "nosniff",
+    ...headers,
+  });
+  res.end(req.method === "HEAD" ? undefined : text);
+}
 /** The IDE's answer streamed back; upstream faults classified where they meet the user. */
 function forward(
   deps: Pick<WorkspaceSurfaceDeps, "config" | "forwarder" | "metrics" | "log">,
@@ -211,11 +244,91 @@ function forward(
   );
 }
 
+const schemeOf = (config: Pick<ProxyConfig, "trustForwarded" | "identity">, req: IncomingMessage) =>
+  publicScheme(req.headers, config.trustForwarded, config.identity.publicUrl);
+
+/**
+ * The proxy's own pages under a workspace's prefix (proxy/pages/): the page for a workspace the IDE
+ * cannot answer for, its script and stylesheet, and the Start endpoint.
+ */
+function workspacePages(deps: WorkspaceSurfaceDeps) {
+  const { config, log } = deps;
+
+  /** A workspace the IDE cannot answer for: a page for a browser's GET, JSON for anything else. */
+  function notReady(req: IncomingMessage, res: ServerResponse, m: RouteMatch, who: Identity): void {
+    const r = m.route;
+    if (!wantsHtml(req.headers) || (req.method !== "GET" && req.method !== "HEAD"))
+      return notReadyJson(res, r);
+    const kind: PageKind = r.state === "stopped" ? "stopped" : r.state === "failed" ? "failed" : "starting";
+    const snap = deps.events.get(r.namespace, r.name);
+    const phase = snap?.phase ?? { stopped: "Stopped", failed: "Failed", starting: "Starting" }[kind];
+    const html = renderPage({
+      kind,
+      namespace: r.namespace,
+      name: r.name,
+      owner: r.owner,
+      phase,
+      message: r.message,
+      prefix: m.publicPrefix,
+      consoleUrl: consoleUrl(config, schemeOf(config, req), req.headers.host),
+      steps: snap?.steps ?? stepsOf({ phase, routable: false, repository: false, conditions: [] }),
+      canStart: !!deps.api && mayManageOwned(who, r.owner, config.identity.adminRoles),
+      now: deps.now?.() ?? new Date(),
+    });
+    const headers: IncomingHttpHeaders = { "content-security-policy": pageCsp(config.frameAncestors) };
+    securityHeaders(headers, config.frameAncestors);
+    sendOwn(req, res, kind === "stopped" ? 404 : 503, "text/html; charset=utf-8", html, {
+      ...(headers as Record<string, string>),
+      "cache-control": "no-store",
+      "referrer-policy": "same-origin",
+      ...(kind === "starting" ? { "retry-after": "2" } : {}),
+    });
+  }
+
+  /** The pages' script and stylesheet (reserved paths); false when `m` asks for neither. */
+  function asset(req: IncomingMessage, res: ServerResponse, m: RouteMatch): boolean {
+    const [type, text] =
+      m.rest === SCRIPT_SUFFIX
+        ? ["text/javascript; charset=utf-8", PAGE_JS]
+        : m.rest === STYLE_SUFFIX
+          ? ["text/css; charset=utf-8", PAGE_CSS]
+          : [];
+    if (!type || text === undefined) return false;
+    const wrong = checkMethod(req.method, ["GET", "HEAD"]);
+    if (wrong) sendJson(res, wrong.status, wrong.body, wrong.headers);
+    // The URL carries the content's hash (?v=): a changed asset is a new URL.
+    else sendOwn(req, res, 200, type, text, { "cache-control": "private, max-age=86400" });
+    return true;
+  }
+
+  /** POST {prefix}/__portico/start (pages/start.ts): the passes, then the API's service layer. */
+  function start(req: IncomingMessage, res: ServerResponse, m: RouteMatch, who: Identity): void {
+    const { namespace, name } = m.route;
+    const own = { scheme: schemeOf(config, req), host: req.headers.host ?? "", prefix: m.publicPrefix };
+    const refusal =
+      startMethod(req.method) ?? fromOwnPage(req.headers, own) ?? (deps.api ? undefined : NO_API);
+    if (refusal) return sendJson(res, refusal.status, refusal.body, refusal.headers);
+    startAnswer(deps.api!, who, namespace, name).then(
+      (a) => sendJson(res, a.status, a.body),
+      (err: unknown) => {
+        log.error("start from the workspace page failed", {
+          workspace: `${namespace}/${name}`,
+          err: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        });
+        sendJson(res, 500, { error: "internal", message: "the start failed; retry, or use the console" });
+      },
+    );
+  }
+
+  return { notReady, asset, start };
+}
+
 export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
   const { config, gate, table, events, connections, origin, log } = deps;
   const may = (who: Identity, r: Route) => mayOpen(who, r, config.identity.adminRoles);
   const ownHostOf = (req: IncomingMessage, m: OwnHostMatch) =>
-    ownHost(m, publicScheme(req.headers, config.trustForwarded, config.identity.publicUrl), req.headers.host);
+    ownHost(m, schemeOf(config, req), req.headers.host);
+  const pages = workspacePages(deps);
 
   /** An identified upgrade the table matched: the checks, then the relay. */
   function upgradeMatched(
@@ -277,6 +390,9 @@ export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
       }
       const route = m.route;
       ctx.route = `${route.namespace}/${route.name}`;
+      // The start endpoint decides who may see and start the workspace itself (the API's rules: a
+      // stranger gets 404, a sharee 403), after its own origin pass.
+      if (m.kind === "route" && m.rest === START_SUFFIX) return (pages.start(req, res, m, who), true);
       const refusal = !may(who, route)
         ? forbidden(route)
         : m.kind === "own-host"
@@ -290,7 +406,8 @@ export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
         statusStream(events, connections, req, res, ctx, who, route);
         return true;
       }
-      if (route.state !== "ready" || !route.upstream) notReady(req, res, m, config.frameAncestors);
+      if (pages.asset(req, res, m)) return true;
+      if (route.state !== "ready" || !route.upstream) pages.notReady(req, res, m, who);
       else forward(deps, req, res, m, who, ctx.client);
       return true;
     },
