@@ -81,7 +81,6 @@ async function bob(o: Parameters<typeof openWatch>[1] = {}): Promise<WatchClient
   return w;
 }
 
-
 /** The socket still answers: an application ping gets its pong. */
 async function stillServes(w: WatchClient): Promise<void> {
   const before = w.frames.length;
