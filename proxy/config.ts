@@ -157,6 +157,8 @@ export interface ConsoleConfig {
   resources: boolean;
   /** Secret values may be revealed (to users whom RBAC lets get secrets); false: keys only. */
   revealSecrets: boolean;
+  /** Serve /ws/shell (the proxy's RBAC must grant pods/exec create; needs --api). */
+  shell: boolean;
 }
 
 /**
@@ -266,6 +268,8 @@ export const PROXY_FLAGS = {
     "Serve /api/cluster and /api/resources (the proxy's RBAC must let it read those kinds; callers are checked by SubjectAccessReview).",
   "console-reveal-secrets":
     "Let users whom RBAC allows `get secrets` reveal Secret values; false: keys only.",
+  "console-shell":
+    "Serve /ws/shell, a terminal in a workspace's IDE container for those who may manage it (the proxy's RBAC must grant pods/exec create; needs --api).",
 } as const satisfies FlagTable<string>;
 
 /** How `portico-proxy --help` starts: both ways to run the binary. */
@@ -350,6 +354,7 @@ function readConsole(r: Reader): ConsoleConfig {
     maxSubscriptions: int("console-max-subscriptions", 32, 1, 1000),
     resources: bool("console-resources", false),
     revealSecrets: bool("console-reveal-secrets", false),
+    shell: bool("console-shell", true),
   };
 }
 

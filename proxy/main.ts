@@ -42,6 +42,9 @@ import { checkRepoAccess } from "./api/repo-access.ts";
 import { WorkspaceService } from "./api/service.ts";
 import { kubeStore } from "./api/store.ts";
 import type { ConsoleEndpoints } from "./surfaces/console.ts";
+import { kubeConsoleCluster } from "./console/cluster.ts";
+import { logsEndpoint } from "./console/logs.ts";
+import { shellEndpoint } from "./console/shell.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -217,6 +220,17 @@ await Promise.all(caches.map((c) => c.start()));
 for (const w of workspaces.list()) refresh(w.metadata!.namespace!, w.metadata!.name!);
 // The console (proxy/surfaces/console.ts): each endpoint built from the caches and the cluster.
 const consoleEndpoints: ConsoleEndpoints | undefined = config.console.enabled ? {} : undefined;
+// /ws/logs and /ws/shell reach a workspace's own pod for those the API lets manage it; they need
+// the API's RBAC (pods get, pods/log; pods/exec for the shell), so they exist only with the API.
+if (consoleEndpoints && api) {
+  const cluster = kubeConsoleCluster(kc, metrics.registry);
+  const resolve = {
+    workspace: api.managedWorkspace.bind(api),
+    readPod: cluster.readPod,
+  };
+  consoleEndpoints.logs = logsEndpoint({ resolve, cluster, log });
+  if (config.console.shell) consoleEndpoints.shell = shellEndpoint({ resolve, cluster, log });
+}
 const proxy = createProxyServer({
   config,
   gate,
