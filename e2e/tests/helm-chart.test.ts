@@ -277,7 +277,7 @@ const PROXY_API_RULES = [
   "pods/log [] [get]",
   // The console's /ws/logs and /ws/shell (console.enabled, console.shell: the defaults).
   "pods [] [get]",
-  "pods/exec [] [create]",
+  "pods/exec [] [get create]",
   "workspaces.portico.dev [] [list watch get create patch delete]",
 ];
 

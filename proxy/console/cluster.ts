@@ -40,8 +40,14 @@ export interface ConsoleCluster {
     req: LogRequest,
     signal: AbortSignal,
   ): Promise<http.IncomingMessage>;
-  /** An open exec WebSocket (TTY, stdin, stdout), or an UpstreamError. */
-  exec(namespace: string, pod: string, container: string, command: readonly string[]): Promise<WebSocket>;
+  /** An open exec WebSocket (default: a TTY with stdin), or an UpstreamError. */
+  exec(
+    namespace: string,
+    pod: string,
+    container: string,
+    command: readonly string[],
+    opts?: ExecOptions,
+  ): Promise<WebSocket>;
 }
 
 /** The API server's message from an error body (a Status object), bounded. */
@@ -63,14 +69,24 @@ export function logPath(namespace: string, pod: string, req: LogRequest): string
   return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log?${q}`;
 }
 
+/** An interactive terminal (the default), or a plain command without input. */
+export interface ExecOptions {
+  tty: boolean;
+}
+
 /** The pods/exec URL path and query (TTY: stderr is merged into stdout). Pure. */
 export function execPath(
   namespace: string,
   pod: string,
   container: string,
   command: readonly string[],
+  opts: ExecOptions = { tty: true },
 ): string {
-  const q = new URLSearchParams({ container, stdin: "true", stdout: "true", stderr: "false", tty: "true" });
+  const q = new URLSearchParams(
+    opts.tty
+      ? { container, stdin: "true", stdout: "true", stderr: "false", tty: "true" }
+      : { container, stdin: "false", stdout: "true", stderr: "true", tty: "false" },
+  );
   for (const c of command) q.append("command", c);
   return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/exec?${q}`;
 }
@@ -122,11 +138,11 @@ export function kubeConsoleCluster(kc: k8s.KubeConfig, registry?: Registry): Con
         r.end();
       });
     },
-    async exec(namespace, pod, container, command) {
+    async exec(namespace, pod, container, command, execOpts) {
       const base = server();
       const opts: WebSocket.ClientOptions = { perMessageDeflate: false, maxPayload: 1024 * 1024 };
       await kc.applyToHTTPSOptions(opts);
-      const url = new URL(execPath(namespace, pod, container, command), base);
+      const url = new URL(execPath(namespace, pod, container, command, execOpts), base);
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
       const ws = new WebSocket(url, [...EXEC_PROTOCOLS], opts);
       open.inc({ kind: "shell" });

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 import { LOGS_DEFAULT_TAIL, LOGS_MAX_LINE, LOGS_MAX_TAIL } from "./protocol.ts";
-import { LineSplitter, isAfter, parseLogsOptions, splitTimestamp, wholeSeconds } from "./logs.ts";
+import {
+  LineSplitter,
+  ResumeFilter,
+  compareTimes,
+  parseLogsOptions,
+  splitTimestamp,
+  wholeSeconds,
+} from "./logs.ts";
 
 const q = (s: string) => new URLSearchParams(s);
 const status = (x: unknown) => (x as { status?: number }).status;
@@ -28,17 +35,38 @@ test("parseLogsOptions: tail within bounds, since as RFC 3339", () => {
     assert.equal(status(parseLogsOptions(q(s))), 400, s);
 });
 
-test("isAfter compares nanoseconds exactly, whatever the fraction's length", () => {
-  assert.equal(isAfter("2026-12-05T03:04:05.1Z", "2026-12-05T03:04:05.09Z"), true);
-  assert.equal(isAfter("2026-12-05T03:04:05.09Z", "2026-12-05T03:04:05.1Z"), false);
-  assert.equal(
-    isAfter("2026-12-05T03:04:05.100000000Z", "2026-12-05T03:04:05.1Z"),
-    false,
-    "equal is not after",
+test("compareTimes compares nanoseconds exactly, whatever the fraction's length", () => {
+  assert.equal(compareTimes("2026-12-05T03:04:05.1Z", "2026-12-05T03:04:05.09Z"), 1);
+  assert.equal(compareTimes("2026-12-05T03:04:05.09Z", "2026-12-05T03:04:05.1Z"), -1);
+  assert.equal(compareTimes("2026-12-05T03:04:05.100000000Z", "2026-12-05T03:04:05.1Z"), 0);
+  assert.equal(compareTimes("2026-12-05T03:04:06Z", "2026-12-05T03:04:05.999999999Z"), 1);
+  assert.equal(compareTimes("2026-12-05T04:04:05Z", "2026-12-05T05:04:04+01:00"), 1, "offsets");
+  assert.equal(compareTimes("garbage", "2026-12-05T03:04:05Z"), 1, "an unreadable time is never dropped");
+});
+
+test("ResumeFilter: lines sharing a timestamp are neither lost nor repeated across a reconnect", () => {
+  const t = (ms: number) => `2026-12-05T03:04:05.${String(ms).padStart(3, "0")}000000Z`;
+  const first = new ResumeFilter();
+  // Two lines in one millisecond (kwok's clock), the stream drops after the first of them.
+  assert.deepEqual(
+    [t(100), t(101)].map((x) => first.admit(x)),
+    [true, true],
   );
-  assert.equal(isAfter("2026-12-05T03:04:06Z", "2026-12-05T03:04:05.999999999Z"), true);
-  assert.equal(isAfter("2026-12-05T04:04:05Z", "2026-12-05T05:04:04+01:00"), true, "offsets");
-  assert.equal(isAfter("garbage", "2026-12-05T03:04:05Z"), true, "an unreadable time is never dropped");
+  assert.deepEqual(first.point, { time: t(101), skip: 1 });
+  // The replay from the whole second: everything up to the point again, then the second line at 101.
+  const again = new ResumeFilter(first.point);
+  assert.deepEqual(
+    [t(0), t(100), t(101), t(101), t(102)].map((x) => again.admit(x)),
+    [false, false, false, true, true],
+  );
+  assert.deepEqual(again.point, { time: t(102), skip: 1 });
+  // A client's since: every line at that time counts as sent.
+  const client = new ResumeFilter({ time: t(101), skip: Infinity });
+  assert.deepEqual(
+    [t(101), t(101), t(102), t(102)].map((x) => client.admit(x)),
+    [false, false, true, true],
+  );
+  assert.equal(new ResumeFilter().admit(""), true, "a line without a time always goes");
 });
 
 test("wholeSeconds floors to the second in UTC (pods/log's sinceTime)", () => {

@@ -7,7 +7,8 @@
  * started is waited for (`waiting`, retried with capped backoff); one that stops says `ended` and is
  * followed again when it restarts. Every reconnect upstream checks the target again, so a workspace
  * taken away (4403) or deleted (4404) closes the socket. Resuming (`since`, or after an upstream
- * end) asks from that second on and drops lines at or before the last one sent: no line twice.
+ * end) asks from that second on and drops the replay up to the last line sent (ResumeFilter): no
+ * line twice.
  */
 import type { IncomingMessage } from "node:http";
 import { StringDecoder } from "node:string_decoder";
@@ -66,12 +67,60 @@ export function timeKey(t: string): [number, number] | undefined {
   return [secs, Number(frac)];
 }
 
-/** Whether time `a` is strictly after `b`; an unreadable `a` counts as after (never dropped). Pure. */
-export function isAfter(a: string, b: string): boolean {
+/** -1, 0 or 1 as time `a` is before, at or after `b`; an unreadable time counts as after. Pure. */
+export function compareTimes(a: string, b: string): number {
   const ka = timeKey(a);
   const kb = timeKey(b);
-  if (!ka || !kb) return true;
-  return ka[0] !== kb[0] ? ka[0] > kb[0] : ka[1] > kb[1];
+  if (!ka || !kb) return 1;
+  const d = ka[0] !== kb[0] ? ka[0] - kb[0] : ka[1] - kb[1];
+  return Math.sign(d);
+}
+
+/** Where a follow resumes: lines up to `time` were sent, the last `skip` of them at exactly `time`. */
+export interface ResumePoint {
+  time: string;
+  skip: number;
+}
+
+/**
+ * Which lines of a (re)started stream to send: pods/log resumes from a whole second, so the replay
+ * is dropped up to the resume point. Lines may share a timestamp (a runtime with millisecond clocks
+ * writes several in one): the point counts how many at its time were sent, so the next one at that
+ * time still goes. A client's `since` has no count: every line at that time counts as sent.
+ */
+export class ResumeFilter {
+  #from: ResumePoint | undefined;
+  #seenAtFrom = 0;
+  #last: ResumePoint | undefined;
+
+  constructor(from?: ResumePoint) {
+    this.#from = from;
+    this.#last = from;
+  }
+
+  /** Whether the line stamped `time` is sent; a sent line moves the point. */
+  admit(time: string): boolean {
+    if (this.#from && time) {
+      const c = compareTimes(time, this.#from.time);
+      if (c < 0) return false;
+      if (c === 0 && this.#seenAtFrom < this.#from.skip) {
+        this.#seenAtFrom++;
+        return false;
+      }
+      this.#from = undefined;
+    }
+    if (time)
+      this.#last =
+        this.#last && compareTimes(time, this.#last.time) === 0
+          ? { time, skip: this.#last.skip + 1 }
+          : { time, skip: 1 };
+    return true;
+  }
+
+  /** Where the next stream resumes (undefined: nothing sent or asked yet). */
+  get point(): ResumePoint | undefined {
+    return this.#last;
+  }
 }
 
 /** `t` cut to whole seconds in UTC, as pods/log's sinceTime takes it. Pure. */
@@ -204,7 +253,7 @@ async function follow(deps: LogsDeps, ws: WebSocket, who: Identity, c: Checked):
     bad(`${f.type}: the logs socket takes only ping`);
   });
   let target = c.target;
-  let last = c.opts.since;
+  let last: ResumePoint | undefined = c.opts.since ? { time: c.opts.since, skip: Infinity } : undefined;
   let failures = 0;
   const status = (state: "following" | "waiting" | "ended", message: string) =>
     send(ws, {
@@ -241,7 +290,7 @@ async function follow(deps: LogsDeps, ws: WebSocket, who: Identity, c: Checked):
         target.namespace,
         target.pod,
         last !== undefined
-          ? { container: target.container, sinceTime: wholeSeconds(last), tailLines: LOGS_MAX_TAIL }
+          ? { container: target.container, sinceTime: wholeSeconds(last.time), tailLines: LOGS_MAX_TAIL }
           : { container: target.container, tailLines: c.opts.tail },
         closed.signal,
       );
@@ -269,18 +318,22 @@ async function follow(deps: LogsDeps, ws: WebSocket, who: Identity, c: Checked):
 const recheck = async (deps: LogsDeps, who: Identity, q: TargetQuery) =>
   resolveTarget(deps.resolve, who, q, "logs");
 
-/** Sends the stream's lines after `last` until it ends; returns the last line's time. */
-function pump(ws: WebSocket, res: IncomingMessage, last: string | undefined): Promise<string | undefined> {
+/** Sends the stream's lines after `from` until it ends; returns where the next one resumes. */
+function pump(
+  ws: WebSocket,
+  res: IncomingMessage,
+  from: ResumePoint | undefined,
+): Promise<ResumePoint | undefined> {
   const lines = new LineSplitter();
+  const filter = new ResumeFilter(from);
   const emit = (l: LogLine) => {
-    if (last !== undefined && l.time && !isAfter(l.time, last)) return;
+    if (!filter.admit(l.time)) return;
     const frame: LogsServerFrame = {
       type: "line",
       text: l.text,
       time: l.time,
       ...(l.truncated ? { truncated: true } : {}),
     };
-    if (l.time) last = l.time;
     send(ws, frame, () => {
       if (res.isPaused() && ws.bufferedAmount < HIGH_WATER / 2) res.resume();
     });
@@ -292,7 +345,7 @@ function pump(ws: WebSocket, res: IncomingMessage, last: string | undefined): Pr
       if (done) return;
       done = true;
       for (const l of lines.end()) emit(l);
-      resolve(last);
+      resolve(filter.point);
     };
     res.on("data", (chunk: Buffer) => {
       for (const l of lines.push(chunk)) emit(l);

@@ -7,6 +7,8 @@ import {
   decodeChannel,
   encodeChannel,
   exitOf,
+  hangUpCommand,
+  PidMark,
   resizeError,
   resizeMessage,
   shellInput,
@@ -76,4 +78,34 @@ test("exitOf: the status channel's Status object as an exit code", () => {
   assert.match(failed.message, /exit status 3/);
   assert.equal(exitOf(Buffer.from("{not json")).code, -1);
   assert.equal(exitOf(Buffer.from('{"status":"Failure","message":"boom"}')).code, -1);
+});
+
+test("PidMark: the pid from the first bytes, split across chunks, stripped; anything else passes untouched", () => {
+  const m = new PidMark();
+  assert.deepEqual(m.take(Buffer.from("\x1b]77")), Buffer.alloc(0));
+  assert.equal(m.settled, false);
+  assert.deepEqual(m.take(Buffer.from("70;4242\x07$ ")).toString(), "$ ");
+  assert.deepEqual([m.pid, m.settled], [4242, true]);
+  const none = new PidMark();
+  assert.equal(none.take(Buffer.from("hello")).toString(), "hello");
+  assert.deepEqual([none.pid, none.settled], [undefined, true]);
+  const late = new PidMark();
+  assert.equal(
+    late.take(Buffer.from("x\x1b]7770;1\x07")).toString(),
+    "x\x1b]7770;1\x07",
+    "a mark later in the output is just output",
+  );
+  assert.equal(late.pid, undefined);
+  const long = new PidMark();
+  assert.equal(
+    long.take(Buffer.from("\x1b]7770;" + "1".repeat(30))).length,
+    37,
+    "too long to be a pid: passed on",
+  );
+  assert.equal(long.pid, undefined);
+  assert.deepEqual(
+    hangUpCommand(42).slice(-1),
+    ["42"],
+    "the pid is an argument, never spliced into the script",
+  );
 });

@@ -8,8 +8,10 @@
  * Status object), 4 resize (`{"Width","Height"}`), 255 close (v5: `[255, 0]` is stdin's EOF). The
  * browser sends JSON text frames (ShellClientFrame) and gets the terminal's bytes as binary frames.
  *
- * Closing the browser's socket ends the remote process: stdin is closed (v5), then the exec
- * connection, which takes the TTY with it (the shell gets SIGHUP). A resize outside the protocol's
+ * Closing the browser's socket ends the remote process: stdin is closed (v5), the exec connection
+ * closed, and — since a runtime may keep the process and its TTY alive after that (kwok does; so may
+ * others for a dropped connection) — a second, plain exec hangs up the shell by the pid it printed
+ * first (PidMark), then kills it if it lingers. A resize outside the protocol's
  * bounds, an over-long stdin frame or a malformed frame gets an error frame and changes nothing.
  */
 import type { WebSocket } from "ws";
@@ -24,15 +26,65 @@ import { isRefusal, parseTarget, resolveTarget, type ResolveDeps, type Resolved 
 
 export const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, close: 255 } as const;
 
+/** The OSC sequence the shell's wrapper prints first: its pid (`ESC ] 7770 ; pid BEL`). */
+// eslint-disable-next-line no-control-regex -- the mark is a terminal escape sequence
+const PID_MARK = /^\x1b\]7770;(\d{1,10})\x07/;
+const PID_MARK_MAX = 20;
+
 /**
- * An interactive login shell: bash when the image has it, else sh. TERM is set when the runtime
+ * An interactive login shell: bash when the image has it, else sh. It first prints its pid as an
+ * escape sequence the proxy strips (./shell.ts PidMark), so closing the terminal can hang it up even
+ * where the runtime keeps it alive after the exec's connection goes. TERM is set when the runtime
  * gives none, so line editing and full-screen programs work in xterm.js.
  */
 export const SHELL_COMMAND: readonly string[] = [
   "/bin/sh",
   "-c",
-  'export TERM="${TERM:-xterm-256color}"; command -v bash >/dev/null 2>&1 && exec bash -l; exec sh -l',
+  'printf "\\033]7770;%s\\007" "$$"; export TERM="${TERM:-xterm-256color}"; ' +
+    "command -v bash >/dev/null 2>&1 && exec bash -l; exec sh -l",
 ];
+
+/**
+ * Hangs up `pid` (the shell: `exec` kept the wrapper's pid) and its children, then kills it if it is
+ * still there. Runs as the same user in the same container as the shell: it can reach nothing the
+ * shell could not.
+ */
+export const hangUpCommand = (pid: number): string[] => [
+  "/bin/sh",
+  "-c",
+  'pkill -HUP -P "$0" 2>/dev/null; kill -HUP "$0" 2>/dev/null || exit 0; sleep 2; kill -KILL "$0" 2>/dev/null; exit 0',
+  String(pid),
+];
+
+/**
+ * Reads the pid mark from the start of the TTY's output. Only the very first bytes count (stdin is
+ * held until then, so nothing the user types can echo a fake one); anything else settles it without
+ * a pid and is passed on untouched.
+ */
+export class PidMark {
+  pid: number | undefined;
+  settled = false;
+  #head = Buffer.alloc(0);
+
+  /** What of `data` goes to the browser (the mark removed). */
+  take(data: Buffer): Buffer {
+    this.#head = Buffer.concat([this.#head, data]);
+    const text = this.#head.toString("latin1");
+    const m = PID_MARK.exec(text);
+    if (m) {
+      this.pid = Number(m[1]);
+      this.settled = true;
+      return this.#head.subarray(m[0].length);
+    }
+    const prefix = "\x1b]7770;";
+    const couldBe =
+      this.#head.length < PID_MARK_MAX &&
+      (prefix.startsWith(text) || (text.startsWith(prefix) && /^\d*$/.test(text.slice(prefix.length))));
+    if (couldBe) return Buffer.alloc(0);
+    this.settled = true;
+    return this.#head;
+  }
+}
 
 /** One channel message: the channel byte, then the data. Pure. */
 export function encodeChannel(channel: number, data: Buffer | string): Buffer {
@@ -109,7 +161,14 @@ export function exitOf(data: Buffer): { code: number; message: string } {
   }
   if (s.status === "Success") return { code: 0, message: "the shell exited" };
   const cause = s.details?.causes?.find((c) => c.reason === "ExitCode");
-  const code = cause?.message !== undefined && /^\d+$/.test(cause.message) ? Number(cause.message) : -1;
+  // Runtimes that report no ExitCode cause (kwok) still say "exit status N" in the message.
+  const said = /exit status (\d+)/.exec(s.message ?? "")?.[1];
+  const code =
+    cause?.message !== undefined && /^\d+$/.test(cause.message)
+      ? Number(cause.message)
+      : said
+        ? Number(said)
+        : -1;
   return { code, message: (s.message ?? "the exec failed").slice(0, 500) };
 }
 
@@ -155,11 +214,13 @@ function serve(deps: ShellDeps, ws: WebSocket, target: Resolved): void {
   keepAlive(ws, deps.pingMs);
   const bad = badFrames(ws);
   let up: WebSocket | undefined;
-  let pending: Buffer[] = [];
+  /** Stdin waits until the shell said its pid: the mark must be the first thing the TTY prints. */
+  let pending: Buffer[] | undefined = [];
   let pendingBytes = 0;
   let size: Buffer | undefined;
   let browserClosed = false;
   let exited = false;
+  const mark = new PidMark();
   const toUp = (b: Buffer) => up?.readyState === up?.OPEN && up!.send(b);
 
   ws.on("message", (data, isBinary) => {
@@ -173,7 +234,7 @@ function serve(deps: ShellDeps, ws: WebSocket, target: Resolved): void {
       return void toUp(size);
     }
     const msg = encodeChannel(CHANNEL.stdin, input.data);
-    if (up) return void toUp(msg);
+    if (!pending) return void toUp(msg);
     if (pendingBytes + msg.length > MAX_PENDING)
       return send(
         ws,
@@ -182,17 +243,16 @@ function serve(deps: ShellDeps, ws: WebSocket, target: Resolved): void {
     pending.push(msg);
     pendingBytes += msg.length;
   });
-
-  /** Ends the remote process: stdin's EOF (v5), then the exec connection itself. */
-  const closeUp = (u: WebSocket) => {
-    if (u.readyState !== u.OPEN) return u.terminate();
-    if (u.protocol === "v5.channel.k8s.io") u.send(STDIN_EOF);
-    u.close(1000);
-    setTimeout(() => u.terminate(), 5000).unref();
+  const flush = () => {
+    for (const m of pending ?? []) toUp(m);
+    pending = undefined;
   };
+
   ws.once("close", () => {
     browserClosed = true;
     if (up) closeUp(up);
+    // The exec's end does not reliably end the process (a runtime may keep the TTY open): hang it up.
+    if (!exited && mark.pid !== undefined) void hangUp(deps, target, mark.pid);
   });
 
   deps.cluster.exec(target.namespace, target.pod, target.container, SHELL_COMMAND).then(
@@ -201,14 +261,14 @@ function serve(deps: ShellDeps, ws: WebSocket, target: Resolved): void {
       up = u;
       send(ws, { type: "ready", pod: target.pod, container: target.container } satisfies ShellServerFrame);
       if (size) u.send(size);
-      for (const m of pending) u.send(m);
-      pending = [];
       u.on("message", (data: Buffer, isBinary) => {
         const m = decodeChannel(isBinary ? data : Buffer.from(data));
         if (!m) return;
         if (m.channel === CHANNEL.stdout || m.channel === CHANNEL.stderr) {
-          if (m.data.length === 0 || ws.readyState !== ws.OPEN) return;
-          ws.send(m.data, { binary: true }, () => {
+          const out = mark.settled ? m.data : mark.take(m.data);
+          if (mark.settled && pending) flush();
+          if (out.length === 0 || ws.readyState !== ws.OPEN) return;
+          ws.send(out, { binary: true }, () => {
             if (u.isPaused && ws.bufferedAmount < HIGH_WATER / 2) u.resume();
           });
           if (ws.bufferedAmount > HIGH_WATER) u.pause();
@@ -229,21 +289,43 @@ function serve(deps: ShellDeps, ws: WebSocket, target: Resolved): void {
         ws.close(1000, "exec closed");
       });
     },
-    (err: unknown) => {
-      if (browserClosed) return;
-      const status = err instanceof UpstreamError ? err.status : 0;
-      if (!(err instanceof UpstreamError)) deps.log.warn("console shell: exec failed", { err: String(err) });
-      const gone = status === 404 || status === 400;
-      send(
-        ws,
-        errorFrame(
-          gone ? "not_found" : "unavailable",
-          gone
-            ? `the terminal could not start: ${(err as Error).message}`
-            : "the cluster could not open the terminal; retry",
-        ),
-      );
-      ws.close(gone ? CLOSE.gone : CLOSE.serverError, "exec failed");
-    },
+    (err: unknown) => failed(deps, ws, err, browserClosed),
   );
+}
+
+/** Ends the exec: stdin's EOF (v5), then the connection itself. */
+function closeUp(u: WebSocket): void {
+  if (u.readyState !== u.OPEN) return u.terminate();
+  if (u.protocol === "v5.channel.k8s.io") u.send(STDIN_EOF);
+  u.close(1000);
+  setTimeout(() => u.terminate(), 5000).unref();
+}
+
+/** A second, plain exec in the same container that hangs up the shell (and what it runs). */
+async function hangUp(deps: ShellDeps, target: Resolved, pid: number): Promise<void> {
+  try {
+    const u = await deps.cluster.exec(target.namespace, target.pod, target.container, hangUpCommand(pid), {
+      tty: false,
+    });
+    u.on("message", () => undefined);
+    const t = setTimeout(() => u.terminate(), 15_000);
+    t.unref();
+    u.once("close", () => clearTimeout(t));
+  } catch (err) {
+    deps.log.warn("console shell: could not hang up the shell", { pod: target.pod, err: String(err) });
+  }
+}
+
+function failed(deps: ShellDeps, ws: WebSocket, err: unknown, browserClosed: boolean): void {
+  const status = err instanceof UpstreamError ? err.status : 0;
+  deps.log.warn("console shell: exec failed", { status, err: String(err) });
+  if (browserClosed) return;
+  const gone = status === 404 || status === 400;
+  const message = gone
+    ? `the terminal could not start: ${(err as Error).message}`
+    : status === 403
+      ? "this Portico may not open terminals (the proxy's RBAC lacks pods/exec): ask your platform team"
+      : "the cluster could not open the terminal; retry";
+  send(ws, errorFrame(gone ? "not_found" : "unavailable", message));
+  ws.close(gone ? CLOSE.gone : CLOSE.serverError, "exec failed");
 }
