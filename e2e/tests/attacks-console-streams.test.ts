@@ -1,7 +1,7 @@
 /**
  * Bad input against the console's /ws/logs and /ws/shell (issue 14): a stranger's and a sharee's
  * attempts on alice's workspace, pods that are not a workspace's (a plain pod in the same namespace,
- * an impostor wearing the sync pod's name and labels without being the workspace's), names that try
+ * an impostor claiming her workspace by label, annotation and ownerReference), names that try
  * to leave the namespace or the pod (`../`, `/`, `%2F`, unicode, over-long), a container the pod
  * lacks, a tail past the maximum, no credentials, a foreign Origin — each refused before the
  * handshake — and, on alice's own sockets, absurd resizes, malformed and binary frames, oversized
@@ -19,7 +19,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
 import { LOGS_MAX_TAIL, LOGS_PATH, SHELL_MAX_STDIN, SHELL_PATH } from "../../proxy/console/protocol.ts";
-import { CHILD_SELECTOR, SYNC_OF_LABEL, WORKSPACE_ANNOTATION } from "../../common/model/workspace/names.ts";
+import { SYNC_OF_LABEL, WORKSPACE_ANNOTATION } from "../../common/model/workspace/names.ts";
 import {
   isSocket,
   mustOpen,
@@ -85,16 +85,27 @@ before(async () => {
   suite.onTeardown(() => px.stop());
   for (const user of ["alice", "bob", "carol"]) tokens.set(user, (await idp.tokensFor(user)).accessToken);
   aliceCookie = await sessionCookie(px, idp, "alice");
-  // A pod in the same namespace that is nobody's workspace, and an impostor of alice's sync pod:
-  // its name, the operator's labels, the exact-name annotation — but the Workspace does not own it.
-  for (const [name, labels] of [
-    ["plain", {}],
-    ["ws-proj-sync", { ...CHILD_SELECTOR, [SYNC_OF_LABEL]: "proj" }],
+  // A pod in the same namespace that is nobody's workspace, and an impostor claiming alice's: her
+  // workspace's name in the sync pod's label and the exact-name annotation, even an ownerReference
+  // to her Workspace — but not the name, nor the operator's labels (the operator deletes a pod of its
+  // own labels it did not make, and admission refuses the workspace label to anyone but it).
+  const proj = await getWorkspace(c, suite.ns, "proj");
+  const owner = [
+    { apiVersion: "portico.dev/v1alpha1", kind: "Workspace", name: "proj", uid: proj.metadata.uid! },
+  ];
+  for (const [name, labels, ownerReferences] of [
+    ["plain", {}, undefined],
+    ["impostor", { [SYNC_OF_LABEL]: "proj" }, owner],
   ] as const)
     await c.core.createNamespacedPod({
       namespace: suite.ns,
       body: {
-        metadata: { name, labels, annotations: { [WORKSPACE_ANNOTATION]: "proj" } },
+        metadata: {
+          name,
+          labels,
+          annotations: { [WORKSPACE_ANNOTATION]: "proj" },
+          ...(ownerReferences ? { ownerReferences } : {}),
+        },
         spec: {
           containers: [
             {
@@ -106,7 +117,7 @@ before(async () => {
         },
       },
     });
-  for (const name of ["plain", "ws-proj-sync"])
+  for (const name of ["plain", "impostor"])
     await eventually(`${name} running`, async () => {
       const p = await c.core.readNamespacedPod({ namespace: suite.ns, name });
       return p.status?.phase === "Running" ? true : undefined;
@@ -120,7 +131,7 @@ before(async () => {
   volume = pv.spec!.hostPath!.path;
   await writeFile(join(volume, MARKER), `alice's ${uniqueName("secret")}\n`);
   markerBefore = await markerState();
-  filesBefore = (await readdir(volume)).sort();
+  filesBefore = (await readdir(volume)).filter((f) => f !== ".bash_history").sort();
 });
 
 async function markerState(): Promise<string> {
@@ -132,7 +143,9 @@ async function markerState(): Promise<string> {
 /** Nothing reached alice's files, and the proxy is unharmed. */
 async function victimUntouched(): Promise<void> {
   assert.equal(await markerState(), markerBefore, "the marker in alice's volume is unchanged");
-  assert.deepEqual((await readdir(volume)).sort(), filesBefore, "no file appeared in alice's volume");
+  // Her own shells (the frame rows) keep their history in her home, the volume: nothing else appears.
+  const now = (await readdir(volume)).filter((f) => f !== ".bash_history").sort();
+  assert.deepEqual(now, filesBefore, "no file appeared in alice's volume");
   const ready = await fetch(`${px.healthUrl}/readyz`);
   assert.equal(ready.status, 200, "the proxy is unharmed");
   assert.equal(px.proc.exitCode, null);
@@ -209,15 +222,15 @@ const UPGRADE_ROWS: UpgradeRow[] = [
     code: "not_found",
   },
   {
-    attack: "an impostor with the sync pod's name and labels, not owned by the workspace",
-    path: () => `${LOGS_PATH}?ns=${ns()}&pod=ws-proj-sync`,
+    attack: "an impostor pod claiming alice's workspace (label, annotation, ownerReference) (logs)",
+    path: () => `${LOGS_PATH}?ns=${ns()}&pod=impostor`,
     who: () => as("alice"),
     status: 404,
     code: "not_found",
   },
   {
-    attack: "a shell in bob's own workspace named as alice's sync pod",
-    path: () => `${SHELL_PATH}?ns=${ns()}&pod=ws-proj-sync`,
+    attack: "the impostor pod, as alice (shell)",
+    path: () => `${SHELL_PATH}?ns=${ns()}&pod=impostor`,
     who: () => as("bob"),
     status: 404,
     code: "not_found",
