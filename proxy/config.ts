@@ -166,6 +166,8 @@ export interface ConsoleConfig {
    */
   rbacUserPrefix: string;
   rbacGroupPrefix: string;
+  /** Serve /ws/shell (the proxy's RBAC must grant pods/exec create; needs --api). */
+  shell: boolean;
 }
 
 /**
@@ -281,6 +283,8 @@ export const PROXY_FLAGS = {
     "Put before user names in the resource views' SubjectAccessReviews (the API server's --oidc-username-prefix, e.g. oidc:).",
   "console-rbac-group-prefix":
     "Put before group names in the resource views' SubjectAccessReviews (the API server's --oidc-groups-prefix).",
+  "console-shell":
+    "Serve /ws/shell, a terminal in a workspace's IDE container for those who may manage it (the proxy's RBAC must grant pods/exec create; needs --api).",
 } as const satisfies FlagTable<string>;
 
 /** How `portico-proxy --help` starts: both ways to run the binary. */
@@ -369,6 +373,7 @@ function readConsole(r: Reader): ConsoleConfig {
     maxSubscriptions: int("console-max-subscriptions", 32, 1, 1000),
     resources: bool("console-resources", false),
     revealSecrets,
+    shell: bool("console-shell", true),
     // Revealing values needs the Secrets read anyway: reveal implies serving them.
     secrets: bool("console-secrets", false) || revealSecrets,
     // Kubernetes reserves system: for its own identities: a prefix may not lead into them.

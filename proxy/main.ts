@@ -48,6 +48,9 @@ import { consoleAssets } from "./console/assets.ts";
 import { reportingList, watchCaches } from "./console/watch-caches.ts";
 import { WatchHub } from "./console/watch-hub.ts";
 import { watchEndpoint } from "./console/watch.ts";
+import { kubeConsoleCluster } from "./console/cluster.ts";
+import { logsEndpoint } from "./console/logs.ts";
+import { shellEndpoint } from "./console/shell.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -260,6 +263,17 @@ if (consoleEndpoints && config.console.resources)
   });
 // The console app's bundle (proxy/console/assets.ts), read once here; 503 with what to run when absent.
 if (consoleEndpoints) consoleEndpoints.assets = consoleAssets(config.console.assetsDir, log);
+// /ws/logs and /ws/shell reach a workspace's own pod for those the API lets manage it; they need
+// the API's RBAC (pods get, pods/log; pods/exec for the shell), so they exist only with the API.
+if (consoleEndpoints && api) {
+  const cluster = kubeConsoleCluster(kc, metrics.registry);
+  const resolve = {
+    workspace: api.managedWorkspace.bind(api),
+    readPod: cluster.readPod,
+  };
+  consoleEndpoints.logs = logsEndpoint({ resolve, cluster, log });
+  if (config.console.shell) consoleEndpoints.shell = shellEndpoint({ resolve, cluster, log });
+}
 const proxy = createProxyServer({
   config,
   gate,

@@ -509,10 +509,13 @@ function execTargets(run: PodRun, vols: Map<string, string>): ExecTarget[] {
     const port = String(c.spec.ports?.[0]?.containerPort ?? 8080);
     const spec = processFor(c.spec, rules, { ...values, port }, mounts);
     const imageEnv = "error" in spec ? {} : spec.env;
+    const workDir = workDirFor(c.spec, mounts, run.dir);
+    // kwok runs the command with its own environment beneath: without a HOME of the pod's, an
+    // interactive shell (the console's terminal) would read and write the machine's own home.
     return {
       container: c.name,
-      workDir: workDirFor(c.spec, mounts, run.dir),
-      env: execEnv(run.pod, c.spec, imageEnv, mounts),
+      workDir,
+      env: { HOME: workDir, ...execEnv(run.pod, c.spec, imageEnv, mounts) },
     };
   });
 }

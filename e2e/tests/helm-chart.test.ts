@@ -290,6 +290,9 @@ const PROXY_API_RULES = [
   ...PROXY_RULES.filter((r) => !r.startsWith("workspaces.portico.dev ")),
   "persistentvolumeclaims [] [get delete]",
   "pods/log [] [get]",
+  // The console's /ws/logs and /ws/shell (console.enabled, console.shell: the defaults).
+  "pods [] [get]",
+  "pods/exec [] [get create]",
   "workspaces.portico.dev [] [list watch get create patch delete]",
 ];
 

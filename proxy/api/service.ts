@@ -298,6 +298,14 @@ export class WorkspaceService implements WorkspaceApi {
     return this.#d.store.podLog(namespace, pod, IDE_CONTAINER, lines);
   }
 
+  /**
+   * The workspace itself, for the console's log and shell endpoints, which reach its pod: the same
+   * rule as logs() (404 when the caller may not see it, 403 for a sharee).
+   */
+  managedWorkspace(who: Identity, namespace: string, name: string): Workspace {
+    return this.#managed(who, namespace, name);
+  }
+
   stats(who: Identity): StatsView {
     if (!isAdmin(who, this.#d.adminRoles))
       throw new ApiError(403, "forbidden", "instance statistics are for admins only");

@@ -150,6 +150,8 @@ export type LogsServerFrame =
       text: string;
       /** The kubelet's timestamp of the line (RFC 3339, nanoseconds): reconnect with `since=` it. */
       time: string;
+      /** The line was longer than LOGS_MAX_LINE: `text` is its start, the rest was dropped. */
+      truncated?: boolean;
     }
   | {
       type: "status";
@@ -167,6 +169,8 @@ export type LogsClientFrame = { type: "ping" };
 /** Longest tail a log stream starts with, and the default. */
 export const LOGS_MAX_TAIL = 5000;
 export const LOGS_DEFAULT_TAIL = 500;
+/** Longest line sent (characters); a longer one is cut and flagged `truncated`. */
+export const LOGS_MAX_LINE = 16 * 1024;
 
 // ─── /ws/shell?workspace=ns/name (or ?ns=…&pod=…) [&container=…] ──────────────────────────────────
 
