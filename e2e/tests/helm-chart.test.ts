@@ -287,11 +287,12 @@ const PROXY_RULES = [
  */
 const API_NAMESPACE = "default";
 const PROXY_API_RULES = [
-  ...PROXY_RULES.filter((r) => !r.startsWith("workspaces.portico.dev ")),
+  ...PROXY_RULES.filter((r) => !r.startsWith("workspaces.portico.dev ") && !r.startsWith("pods ")),
   "persistentvolumeclaims [] [get delete]",
   "pods/log [] [get]",
-  // The console's /ws/logs and /ws/shell (console.enabled, console.shell: the defaults).
-  "pods [] [get]",
+  // The console: /ws/watch's pod cache (list, watch) and /ws/logs and /ws/shell reading the pod they
+  // reach (get; console.enabled, console.shell: the defaults).
+  "pods [] [list watch get]",
   "pods/exec [] [get create]",
   "workspaces.portico.dev [] [list watch get create patch delete]",
 ];
@@ -315,7 +316,9 @@ const PROXY_API_CONSOLE_RULES = [
   "gatewayroutes.portico.dev [] [list watch]",
   "namespaces [] [get list]",
   "persistentvolumeclaims [] [get delete]",
-  "pods [] [get list]",
+  "events [] [list watch]",
+  "pods [] [get list watch]",
+  "pods/exec [] [get create]",
   "pods/log [] [get]",
   "secrets [] [get list]",
   "services [] [get list watch]",
