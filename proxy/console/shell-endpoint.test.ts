@@ -123,3 +123,56 @@ test("shell endpoint: pid mark stripped, stdin held until it, resize on channel 
   for (const c of api.clients) c.terminate();
   await new Promise<void>((r) => api.close(() => r()));
 });
+
+test("shell endpoint: a resize and keys sent before the exec opened crash nothing and arrive once it has", async () => {
+  // CI found it: a resize before the exec connection existed threw in the message handler and took
+  // the whole proxy down (every user's connections with it).
+  const got: Buffer[] = [];
+  const api = new WebSocketServer({ port: 0, host: "127.0.0.1", handleProtocols: () => "v5.channel.k8s.io" });
+  const apiUrl = await listening(api);
+  api.on("connection", (up) => {
+    up.on("message", (d: Buffer) => got.push(Buffer.from(d)));
+    // The shell prints its mark a moment after the exec opened, as a real one does.
+    setTimeout(() => up.send(Buffer.concat([Buffer.from([1]), Buffer.from("\x1b]7770;77\x07$ ")])), 50);
+  });
+  let execs = 0;
+  let openExec: () => void = () => undefined;
+  const execOpened = new Promise<void>((r) => (openExec = r));
+  const cluster: ConsoleCluster = {
+    readPod: async () => pod,
+    followLog: () => Promise.reject(new Error("unused")),
+    async exec() {
+      execs++;
+      await execOpened; // the API server is slow to answer
+      const ws = new WebSocket(apiUrl, ["v5.channel.k8s.io"]);
+      await new Promise((r, j) => ws.once("open", r).once("error", j));
+      return ws;
+    },
+  };
+  const endpoint = shellEndpoint({
+    cluster,
+    resolve: { workspace: () => ws0, readPod: cluster.readPod },
+    log: createLogger("error", "test"),
+  });
+  const front = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+  const frontUrl = await listening(front);
+  front.on("connection", (ws, req) => {
+    const query = new URLSearchParams(req.url!.split("?")[1]);
+    void Promise.resolve(endpoint.check!(alice, query)).then(() => endpoint.open(ws, alice, query));
+  });
+  const browser = new WebSocket(`${frontUrl}/ws/shell?workspace=ns1/proj`);
+  await new Promise((r) => browser.once("open", r));
+  browser.send(JSON.stringify({ type: "resize", cols: 90, rows: 30 }));
+  browser.send(JSON.stringify({ type: "stdin", data: "ls\r" }));
+  await new Promise((r) => setTimeout(r, 50));
+  openExec();
+  await until(() => (got.length >= 2 ? true : undefined));
+  assert.deepEqual(JSON.parse(got[0]!.subarray(1).toString()), { Width: 90, Height: 30 });
+  assert.equal(got[1]!.subarray(1).toString(), "ls\r");
+  browser.close();
+  await until(() => (execs >= 2 ? true : undefined)); // the hang-up
+  await new Promise((r) => setTimeout(r, 50));
+  await new Promise<void>((r) => front.close(() => r()));
+  for (const c of api.clients) c.terminate();
+  await new Promise<void>((r) => api.close(() => r()));
+});

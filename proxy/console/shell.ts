@@ -221,7 +221,10 @@ function serve(deps: ShellDeps, ws: WebSocket, target: Resolved): void {
   let browserClosed = false;
   let exited = false;
   const mark = new PidMark();
-  const toUp = (b: Buffer) => up?.readyState === up?.OPEN && up!.send(b);
+  // A resize before the exec opened is remembered in `size` and sent once it has: nothing to send to yet.
+  const toUp = (b: Buffer) => {
+    if (up !== undefined && up.readyState === up.OPEN) up.send(b);
+  };
 
   ws.on("message", (data, isBinary) => {
     const f = parseFrame(data, isBinary);
