@@ -385,3 +385,21 @@ async function follow(
   }
   throw new Error(`authorization for ${user} did not reach ${redirectUri} within 12 steps`);
 }
+
+/**
+ * The proxy's flags for browser login and bearer tokens against `idp`, its public URL `publicUrl`
+ * (the e2e proxies' audience is `portico`, the provider's resource indicator).
+ */
+export function proxyOidcFlags(
+  idp: Pick<OidcProvider, "issuer" | "clientId" | "clientSecret">,
+  publicUrl: string,
+): string[] {
+  return [
+    "--auth=oidc",
+    `--oidc-issuer=${idp.issuer}`,
+    `--oidc-client-id=${idp.clientId}`,
+    `--oidc-client-secret=${idp.clientSecret}`,
+    "--oidc-audiences=portico",
+    `--public-url=${publicUrl}`,
+  ];
+}

@@ -21,7 +21,7 @@ import { GROUP, VERSION, WORKSPACE, type Workspace } from "../../crds/types.ts";
 import { api, sessionCookie, type ApiAnswer, type ApiCall } from "../lib/api-client.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
 import { eventually } from "../lib/kube.ts";
-import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
@@ -78,12 +78,7 @@ before(async () => {
   });
   suite.onTeardown(() => idp.stop());
   const flags = (publicUrl: string) => [
-    "--auth=oidc",
-    `--oidc-issuer=${idp.issuer}`,
-    `--oidc-client-id=${idp.clientId}`,
-    `--oidc-client-secret=${idp.clientSecret}`,
-    "--oidc-audiences=portico",
-    `--public-url=${publicUrl}`,
+    ...proxyOidcFlags(idp, publicUrl),
     "--api-max-running=1",
     "--rate-limit-ip=0",
     "--rate-limit-user=0",

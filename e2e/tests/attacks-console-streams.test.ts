@@ -30,7 +30,7 @@ import {
 } from "../lib/console-socket.ts";
 import { sessionCookie } from "../lib/api-client.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
-import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { getWorkspace, tinyClass } from "../lib/workspaces.ts";
@@ -71,12 +71,7 @@ before(async () => {
     port: 8080,
     name: "attacks-console-proxy",
     flags: [
-      "--auth=oidc",
-      `--oidc-issuer=${idp.issuer}`,
-      `--oidc-client-id=${idp.clientId}`,
-      `--oidc-client-secret=${idp.clientSecret}`,
-      "--oidc-audiences=portico",
-      `--public-url=${PUBLIC}`,
+      ...proxyOidcFlags(idp, PUBLIC),
       `--api-namespace=${suite.ns}`,
       "--rate-limit-ip=0",
       "--rate-limit-user=0",

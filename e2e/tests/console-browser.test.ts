@@ -20,7 +20,7 @@ import { LOGS_PATH, SHELL_PATH, WATCH_PATH } from "../../proxy/console/protocol.
 import { api, sessionCookie, userNamespaces } from "../lib/api-client.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
-import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
@@ -82,12 +82,7 @@ before(async () => {
     port: 8080,
     name: "console-proxy",
     flags: [
-      "--auth=oidc",
-      `--oidc-issuer=${idp.issuer}`,
-      `--oidc-client-id=${idp.clientId}`,
-      `--oidc-client-secret=${idp.clientSecret}`,
-      "--oidc-audiences=portico",
-      `--public-url=${PUBLIC}`,
+      ...proxyOidcFlags(idp, PUBLIC),
       `--api-namespace=${prefix}-{user}`,
       "--rate-limit-ip=0",
       "--rate-limit-user=0",

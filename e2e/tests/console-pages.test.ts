@@ -30,7 +30,7 @@ import { checkJupyter, screenshot, writeToVolume } from "../ide/checks.ts";
 import { api, sessionCookie } from "../lib/api-client.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
-import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
@@ -88,12 +88,7 @@ before(async () => {
     mode: 0o600,
   });
   const flags = [
-    "--auth=oidc",
-    `--oidc-issuer=${idp.issuer}`,
-    `--oidc-client-id=${idp.clientId}`,
-    `--oidc-client-secret=${idp.clientSecret}`,
-    "--oidc-audiences=portico",
-    `--public-url=${PUBLIC}`,
+    ...proxyOidcFlags(idp, PUBLIC),
     `--session-keys-file=${keysFile}`,
     "--rate-limit-ip=0",
     "--rate-limit-user=0",

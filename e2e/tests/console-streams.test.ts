@@ -18,7 +18,7 @@ import { LOGS_PATH, SHELL_PATH } from "../../proxy/console/protocol.ts";
 import { compareTimes } from "../../proxy/console/logs.ts";
 import { mustOpen, podSubresourceRequests, type ConsoleSocket } from "../lib/console-socket.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
-import { startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { getWorkspace, tinyClass } from "../lib/workspaces.ts";
@@ -52,12 +52,7 @@ before(async () => {
     port: 8080,
     name: "console-streams-proxy",
     flags: [
-      "--auth=oidc",
-      `--oidc-issuer=${idp.issuer}`,
-      `--oidc-client-id=${idp.clientId}`,
-      `--oidc-client-secret=${idp.clientSecret}`,
-      "--oidc-audiences=portico",
-      `--public-url=${PUBLIC}`,
+      ...proxyOidcFlags(idp, PUBLIC),
       `--api-namespace=${suite.ns}`,
       "--rate-limit-ip=0",
       "--rate-limit-user=0",
