@@ -5,7 +5,7 @@
  */
 import { request } from "node:http";
 import type { Clients } from "./kube.ts";
-import type { OidcProvider } from "./oidc.ts";
+import { proxyOidcFlags, type OidcProvider } from "./oidc.ts";
 import type { ProxyProcess } from "./proxy.ts";
 
 export interface ApiAnswer {
@@ -126,12 +126,7 @@ export function apiProxyFlags(
   extra: string[] = [],
 ): string[] {
   return [
-    "--auth=oidc",
-    `--oidc-issuer=${idp.issuer}`,
-    `--oidc-client-id=${idp.clientId}`,
-    `--oidc-client-secret=${idp.clientSecret}`,
-    "--oidc-audiences=portico",
-    `--public-url=${publicUrl}`,
+    ...proxyOidcFlags(idp, publicUrl),
     `--api-namespace=${prefix}-{user}`,
     `--git-server-url=${git.url}`,
     `--git-api-url=${git.apiUrl}`,
