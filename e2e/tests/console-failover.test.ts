@@ -6,7 +6,8 @@
  *
  * alice has one tab on a running workspace's logs (its detail view shows the phase, live from
  * /ws/watch) and one on its terminal. A is killed (SIGKILL). Then, in the pages:
- * - the terminal says it lost its connection, keeps what it showed before and offers Reconnect;
+ * - the terminal says it lost its connection, keeps what it showed before and offers Reconnect,
+ *   which opens a new shell (on B) under that buffer;
  * - the logs view reconnects by itself and shows a line written after the kill, and no line twice;
  * - the workspace stopped through the API (via B, A still dead) shows Stopped in the detail view
  *   without a reload, its phases in order with none repeated.
@@ -171,6 +172,11 @@ test("replica A is killed mid-session: the terminal says so and keeps its buffer
   assert.equal(await linesWith(logs, after), 1, "the line from after the kill, once");
   const texts = await logs.$$eval("pc-logs .line", (els) => els.map((e) => e.textContent ?? ""));
   assert.equal(new Set(texts).size, texts.length, `no line shown twice:\n${texts.join("\n")}`);
+
+  // Reconnect opens a new shell on B, under the kept buffer.
+  await term.click('pc-terminal button:has-text("Reconnect")');
+  await term.waitForSelector('pc-terminal [data-state="ready"]', { timeout: 60_000 });
+  assert.ok((await screen(term)).includes("kept-42"), "the buffer is still there after Reconnect");
 
   // The watch: the workspace stopped through B while A is dead reaches the detail view, no reload.
   const token = (await idp.tokensFor("alice")).accessToken;
