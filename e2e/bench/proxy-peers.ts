@@ -166,7 +166,14 @@ export async function startChp(
 }
 
 /** The nginx config: one worker, keep-alive upstream, HTTP/1.1 and the WebSocket upgrade headers. */
-export function nginxConfig(dir: string, listen: string, backend: string, workerConnections: number): string {
+export function nginxConfig(
+  dir: string,
+  listen: string,
+  backend: string,
+  workerConnections: number,
+  /** A second server nginx uses only once `backend` fails (a replica killed): failover, no balancing. */
+  backup?: string,
+): string {
   return `worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -181,7 +188,7 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 120s;
   upstream backend {
-    server ${backend};
+    server ${backend};${backup ? `\n    server ${backup} backup;` : ""}
     keepalive 128;
     keepalive_requests 1000000;
   }

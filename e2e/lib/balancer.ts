@@ -32,12 +32,17 @@ export async function startBalancer(o: {
   port: number;
   /** `host:port` of what it balances to. */
   backend: string;
+  /**
+   * `host:port` of a standby: every connection goes to `backend` while it answers, then here (a
+   * failover, so a test knows which replica serves a browser until it kills it).
+   */
+  backup?: string;
   name?: string;
 }): Promise<Balancer> {
   const name = o.name ?? "nginx";
   const dir = await mkdtemp(join(stateDir(), `${name}-`));
   const conf = join(dir, "nginx.conf");
-  await writeFile(conf, nginxConfig(dir, `${o.address}:${o.port}`, o.backend, 256));
+  await writeFile(conf, nginxConfig(dir, `${o.address}:${o.port}`, o.backend, 256, o.backup));
   const logFile = join(stateDir(), "logs", `${name}-${o.port}.log`);
   const out = createWriteStream(logFile, { flags: "a" });
   const proc = spawn(NGINX, ["-p", dir, "-c", conf, "-e", join(dir, "error.log"), "-g", "daemon off;"], {
