@@ -176,7 +176,10 @@ test("the owner presses Start: the steps advance with their elapsed time, then t
   await screenshot({ page, sockets: [] }, "console-pages-stopped");
   const start = page.getByRole("button", { name: "Start" });
   await start.click();
-  // The IDE waits on gate.txt: the pod step stays active until the test writes it.
+  // The IDE waits on gate.txt: the pod step stays active until the test writes it. The statuses on
+  // the way can arrive out of step with each other (CI once read the clone active again right after
+  // the pod step showed active), so wait for the state that holds until the gate opens.
+  await page.locator('li[data-key="clone"][data-state="done"]').waitFor({ timeout: 120_000 });
   await page.locator('li[data-key="pod"][data-state="active"]').waitFor({ timeout: 120_000 });
   assert.equal(await page.locator('li[data-key="storage"]').getAttribute("data-state"), "done");
   assert.equal(await page.locator('li[data-key="clone"]').getAttribute("data-state"), "done", "cloned");
