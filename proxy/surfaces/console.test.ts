@@ -24,3 +24,13 @@ test("the console claims its own paths and nothing beside them", () => {
   assert.equal(wsPart("/ws/shell/"), undefined);
   assert.equal(wsPart("/ws/watchx"), undefined);
 });
+
+test("the console answers on the base domain and the public URL's host only (a GatewayRoute's host keeps its /)", async () => {
+  const { consoleHosts } = await import("./console.ts");
+  assert.deepEqual([...consoleHosts("portico.test", undefined)], ["portico.test"]);
+  assert.deepEqual([...consoleHosts("Example.COM", "https://IDE.example.com:8443/")].sort(), [
+    "example.com",
+    "ide.example.com",
+  ]);
+  assert.ok(!consoleHosts("portico.test", "http://portico.test:8080").has("sticky.attacks.test"));
+});

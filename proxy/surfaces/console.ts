@@ -1,6 +1,6 @@
 /**
- * The console surface: the browser dashboard and its endpoints, on any host that is not a
- * workspace's own (the base domain).
+ * The console surface: the browser dashboard and its endpoints, on the base domain (and the public
+ * URL's host) only — never a workspace's host, never a GatewayRoute's.
  *
  *   GET /, /_console/*                       the single-page app (proxy/console/assets.ts)
  *   GET /api/cluster, /api/resources[/kind], /api/resource/{kind}/{name}
@@ -76,7 +76,7 @@ export interface ConsoleEndpoints {
 }
 
 export interface ConsoleSurfaceDeps {
-  config: Pick<ProxyConfig, "console">;
+  config: Pick<ProxyConfig, "console" | "routingConfig" | "identity">;
   gate: Gate;
   table: Pick<RouteTable, "isWorkspaceHost">;
   origin: OriginPass;
@@ -87,6 +87,17 @@ export interface ConsoleSurfaceDeps {
 
 /** Where the app's bundle is served from. */
 export const ASSETS_PREFIX = "/_console/";
+
+/**
+ * The hosts the console answers on: the base domain and the public URL's host. Only those: any other
+ * host that is not a workspace's may be a GatewayRoute's, whose `/` is its own (CI caught the console
+ * answering `/` for a GatewayRoute's host). Pure.
+ */
+export function consoleHosts(baseDomain: string, publicUrl: string | undefined): ReadonlySet<string> {
+  const hosts = new Set([baseDomain.toLowerCase()]);
+  if (publicUrl) hosts.add(new URL(publicUrl).hostname.toLowerCase());
+  return hosts;
+}
 
 /** Which HTTP endpoint claims `path`, if any. Pure. */
 export function httpPart(path: string): "assets" | "resources" | undefined {
@@ -111,6 +122,8 @@ const MAX_CLIENT_FRAME = 256 * 1024;
 export function consoleSurface(deps: ConsoleSurfaceDeps): Surface {
   const { config, gate, table, origin, connections, log, endpoints } = deps;
   if (!config.console.enabled || !endpoints) return {};
+  const hosts = consoleHosts(config.routingConfig.baseDomain, config.identity.publicUrl);
+  const ours = (host: string) => hosts.has(host) && !table.isWorkspaceHost(host);
   const caps = {
     watch: new ConnectionCounts(config.console.maxWatchesPerUser),
     logs: new ConnectionCounts(config.console.maxLogStreamsPerUser),
@@ -131,7 +144,7 @@ export function consoleSurface(deps: ConsoleSurfaceDeps): Surface {
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, at: UpgradeCtx): boolean {
     const part = wsPart(at.target.path);
     const endpoint = part && endpoints![part];
-    if (!part || !endpoint || table.isWorkspaceHost(at.host)) return false;
+    if (!part || !endpoint || !ours(at.host)) return false;
     const route = `console:${at.target.path}`;
     const refuse = (r: Refusal) => {
       at.done(route, r.status);
@@ -187,7 +200,7 @@ export function consoleSurface(deps: ConsoleSurfaceDeps): Surface {
     serve(req, res, at, ctx, who) {
       const part = httpPart(at.target.path);
       const endpoint = part && endpoints[part];
-      if (!part || !endpoint || table.isWorkspaceHost(at.host)) return false;
+      if (!part || !endpoint || !ours(at.host)) return false;
       ctx.route =
         part === "assets" ? "console:assets" : `console:${at.target.path.split("/").slice(0, 3).join("/")}`;
       if (req.method !== "GET" && req.method !== "HEAD") {
