@@ -10,6 +10,7 @@
 import { WebSocket } from "ws";
 import type { WatchChange, WatchServerFrame } from "../../proxy/console/protocol.ts";
 import { WATCH_PATH } from "../../proxy/console/protocol.ts";
+import { proxyOidcFlags } from "./oidc.ts";
 
 export interface WatchTarget {
   address: string;
@@ -118,12 +119,7 @@ export function consoleProxyFlags(
   nsPrefix: string,
 ): string[] {
   return [
-    "--auth=oidc",
-    `--oidc-issuer=${provider.issuer}`,
-    `--oidc-client-id=${provider.clientId}`,
-    `--oidc-client-secret=${provider.clientSecret}`,
-    "--oidc-audiences=portico",
-    `--public-url=${publicUrl}`,
+    ...proxyOidcFlags(provider, publicUrl),
     `--api-namespace=${nsPrefix}-{user}`,
     "--rate-limit-ip=0",
     "--rate-limit-user=0",
