@@ -51,6 +51,13 @@ export function sampleWorkspace(name = "sample-workspace"): Workspace {
         networkPolicy: "sample-workspace",
       },
       lastActivity: "2026-01-02T03:04:05Z",
+      activity: {
+        proxy: "2026-01-02T03:04:05Z",
+        console: "2026-01-02T03:01:00Z",
+        ide: "2026-01-02T02:58:00Z",
+        keepAliveUntil: "2026-01-02T01:00:00Z",
+      },
+      stopsAt: "2026-01-02T04:34:05Z",
       message: "running",
       sync: {
         requested: "2026-01-02T03:04:05Z-ab12cd",
@@ -94,6 +101,17 @@ export function sampleWorkspaceClass(name = "sample-class"): WorkspaceClass {
       git: { allowedProtocols: ["https", "ssh"] },
       bounds: { maxStorage: "50Gi", maxCpu: 4, maxMemory: "8Gi", maxIdleTimeout: "8h" },
       userLimits: { maxWorkspaces: 3, maxRunning: 1 },
+      idle: {
+        warnBefore: "5m",
+        maxKeepAlive: "8h",
+        ignoreWebSocketMessagesUpTo: 13,
+        probe: {
+          path: "{prefix}/api/status",
+          lastActivityField: "last_activity",
+          busy: { path: "{prefix}/api/kernels", field: "execution_state", value: "busy" },
+          interval: "30s",
+        },
+      },
     },
     status: { observedGeneration: 1, conditions: [condition("Accepted")] },
   };

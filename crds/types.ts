@@ -244,11 +244,27 @@ export interface WorkspaceStatus {
   /** Where the browser reaches the IDE. */
   url?: string;
   children?: WorkspaceChildren;
-  /** RFC 3339 time the proxy last saw traffic. */
+  /** RFC 3339: the newest of every activity signal in `activity` (the idle timeout counts from here). */
   lastActivity?: string;
+  /** Each activity signal's newest time, as the operator last folded them in. */
+  activity?: WorkspaceActivity;
+  /** RFC 3339 time the operator stops the workspace for idleness unless there is activity; absent: it never will (no timeout, or not running). */
+  stopsAt?: string;
   message?: string;
   /** The last repository sync. */
   sync?: WorkspaceSync;
+}
+
+/** The newest time of each activity signal (RFC 3339); absent: never seen. */
+export interface WorkspaceActivity {
+  /** User HTTP requests and client-to-IDE WebSocket data through the proxy. */
+  proxy?: string;
+  /** Console terminals and log streams open on the workspace. */
+  console?: string;
+  /** The IDE's own probe (the class's `idle.probe`): its last activity, or the last poll that found it busy. */
+  ide?: string;
+  /** An explicit keep-alive: no idle stop before this time. */
+  keepAliveUntil?: string;
 }
 
 /** One user's browser IDE. */
@@ -347,6 +363,44 @@ export interface WorkspaceClassSpec {
   bounds?: WorkspaceClassBounds;
   /** Per-user limits for workspaces of this class. */
   userLimits?: WorkspaceClassUserLimits;
+  /** How idleness is judged and announced. Defaulted to `{}`. */
+  idle?: WorkspaceClassIdle;
+}
+
+/** How a class's workspaces are judged idle (the timeout itself is `idleTimeout`). */
+export interface WorkspaceClassIdle {
+  /** How long before an idle stop the status, an Event and the console warn. Default 5m; 0s: no warning. */
+  warnBefore?: Duration;
+  /** Longest keep-alive one request may ask for. Default 8h. */
+  maxKeepAlive?: Duration;
+  /**
+   * Client-to-IDE WebSocket messages no longer than this many bytes are not activity: an IDE's own
+   * keep-alives (VS Code's are 13-byte protocol headers). Default 0: every data message counts.
+   */
+  ignoreWebSocketMessagesUpTo?: number;
+  /** The IDE's own activity report, polled by the operator. Absent: none. */
+  probe?: IdleProbe;
+}
+
+/** An HTTP GET on the IDE answering JSON that tells its last activity and whether it is busy. */
+export interface IdleProbe {
+  /** Path on the IDE; may start with `{prefix}`. */
+  path: string;
+  /** Dotted path to a field of the answer holding the last activity (RFC 3339, or milliseconds since the epoch). */
+  lastActivityField?: string;
+  /** When present: the IDE is busy (counts as activity at the poll) if this answer says so. */
+  busy?: IdleProbeBusy;
+  /** How often to poll. Default 30s; at least 5s. */
+  interval?: Duration;
+}
+
+/** "Busy" as a JSON answer shows it: an element (of a top-level array, or the object) whose `field` equals `value`. */
+export interface IdleProbeBusy {
+  /** Path on the IDE; may start with `{prefix}`. Default: the probe's path. */
+  path?: string;
+  /** Dotted field path within each element. */
+  field: string;
+  value: string;
 }
 
 /**

@@ -51,6 +51,7 @@ function view(
     storage: { reclaimPolicy: "Retain", scope: "workspace" },
     conditions: [],
     createdAt: "2026-12-01T10:00:00Z",
+    idleStopped: false,
     resourceVersion: "1",
     ...extra,
   };
@@ -167,7 +168,15 @@ class FakeApi implements WorkspaceApi {
     };
   }
   classes(): ClassView[] {
-    return [{ name: "vscode", defaults: { storage: "5Gi" }, bounds: {}, userLimits: {} }];
+    return [
+      {
+        name: "vscode",
+        defaults: { storage: "5Gi" },
+        bounds: {},
+        userLimits: {},
+        idle: { warnBefore: "5m", maxKeepAlive: "8h" },
+      },
+    ];
   }
   async provision(who: ApiCaller, repoOwner: string, repoName: string): Promise<ProvisionResultView> {
     this.calls.push("provision");

@@ -67,6 +67,7 @@ export class MemoryApi implements WorkspaceApi {
       storage: { size: "1Gi", reclaimPolicy: "Retain", scope: "workspace" },
       conditions: [],
       createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, ++this.#clock)).toISOString(),
+      idleStopped: false,
       resourceVersion: String(++this.#rv),
       ...change,
     };
@@ -167,6 +168,7 @@ export class MemoryApi implements WorkspaceApi {
       defaults: { storage: "1Gi" },
       bounds: { maxStorage: "50Gi" },
       userLimits: {},
+      idle: { warnBefore: "5m", maxKeepAlive: "8h" },
     });
     return [c("jupyterlab"), c("vscode")];
   }

@@ -228,6 +228,7 @@ const responseSchemas: Record<string, Schema> = {
       "storage",
       "conditions",
       "createdAt",
+      "idleStopped",
       "resourceVersion",
     ],
     properties: {
@@ -275,7 +276,19 @@ const responseSchemas: Record<string, Schema> = {
       lastActivity: {
         ...dateTime,
         description:
-          "status.lastActivity. Not reported yet: activity tracking (idle stop) is still to come, so it is absent today.",
+          "status.lastActivity: the newest activity of any kind; the idle timeout counts from here.",
+      },
+      stopsAt: {
+        ...dateTime,
+        description: "status.stopsAt: when the workspace stops for idleness unless there is activity first.",
+      },
+      keepAliveUntil: {
+        ...dateTime,
+        description: "An explicit keep-alive in force: no idle stop before this time.",
+      },
+      idleStopped: {
+        type: "boolean",
+        description: "Stopped for idleness, not by its user: opening its URL or a start wakes it.",
       },
       resourceVersion: text,
       sync: ref("Sync"),
@@ -289,7 +302,7 @@ const responseSchemas: Record<string, Schema> = {
   Class: {
     type: "object",
     description: "An option a user may pick, with its defaults and the most a request may ask for.",
-    required: ["name", "defaults", "bounds", "userLimits"],
+    required: ["name", "defaults", "bounds", "userLimits", "idle"],
     properties: {
       name: text,
       displayName: text,
@@ -314,6 +327,11 @@ const responseSchemas: Record<string, Schema> = {
       userLimits: {
         type: "object",
         properties: { maxWorkspaces: { type: "integer" }, maxRunning: { type: "integer" } },
+      },
+      idle: {
+        type: "object",
+        required: ["warnBefore", "maxKeepAlive"],
+        properties: { warnBefore: text, maxKeepAlive: text },
       },
     },
   },

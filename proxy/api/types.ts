@@ -126,6 +126,12 @@ export interface WorkspaceView {
   conditions: Condition[];
   createdAt: string;
   lastActivity?: string;
+  /** When an idle stop comes unless there is activity (status.stopsAt); absent: never, or not running. */
+  stopsAt?: string;
+  /** An explicit keep-alive in force: no idle stop before this time. */
+  keepAliveUntil?: string;
+  /** Stopped for idleness (not by its user): a visit to its URL or a start wakes it. */
+  idleStopped: boolean;
   /** The object's resourceVersion: REST sends it as the ETag; `If-Match` must equal it. */
   resourceVersion: string;
   sync?: SyncView;
@@ -140,6 +146,8 @@ export interface ClassView {
   /** What a request may ask for at most (absent: no bound beyond the API's own). */
   bounds: { maxStorage?: Quantity; maxCpu?: Quantity; maxMemory?: Quantity; maxIdleTimeout?: string };
   userLimits: { maxWorkspaces?: number; maxRunning?: number };
+  /** The class's idle settings with their defaults: the warning's lead time and the longest keep-alive. */
+  idle: { warnBefore: string; maxKeepAlive: string };
 }
 
 /** POST workspaces: what a user may ask for. The owner and namespace are never taken from here. */

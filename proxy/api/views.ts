@@ -4,6 +4,12 @@
  */
 import type { Workspace, WorkspaceClass } from "../../crds/types.ts";
 import { classNameOf } from "../routing/from-cluster.ts";
+import {
+  DEFAULT_MAX_KEEP_ALIVE,
+  DEFAULT_WARN_BEFORE,
+  KEEP_ALIVE_ANNOTATION,
+  isIdleStopped,
+} from "../../common/model/workspace/lifecycle.ts";
 import type { ClassView, InstanceStatus, SyncView, WorkspaceView } from "./types.ts";
 
 /** Whether the operator reports the workspace Ready (its Ready condition is True). */
@@ -21,6 +27,8 @@ export function instanceStatus(ws: Workspace): InstanceStatus {
   const running = ws.spec.running !== false;
   if (phase === "Failed") return "ERROR";
   if (!running) return phase === "Stopped" ? "STOPPED" : "STOPPING";
+  // Stopped for idleness: stopped until a visit or a start wakes it (the annotation goes then).
+  if (isIdleStopped(ws)) return phase === "Stopped" ? "STOPPED" : "STOPPING";
   if (phase === "Stopping") return "STOPPING";
   if (phase === "Stopped") return "STARTING"; // asked to run again; the operator has not caught up
   if (phase === "Running") return isReady(ws) ? "RUNNING" : "STARTING";
@@ -40,6 +48,7 @@ export function workspaceView(ws: Workspace, syncAnnotation: string): WorkspaceV
   const st = ws.status ?? {};
   const sync = syncOf(ws, ws.metadata.annotations?.[syncAnnotation]);
   const repo = ws.spec.repository;
+  const keepAlive = ws.metadata.annotations?.[KEEP_ALIVE_ANNOTATION];
   return {
     namespace: ws.metadata.namespace ?? "",
     name: ws.metadata.name ?? "",
@@ -63,6 +72,9 @@ export function workspaceView(ws: Workspace, syncAnnotation: string): WorkspaceV
     conditions: (st.conditions ?? []).map((c) => ({ ...c })),
     createdAt: isoOf(ws.metadata.creationTimestamp),
     ...(st.lastActivity ? { lastActivity: st.lastActivity } : {}),
+    ...(st.stopsAt ? { stopsAt: st.stopsAt } : {}),
+    ...(keepAlive ? { keepAliveUntil: keepAlive } : {}),
+    idleStopped: isIdleStopped(ws),
     resourceVersion: ws.metadata.resourceVersion ?? "",
     ...(sync ? { sync } : {}),
   };
@@ -88,5 +100,9 @@ export function classView(cls: WorkspaceClass): ClassView {
     },
     bounds: { ...spec.bounds },
     userLimits: { ...spec.userLimits },
+    idle: {
+      warnBefore: spec.idle?.warnBefore ?? DEFAULT_WARN_BEFORE,
+      maxKeepAlive: spec.idle?.maxKeepAlive ?? DEFAULT_MAX_KEEP_ALIVE,
+    },
   };
 }

@@ -15,6 +15,7 @@ import type { Workspace, WorkspaceClass } from "../../crds/types.ts";
 import { PORT_NAME, SERVICE_PORT, childNames } from "../../common/model/workspace/names.ts";
 import { basePath } from "../../common/model/workspace/template.ts";
 import type { RoutingConfig } from "../config.ts";
+import { isIdleStopped } from "../../common/model/workspace/lifecycle.ts";
 import type { Route, RouteState, Upstream } from "./table.ts";
 
 /** The label EndpointSlices carry with their Service's name. */
@@ -44,7 +45,9 @@ export function readyEndpoint(slices: readonly V1EndpointSlice[], serviceName: s
 
 function stateOf(ws: Workspace, upstream: Upstream | undefined): RouteState {
   const phase = ws.status?.phase;
-  if (ws.spec.running === false || phase === "Stopped" || phase === "Stopping") return "stopped";
+  if (ws.spec.running === false || isIdleStopped(ws)) return "stopped";
+  // Asked to run and not idle-stopped, but the operator has not started it yet (a wake, a start).
+  if (phase === "Stopped" || phase === "Stopping") return "starting";
   if (phase === "Failed") return "failed";
   if (readyCondition(ws)?.status === "True" && upstream) return "ready";
   return "starting";
@@ -90,5 +93,9 @@ export function toRoute(
     rewriteCookiePath: bp.rewriteCookiePath ?? false,
     ...(cls?.spec.forwardToken ? { forwardToken: true } : {}),
     ...(cls?.spec.allowedOrigins?.length ? { allowedOrigins: cls.spec.allowedOrigins } : {}),
+    ...(isIdleStopped(ws) ? { idleStopped: true } : {}),
+    ...(cls?.spec.idle?.ignoreWebSocketMessagesUpTo
+      ? { ignoreWebSocketMessagesUpTo: cls.spec.idle.ignoreWebSocketMessagesUpTo }
+      : {}),
   };
 }

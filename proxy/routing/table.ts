@@ -56,6 +56,10 @@ export interface Route {
   forwardToken?: boolean;
   /** Origins besides the workspace's own that may send unsafe requests and open WebSockets (the class's). */
   allowedOrigins?: readonly string[];
+  /** Stopped by the operator for idleness (state `stopped`): a visit by someone who may start it wakes it. */
+  idleStopped?: boolean;
+  /** Client-to-IDE WebSocket messages this short are not activity (the class's `idle.ignoreWebSocketMessagesUpTo`). */
+  ignoreWebSocketMessagesUpTo?: number;
 }
 
 export interface TableOptions {
