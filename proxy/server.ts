@@ -180,7 +180,15 @@ function surfacesOf(
   return [
     authSurface({ gate, table }),
     statusSurface({ config, table, events, connections }),
-    apiSurface({ config, api, table, origin, log }),
+    apiSurface({
+      config,
+      api,
+      table,
+      origin,
+      log,
+      gatewayMatches: (req, { host, target }) =>
+        !!gateway.match({ host, method: req.method ?? "GET", path: target.path, headers: req.headers }),
+    }),
     consoleSurface({ config, gate, table, origin, connections, log, endpoints }),
     workspaceSurface({
       config,
