@@ -230,7 +230,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       if (ctx.stream) {
         metrics.longLived(ctx.route, status);
         metrics.streamEnded(ctx.stream, seconds);
-      } else metrics.request(ctx.route, status, seconds);
+      } else if (ctx.held) metrics.longLived(ctx.route, status);
+      else metrics.request(ctx.route, status, seconds);
       const ms = Math.round(seconds * 1e4) / 10;
       log.info("request", {
         method: req.method,
