@@ -111,6 +111,10 @@ test("probeTarget: only a Ready pod with an IP, a probe and a timeout; step boun
   });
   assert.equal(probeTarget({ ...o, timeoutMs: 20_000 })?.stepMs, 5_000);
   assert.equal(probeTarget({ ...o, podIP: "fd00::7" })?.url, "http://[fd00::7]:8888/w/team-a/nb/api/status");
+  // The path cannot name another host (userinfo tricks land in the path).
+  const tricky = probeTarget({ ...o, prefix: "", probe: { path: "{prefix}@169.254.169.254/x" } });
+  assert.equal(tricky?.url, "http://10.0.0.7:8888/@169.254.169.254/x");
+  assert.equal(probePath("{prefix}@evil.test/", ""), "/@evil.test/");
   assert.equal(probeTarget({ ...o, podReady: false }), undefined);
   assert.equal(probeTarget({ ...o, podIP: undefined }), undefined);
   assert.equal(probeTarget({ ...o, probe: undefined }), undefined);

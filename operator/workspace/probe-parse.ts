@@ -121,6 +121,9 @@ export function probeTarget(o: {
   const origin = `http://${hostOf(o.podIP)}:${o.port}`;
   const url = origin + probePath(o.probe.path, o.prefix);
   const busyUrl = o.probe.busy?.path ? origin + probePath(o.probe.busy.path, o.prefix) : undefined;
+  // Only ever the pod itself, whatever the class's path says.
+  if (![url, busyUrl].every((u) => u === undefined || new URL(u).origin === new URL(origin).origin))
+    return undefined;
   return {
     url,
     ...(busyUrl && busyUrl !== url ? { busyUrl } : {}),
