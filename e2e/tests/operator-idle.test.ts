@@ -4,7 +4,9 @@
  * activity is warned (StoppingSoon, Event IdleWarning), then stopped (IdleTimeout, pod deleted, its
  * claim and spec untouched); activity in the warning window and a keep-alive postpone the stop;
  * removing the idle-stopped annotation brings the pod back, and the floor gives it a full timeout;
- * an IDE whose own report says busy (the class's probe, polled by the operator) is not stopped.
+ * an IDE whose own report says busy (the class's probe, polled by the operator) is not stopped; and
+ * with the real Jupyter Server and the chart's probe, a kernel running a 60 s cell keeps its
+ * workspace up until the cell ends, while one without traffic stops on time.
  * Every wait is a watch on the object, never a sleep.
  */
 import { before, test } from "node:test";
@@ -12,7 +14,15 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, VERSION, WORKSPACE, type Workspace, type WorkspaceClass } from "../../crds/types.ts";
 import { clusterSuite } from "../lib/suite.ts";
-import { condition, createWorkspace, isReady, kubectl, tinyClass, workspace } from "../lib/workspaces.ts";
+import {
+  condition,
+  createWorkspace,
+  isReady,
+  jupyterClass,
+  kubectl,
+  tinyClass,
+  workspace,
+} from "../lib/workspaces.ts";
 
 const TIMEOUT_MS = 20_000;
 const idle = (cls: WorkspaceClass): WorkspaceClass => ({
@@ -44,8 +54,21 @@ const busyProbeClass = (name: string): WorkspaceClass => ({
   },
 });
 
+/** The chart's Jupyter class (its probe), with a 30 s timeout and a poll every 5 s. */
+const jupyterIdle = (name: string): WorkspaceClass => {
+  const cls = jupyterClass(name);
+  return {
+    ...cls,
+    spec: {
+      ...cls.spec,
+      idleTimeout: "30s",
+      idle: { ...cls.spec.idle, warnBefore: "10s", probe: { ...cls.spec.idle!.probe!, interval: "5s" } },
+    },
+  };
+};
+
 const suite = clusterSuite("op-idle", {
-  classes: { tiny: (n) => idle(tinyClass(n)), probe: busyProbeClass },
+  classes: { tiny: (n) => idle(tinyClass(n)), probe: busyProbeClass, jupyter: jupyterIdle },
 });
 const c = suite.c;
 
@@ -286,4 +309,90 @@ test("an IDE whose own report says busy is not stopped (the class's probe, polle
     `the IDE's activity moved on: ${still.status?.activity?.ide}`,
   );
   assert.equal(await suite.op.metric("portico_operator_idle_probe_failures_total"), 0);
+});
+
+/**
+ * Starts a kernel on the real Jupyter Server at `ip` and runs `code` in it; resolves once the kernel
+ * says it is busy (its iopub status message), with the client's WebSocket closed: no traffic is left.
+ */
+async function runCell(ip: string, code: string): Promise<number> {
+  const res = await fetch(`http://${ip}:8888/api/kernels`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{}",
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  const { id } = (await res.json()) as { id: string };
+  const ws = new WebSocket(`ws://${ip}:8888/api/kernels/${id}/channels`);
+  await new Promise((resolve, reject) => {
+    ws.addEventListener("open", resolve);
+    ws.addEventListener("error", reject);
+  });
+  const msgId = `cell-${Date.now()}`;
+  // Busy with this cell: the status message whose parent is our request (the server's own
+  // kernel_info request on connect makes the kernel busy for a moment too).
+  const busy = new Promise<number>((resolve) =>
+    ws.addEventListener("message", (m) => {
+      const msg = JSON.parse(String(m.data)) as {
+        msg_type?: string;
+        parent_header?: { msg_id?: string };
+        content?: { execution_state?: string };
+      };
+      if (
+        msg.msg_type === "status" &&
+        msg.parent_header?.msg_id === msgId &&
+        msg.content?.execution_state === "busy"
+      )
+        resolve(Date.now());
+    }),
+  );
+  const header = {
+    msg_id: msgId,
+    username: "e2e",
+    session: "s",
+    msg_type: "execute_request",
+    version: "5.3",
+  };
+  ws.send(
+    JSON.stringify({
+      header,
+      parent_header: {},
+      metadata: {},
+      content: {
+        code,
+        silent: false,
+        store_history: true,
+        user_expressions: {},
+        allow_stdin: false,
+        stop_on_error: true,
+      },
+      channel: "shell",
+      buffers: [],
+    }),
+  );
+  const at = await busy;
+  ws.close();
+  return at;
+}
+
+test("real Jupyter: one without traffic stops on time; one whose kernel runs a 60 s cell stops only after it", async () => {
+  await createWorkspace(c, workspace(suite.ns, "nb-quiet", { className: suite.cls.jupyter }));
+  const nb = await create("nb-cell", suite.cls.jupyter);
+  const pod = await c.core.readNamespacedPod({ name: nb.status!.children!.pod!, namespace: suite.ns });
+  const cellStarted = await runCell(pod.status!.podIP!, "import time; time.sleep(60)");
+
+  const quiet = await untilWs("nb-quiet", "idle-stopped", (w) => idleReason(w) === "IdleTimeout");
+  assert.match(condition(quiet, "Idle")!.message!, /after 30s without activity/);
+  const stillRunning = await untilWs("nb-cell", "current state", () => true);
+  assert.equal(stillRunning.status?.phase, "Running", "the busy kernel kept it running");
+  assert.ok(stillRunning.status?.activity?.ide, "the IDE's activity is in status");
+
+  // Once the cell ends, nothing is active any more: it stops, and not before the cell's end.
+  const stopped = await untilWs("nb-cell", "idle-stopped", (w) => idleReason(w) === "IdleTimeout");
+  const stopAt = ms(stopped.metadata.annotations?.["portico.dev/idle-stopped"]);
+  assert.ok(
+    stopAt >= cellStarted + 60_000,
+    `stopped at ${new Date(stopAt).toISOString()}, the cell ran until about ${new Date(cellStarted + 60_000).toISOString()}`,
+  );
+  assert.match(condition(stopped, "Idle")!.message!, /ide \d\d:\d\d UTC/);
 });
