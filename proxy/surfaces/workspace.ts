@@ -66,6 +66,7 @@ import {
 } from "./passes.ts";
 import { forbidden } from "./status.ts";
 import type { Addressed, Surface, UpgradeCtx } from "./surface.ts";
+import type { ActivityTracker } from "../activity/tracker.ts";
 
 export interface WorkspaceSurfaceDeps {
   config: ProxyConfig;
@@ -83,6 +84,9 @@ export interface WorkspaceSurfaceDeps {
   api?: Pick<WorkspaceApi, "start">;
   /** The clock of the elapsed times the pages render first. */
   now?: () => Date;
+  // Activity reports (issue 15, proxy/activity/): requests forwarded to the IDE and client messages
+  // over the class's limit are the user's activity; the proxy's own pages and streams are not.
+  activity?: Pick<ActivityTracker, "touch">;
 }
 
 /** Host mode, compatible path on a host not the workspace's own: 308 to where the workspace lives. */
@@ -198,7 +202,7 @@ function sendOwn(
 }
 /** The IDE's answer streamed back; upstream faults classified where they meet the user. */
 function forward(
-  deps: Pick<WorkspaceSurfaceDeps, "config" | "forwarder" | "metrics" | "log">,
+  deps: Pick<WorkspaceSurfaceDeps, "config" | "forwarder" | "metrics" | "log" | "activity">,
   req: IncomingMessage,
   res: ServerResponse,
   m: RouteMatch,
@@ -208,6 +212,7 @@ function forward(
   const { config, log } = deps;
   const { limits } = config;
   const route = `${m.route.namespace}/${m.route.name}`;
+  deps.activity?.touch(m.route.namespace, m.route.name, "proxy"); // issue 15: a user request is activity
   // The Host header goes up as the client sent it (port included): IDEs check Origin against it.
   const upstream = `http://${toIde(req, m, who, client, config)}`;
   deps.forwarder.forward(
@@ -361,7 +366,13 @@ export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
         });
       const url = `ws://${toIde(req, m, who, at.client, config)}${m.upstreamPath}`;
       at.done(name, 101);
-      deps.relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name);
+      // Issue 15: client-to-IDE messages longer than the class's limit are activity.
+      const { namespace: ns, name: wsName, ignoreWebSocketMessagesUpTo: over } = m.route;
+      const activity = deps.activity;
+      const messages = activity
+        ? { over: over ?? 0, onMessage: () => activity.touch(ns, wsName, "proxy") }
+        : undefined;
+      deps.relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name, undefined, messages);
     };
     afterIdentify(
       gate,
