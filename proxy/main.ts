@@ -54,6 +54,7 @@ import { shellEndpoint } from "./console/shell.ts";
 import { ActivityTracker } from "./activity/tracker.ts";
 import { ActivityFlusher } from "./activity/flusher.ts";
 import { activityMetrics } from "./activity/metrics.ts";
+import { workspaceListener } from "./activity/workspace-listener.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -313,6 +314,22 @@ await new Promise<void>((resolve, reject) => {
   proxy.server.listen(config.port, config.host, () => resolve());
 });
 flusher.start();
+// Issue 15: the in-workspace keep-alive listener (--workspace-listen), callers known by pod address.
+const keepAliveListen = config.activity.workspaceListen;
+const keepAliveServer = keepAliveListen
+  ? workspaceListener({
+      routes: () => table.list(),
+      workspace: (ns, name) => workspaces.get(name, ns) as unknown as Workspace | undefined,
+      workspaceClass: (ws) => classes.get(classNameOf(ws)) as unknown as WorkspaceClass | undefined,
+      write: (ns, name, patch) => activityStore.patch(ns, name, patch),
+      log: log.child({ part: "workspace-keep-alive" }),
+    })
+  : undefined;
+if (keepAliveServer && keepAliveListen)
+  await new Promise<void>((resolve, reject) => {
+    keepAliveServer.once("error", reject);
+    keepAliveServer.listen(keepAliveListen.port, keepAliveListen.host, () => resolve());
+  });
 ready = true;
 log.info("proxy ready", {
   listen: `${config.host}:${config.port}`,
@@ -320,6 +337,7 @@ log.info("proxy ready", {
   routes: table.size,
   gatewayRules: proxy.gateway.size,
   auth: config.auth,
+  ...(keepAliveListen ? { workspaceListen: `${keepAliveListen.host}:${keepAliveListen.port}` } : {}),
 });
 
 onSignals(async (signal) => {
@@ -333,6 +351,7 @@ onSignals(async (signal) => {
   watchSockets?.close();
   await proxy.close();
   await flusher.stop();
+  keepAliveServer?.close();
   await Promise.all(caches.map((c) => c.stop()));
   health.close();
   log.info("stopped");
