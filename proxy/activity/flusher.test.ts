@@ -138,3 +138,34 @@ test("a workspace gone from the cache is forgotten", async () => {
   assert.equal(tracker.size, 0);
   assert.equal(c.patches.length, 0);
 });
+
+test("a report another replica wrote while this round waited its turn is skipped (superseded)", async () => {
+  const now = T;
+  const c = cluster(["a", "b"]);
+  const results: ReportResult[] = [];
+  const mk = (sleep: (ms: number) => Promise<void>) => {
+    const tracker = new ActivityTracker(() => now);
+    tracker.touch("ns", "a", "proxy");
+    tracker.touch("ns", "b", "proxy");
+    return new ActivityFlusher({
+      tracker,
+      annotations: c.read,
+      write: c.write,
+      log: quiet,
+      writesPerSecond: 10,
+      now: () => now,
+      sleep,
+      onResult: (r) => results.push(r),
+    });
+  };
+  const other = mk(async () => undefined);
+  // While this replica waits between its two writes, the other replica writes both keys.
+  const mine = mk(async () => void (await other.flush()));
+  await mine.flush();
+  assert.deepEqual(
+    c.patches.map((p) => p.name),
+    ["a", "b"],
+    "a by this replica, b by the other (a was in the cache already), and b not again",
+  );
+  assert.ok(results.includes("superseded"));
+});

@@ -21,8 +21,11 @@ export const ANNOTATION_OF: Record<ActivityKind, string> = {
   console: ACTIVITY_CONSOLE_ANNOTATION,
 };
 
-/** What a round did with a report: written, failed (retried next round), deferred (over budget). */
-export type ReportResult = "written" | "failed" | "deferred";
+/**
+ * What a round did with a report: written, failed (retried next round), deferred (over budget),
+ * superseded (another replica's write reached the cache between the round's decision and its turn).
+ */
+export type ReportResult = "written" | "failed" | "deferred" | "superseded";
 
 /** The merge patch of one report: its own annotation key only. */
 export const reportPatch = (r: Pick<Report, "kind" | "atMs">) => ({
@@ -100,6 +103,15 @@ export class ActivityFlusher {
 
   async #report(r: Report): Promise<void> {
     const { tracker, write, log, onResult } = this.#o;
+    // Writes are paced, so the round's decision may be seconds old: another replica's write of the
+    // same key may be in the cache by now (then this one is not needed), or the workspace gone.
+    const cached = this.#cached(r.namespace, r.name);
+    const annotated = cached?.[r.kind];
+    if (
+      !cached ||
+      (annotated !== undefined && r.atMs - annotated < (this.#o.intervalMs ?? REPORT_INTERVAL_MS))
+    )
+      return void onResult?.("superseded");
     try {
       await write(r.namespace, r.name, reportPatch(r));
       const e = tracker.get(r.namespace, r.name);
