@@ -81,14 +81,21 @@ for (const row of rows)
     for (const d of r.due) assert.equal(d.atMs, row.e.holds[d.kind] ? T : row.e.seen[d.kind]);
   });
 
-test("dueReports: over the budget, the most overdue go first and the rest are deferred", () => {
+test("dueReports: over the budget, never-reported ones go first, the rest in random order, the others deferred", () => {
   const es = [0, 1, 2, 3].map((i) => entry({ name: `w${i}`, seen: { proxy: T, console: 0 } }));
   const cached = (_ns: string, name: string) =>
     name === "w0" ? {} : { proxy: T - Number(name.slice(1)) * 2 * MIN };
   const r = dueReports(es, cached, T, MIN, 2);
-  assert.deepEqual(
-    r.due.map((d) => d.name),
-    ["w0", "w3"],
-  );
+  assert.equal(r.due[0]!.name, "w0");
+  assert.equal(r.due.length, 2);
   assert.equal(r.deferred, 2);
+  // Two replicas (two random sequences) order the same due set differently.
+  const orders = new Set(
+    [0.5, 0.9].map((x) =>
+      dueReports(es, cached, T, MIN, 4, () => x)
+        .due.map((d) => d.name)
+        .join(),
+    ),
+  );
+  assert.equal(orders.size, 2);
 });

@@ -17,7 +17,7 @@ export interface Report {
   name: string;
   kind: ActivityKind;
   atMs: number;
-  /** For whom the report is most overdue: how much newer than the annotation (ms). */
+  /** How much newer than the annotation (ms; Infinity: no annotation yet). */
   lagMs: number;
 }
 
@@ -28,7 +28,7 @@ export type CachedTimes = (
 ) => Partial<Record<ActivityKind, number>> | undefined;
 
 export interface DueResult {
-  /** Reports to write this round, most overdue first, at most `budget`. */
+  /** Reports to write this round, at most `budget`: never-reported workspaces first, the rest in random order. */
   due: Report[];
   /** Due reports left for a later round (over the budget). */
   deferred: number;
@@ -42,6 +42,8 @@ export function dueReports(
   nowMs: number,
   intervalMs: number,
   budget: number,
+  /** Random numbers in [0, 1) for the order (injectable for tests). */
+  random: () => number = Math.random,
 ): DueResult {
   const all: Report[] = [];
   const forget: ActivityEntry[] = [];
@@ -67,7 +69,14 @@ export function dueReports(
         });
     }
   }
-  all.sort((a, b) => b.lagMs - a.lagMs);
+  // Random order, not "most overdue first": replicas share the due set, and the same order at the
+  // same pace would make two replicas write the same workspaces at the same moments, each before the
+  // other's write reached its cache. Random orders make that rare. Never-reported ones still go first.
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [all[i], all[j]] = [all[j]!, all[i]!];
+  }
+  all.sort((a, b) => Number(b.lagMs === Infinity) - Number(a.lagMs === Infinity));
   const n = Math.max(0, budget);
   return { due: all.slice(0, n), deferred: Math.max(0, all.length - n), forget };
 }

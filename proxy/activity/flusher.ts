@@ -133,9 +133,13 @@ export class ActivityFlusher {
     this.#stopped = false;
     const next = () => {
       if (this.#stopped) return;
-      this.#timer = setTimeout(() => {
-        this.#round = this.flush().finally(next);
-      }, this.tickMs);
+      // Jittered (±25 %): two replicas' rounds do not stay in step.
+      this.#timer = setTimeout(
+        () => {
+          this.#round = this.flush().finally(next);
+        },
+        this.tickMs * (0.75 + Math.random() / 2),
+      );
       this.#timer.unref();
     };
     next();
