@@ -97,7 +97,7 @@ await pool(names, 16, async (name, i = names.indexOf(name)) => {
         },
       },
     },
-    { headers: { "Content-Type": "application/merge-patch+json" } } as never,
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
   );
   await discovery.createNamespacedEndpointSlice({
     namespace: ns.name,
@@ -127,7 +127,7 @@ for (const [i, address] of ["198.18.0.248", "198.18.0.249"].entries())
 
 async function routed(px: ProxyProcess): Promise<number> {
   const text = await px.metrics();
-  return Number(/portico_routes\{state="ready"\}\s+(\d+)/.exec(text)?.[1] ?? 0);
+  return Number(/portico_proxy_routes\{state="ready"\}\s+(\d+)/.exec(text)?.[1] ?? 0);
 }
 for (const px of proxies)
   for (let t = Date.now(); (await routed(px)) < N; await sleep(1000))

@@ -277,7 +277,8 @@ const PROXY_RULES = [
   "pods [] [list watch]",
   "services [] [list watch]",
   "workspaceclasses.portico.dev [] [list watch]",
-  "workspaces.portico.dev [] [list watch]",
+  // Issue 15: activity reports and the in-workspace keep-alive (merge patches of its annotations).
+  "workspaces.portico.dev [] [list watch patch]",
 ];
 
 /**
@@ -339,7 +340,8 @@ test("each ServiceAccount can do exactly what its component uses (kubectl auth c
   for (const sa of [`${FULLNAME}-operator`, `${FULLNAME}-proxy`])
     for (const [verb, resource] of [
       ["create", "workspaces.portico.dev"],
-      ["patch", "workspaces.portico.dev"],
+      // The proxy patches Workspaces' lifecycle annotations everywhere (issue 15); the operator never.
+      ...(sa.endsWith("-proxy") ? [] : ([["patch", "workspaces.portico.dev"]] as const)),
       ["list", "secrets"],
       ["create", "clusterrolebindings"],
       ["delete", "customresourcedefinitions"],
