@@ -84,7 +84,9 @@ test("WebSocket: messages up to the class's limit and pings are not activity; a 
     new Promise<void>((r) => {
       const on = (d: Buffer) => {
         echoes.push(String(d));
-        if (echoes.length === n) (ws.off("message", on), r());
+        if (echoes.length !== n) return;
+        ws.off("message", on);
+        r();
       };
       ws.on("message", on);
     });
