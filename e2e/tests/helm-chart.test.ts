@@ -178,6 +178,8 @@ test("helm install creates every object and the API server accepts them all", as
       "Service",
       "Service",
       "Service",
+      // The proxy's in-workspace keep-alive listener (issue 15; proxy.workspaceListener, the default).
+      "Service",
       "ServiceAccount",
       "ServiceAccount",
       "ServiceMonitor",
