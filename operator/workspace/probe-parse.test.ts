@@ -96,7 +96,7 @@ test("probeTarget: only a Ready pod with an IP, a probe and a timeout; step boun
     prefix: "/w/team-a/nb",
     podIP: "10.0.0.7",
     podUid: "u1",
-    podReady: true,
+    podRunning: true,
     timeoutMs: 30 * 60_000,
     reportIntervalMs: 60_000,
   };
@@ -115,7 +115,7 @@ test("probeTarget: only a Ready pod with an IP, a probe and a timeout; step boun
   const tricky = probeTarget({ ...o, prefix: "", probe: { path: "{prefix}@169.254.169.254/x" } });
   assert.equal(tricky?.url, "http://10.0.0.7:8888/@169.254.169.254/x");
   assert.equal(probePath("{prefix}@evil.test/", ""), "/@evil.test/");
-  assert.equal(probeTarget({ ...o, podReady: false }), undefined);
+  assert.equal(probeTarget({ ...o, podRunning: false }), undefined);
   assert.equal(probeTarget({ ...o, podIP: undefined }), undefined);
   assert.equal(probeTarget({ ...o, probe: undefined }), undefined);
   assert.equal(probeTarget({ ...o, timeoutMs: undefined }), undefined);

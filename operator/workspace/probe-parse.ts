@@ -113,11 +113,15 @@ export function probeTarget(o: {
   prefix: string;
   podIP: string | undefined;
   podUid: string | undefined;
-  podReady: boolean;
+  /**
+   * The pod runs (phase Running), Ready or not: a busy IDE on a loaded node can miss its readiness
+   * probe, and that is when its own report matters most. A probe that gets no answer is never activity.
+   */
+  podRunning: boolean;
   timeoutMs: number | undefined;
   reportIntervalMs: number;
 }): ProbeTarget | undefined {
-  if (!o.probe || !o.podReady || !o.podIP || !o.podUid || !o.timeoutMs) return undefined;
+  if (!o.probe || !o.podRunning || !o.podIP || !o.podUid || !o.timeoutMs) return undefined;
   const origin = `http://${hostOf(o.podIP)}:${o.port}`;
   const url = origin + probePath(o.probe.path, o.prefix);
   const busyUrl = o.probe.busy?.path ? origin + probePath(o.probe.busy.path, o.prefix) : undefined;

@@ -311,7 +311,7 @@ function probeTargetOf(
     prefix: basePath(ws, d.config),
     podIP: live ? pod.status?.podIP : undefined,
     podUid: pod?.metadata?.uid,
-    podReady: !!live && isPodReady(pod),
+    podRunning: !!live && pod.status?.phase === "Running",
     timeoutMs: idleSettings(ws, cls).timeoutMs,
     reportIntervalMs: REPORT_INTERVAL_MS,
   });
