@@ -97,6 +97,7 @@ test("probeTarget: only a Ready pod with an IP, a probe and a timeout; step boun
     podIP: "10.0.0.7",
     podUid: "u1",
     podRunning: true,
+    podReady: true,
     timeoutMs: 30 * 60_000,
     reportIntervalMs: 60_000,
   };
@@ -108,7 +109,13 @@ test("probeTarget: only a Ready pod with an IP, a probe and a timeout; step boun
     intervalMs: 10_000,
     stepMs: 60_000,
     podUid: "u1",
+    ready: true,
   });
+  assert.equal(
+    probeTarget({ ...o, podReady: false })?.ready,
+    false,
+    "a running pod that is not Ready is a target",
+  );
   assert.equal(probeTarget({ ...o, timeoutMs: 20_000 })?.stepMs, 5_000);
   assert.equal(probeTarget({ ...o, podIP: "fd00::7" })?.url, "http://[fd00::7]:8888/w/team-a/nb/api/status");
   // The path cannot name another host (userinfo tricks land in the path).
