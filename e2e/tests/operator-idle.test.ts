@@ -13,6 +13,7 @@ import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, VERSION, WORKSPACE, type Workspace, type WorkspaceClass } from "../../crds/types.ts";
+import { eventually } from "../lib/kube.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import {
   condition,
@@ -311,6 +312,16 @@ test("an IDE whose own report says busy is not stopped (the class's probe, polle
   assert.equal(await suite.op.metric("portico_operator_idle_probe_failures_total"), 0);
 });
 
+/** A Jupyter shell-channel request (messaging protocol 5.3). */
+const request = (type: string, content: object, msgId: string) => ({
+  header: { msg_id: msgId, username: "e2e", session: "s", msg_type: type, version: "5.3" },
+  parent_header: {},
+  metadata: {},
+  content,
+  channel: "shell",
+  buffers: [],
+});
+
 /**
  * Starts a kernel on the real Jupyter Server at `ip` and runs `code` in it; resolves once the kernel
  * says it is busy (its iopub status message), with the client's WebSocket closed: no traffic is left.
@@ -328,6 +339,22 @@ async function runCell(ip: string, code: string): Promise<number> {
     ws.addEventListener("open", resolve);
     ws.addEventListener("error", reject);
   });
+  // Jupyter learns a kernel's state from the kernel's broadcasts, on a subscription of its own that
+  // goes live some time after the kernel started; a cell begun before that is never seen busy (seen on
+  // a loaded machine: the probe read "idle" through the whole cell). So ask the kernel for its info
+  // (each answer is broadcast busy → idle) until the server's state moves past "starting".
+  // (A user takes longer than that between opening a notebook and running a cell.)
+  await eventually(
+    "Jupyter hears the new kernel",
+    async () => {
+      ws.send(JSON.stringify(request("kernel_info_request", {}, `info-${Date.now()}`)));
+      const k = await fetch(`http://${ip}:8888/api/kernels/${id}?no_track_activity=1`);
+      const state = ((await k.json()) as { execution_state?: string }).execution_state;
+      return state && state !== "starting" ? state : undefined;
+    },
+    60_000,
+    1_000,
+  );
   const msgId = `cell-${Date.now()}`;
   // Busy with this cell: the status message whose parent is our request (the server's own
   // kernel_info request on connect makes the kernel busy for a moment too).
@@ -346,29 +373,21 @@ async function runCell(ip: string, code: string): Promise<number> {
         resolve(Date.now());
     }),
   );
-  const header = {
-    msg_id: msgId,
-    username: "e2e",
-    session: "s",
-    msg_type: "execute_request",
-    version: "5.3",
-  };
   ws.send(
-    JSON.stringify({
-      header,
-      parent_header: {},
-      metadata: {},
-      content: {
-        code,
-        silent: false,
-        store_history: true,
-        user_expressions: {},
-        allow_stdin: false,
-        stop_on_error: true,
-      },
-      channel: "shell",
-      buffers: [],
-    }),
+    JSON.stringify(
+      request(
+        "execute_request",
+        {
+          code,
+          silent: false,
+          store_history: true,
+          user_expressions: {},
+          allow_stdin: false,
+          stop_on_error: true,
+        },
+        msgId,
+      ),
+    ),
   );
   const at = await busy;
   ws.close();
