@@ -30,6 +30,8 @@ export interface BuilderConfig extends RoutingConfig {
   proxyServiceName: string;
   proxyServicePort: number;
   proxyPodLabels: Readonly<Record<string, string>>;
+  /** issue 15 (idle stop): labels of the operator's pods (in the proxy's namespace), admitted to a probed IDE's port. */
+  operatorPodLabels: Readonly<Record<string, string>>;
   /** Image of the git-clone init container (needs `git` and `/bin/sh`). */
   gitImage: string;
   /** Used when neither the Workspace nor its class sets a storage size. */
@@ -38,6 +40,8 @@ export interface BuilderConfig extends RoutingConfig {
   istioGateways: readonly string[];
   /** Where workspace pods may connect to: the egress half of their NetworkPolicy. */
   workspaceEgress: WorkspaceEgressConfig;
+  /** Issue 15: the proxy's in-workspace keep-alive URL, given to the IDE as PORTICO_KEEP_ALIVE_URL. */
+  keepAliveUrl?: string;
 }
 
 export interface LeaderElectionConfig {
@@ -105,6 +109,8 @@ export const OPERATOR_FLAGS = {
   "proxy-service": "The proxy's Service, which VirtualServices route to.",
   "proxy-port": "The proxy Service's port.",
   "proxy-pod-labels": "Labels (k=v,...) that select the proxy's pods in NetworkPolicies.",
+  "operator-pod-labels":
+    "Labels (k=v,...) that select the operator's own pods (in --proxy-namespace): the NetworkPolicy of a workspace whose class has an idle probe admits them to the IDE port.",
   "git-image": "Image of the git clone init containers (needs git and /bin/sh).",
   "default-storage-size": "Workspace volume size when neither the Workspace nor its class sets one.",
   "istio-gateways": "Istio gateways the VirtualServices bind to (comma-separated; none: the mesh only).",
@@ -138,6 +144,15 @@ export const OPERATOR_FLAGS = {
   "workspace-egress": "Where workspace pods may connect: restricted (deny list), allow-list, or open.",
   "workspace-egress-deny": "Ranges denied in restricted mode (comma-separated CIDRs, not /0).",
   "workspace-egress-allow": "Ranges reachable even so (restricted) or the only ones (allow-list).",
+  // Issue 15: the proxy's in-workspace keep-alive listener.
+  "keep-alive-url": {
+    help: "The proxy's in-workspace keep-alive URL, given to every IDE container as PORTICO_KEEP_ALIVE_URL.",
+    default: "none",
+  },
+  "keep-alive-port": {
+    help: "The proxy pods' keep-alive listener port that workspace pods may reach (an egress rule; 0: none).",
+    default: "0",
+  },
   "max-running-per-user":
     "Workspaces one user may run at once (0: no limit); a class's spec.userLimits.maxRunning may lower it. One more is not started (Ready False, UserLimitReached) until another stops.",
 } as const satisfies FlagTable<string>;
@@ -217,6 +232,9 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
       proxyServiceName: str("proxy-service", "portico-proxy", DNS_LABEL, "a Service name"),
       proxyServicePort: int("proxy-port", 80, 1, 65535),
       proxyPodLabels: Object.freeze(labels("proxy-pod-labels", "app.kubernetes.io/name=portico-proxy")),
+      operatorPodLabels: Object.freeze(
+        labels("operator-pod-labels", "app.kubernetes.io/name=portico-operator"),
+      ),
       gitImage: str("git-image", "docker.io/alpine/git:2.47.2", /^\S+$/, "an image reference"),
       defaultStorageSize: str(
         "default-storage-size",
@@ -252,6 +270,17 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
     gatewayUrlPolicy: { podCidrs, serviceCidrs, clusterDomain, allow: Object.freeze(urlAllow) },
     maxRunningPerUser: int("max-running-per-user", 0, 0, 100_000),
   };
+  // Issue 15: the in-workspace keep-alive (the proxy's --workspace-listen): the URL the IDE is given,
+  // and the egress rule to the proxy pods' listener port.
+  const keepAliveUrl = str("keep-alive-url", "", /^(|https?:\/\/\S+)$/, "an http(s) URL");
+  if (keepAliveUrl) config.builder.keepAliveUrl = keepAliveUrl;
+  const keepAlivePort = int("keep-alive-port", 0, 0, 65535);
+  if (keepAlivePort)
+    workspaceEgress.keepAlive = {
+      namespace: config.builder.proxyNamespace,
+      podLabels: config.builder.proxyPodLabels,
+      port: keepAlivePort,
+    };
   r.finish("portico-operator");
   return deepFreeze(config);
 }

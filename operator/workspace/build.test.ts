@@ -184,6 +184,15 @@ test("pod: IDE container from class and workspace, templated per routing mode", 
   }
 });
 
+test("pod: PORTICO_KEEP_ALIVE_URL from --keep-alive-url (issue 15), and a class cannot set it", () => {
+  const c = testClass({ env: [{ name: "PORTICO_KEEP_ALIVE_URL", value: "http://evil.example/" }] });
+  const without = envOf(ide(buildPod(testWorkspace(), c, testConfig())));
+  assert.equal(without.PORTICO_KEEP_ALIVE_URL, undefined);
+  const url = "http://portico-proxy-keepalive.portico-system.svc:8083/keep-alive";
+  const env = envOf(ide(buildPod(testWorkspace(), c, { ...testConfig(), keepAliveUrl: url })));
+  assert.equal(env.PORTICO_KEEP_ALIVE_URL, url);
+});
+
 test("pod: workspace image wins; readiness default {prefix}/; mount default /home/coder; reserved env", () => {
   const c = testClass({
     readinessPath: undefined,
@@ -614,4 +623,35 @@ test("quantities", () => {
   assert.equal(compareQuantities("1G", "1Gi"), -1);
   assert.equal(compareQuantities("2", "1500m"), 1);
   assert.equal(compareQuantities("x", "1"), undefined);
+});
+
+test("network policy ingress: the operator's pods too, on the IDE port only, when the class has an idle probe", () => {
+  const ingress = (c: typeof cls) => {
+    const np = buildNetworkPolicy(testWorkspace(), c, testConfig());
+    return (
+      JSON.parse(JSON.stringify(ObjectSerializer.serialize(np, "V1NetworkPolicy", ""))) as {
+        spec: { ingress: { from: unknown[]; ports: unknown[] }[] };
+      }
+    ).spec.ingress;
+  };
+  const proxy = {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "portico-system" } },
+    podSelector: { matchLabels: { "app.kubernetes.io/name": "portico-proxy" } },
+  };
+  assert.deepEqual(ingress(cls), [{ from: [proxy], ports: [{ protocol: "TCP", port: 8888 }] }]);
+  const probed = testClass({
+    idle: { probe: { path: "{prefix}/api/status", lastActivityField: "last_activity" } },
+  });
+  assert.deepEqual(ingress(probed), [
+    {
+      from: [
+        proxy,
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "portico-system" } },
+          podSelector: { matchLabels: { "app.kubernetes.io/name": "portico-operator" } },
+        },
+      ],
+      ports: [{ protocol: "TCP", port: 8888 }],
+    },
+  ]);
 });

@@ -80,7 +80,12 @@ export const DEFAULT_MOUNT_PATH = "/home/coder";
 /** User and group every workspace container runs as; the volume is group-owned by it. */
 export const WORKSPACE_UID = 1000;
 /** Environment variables the operator sets on the IDE container; a class's entries with these names are dropped. */
-export const RESERVED_ENV = ["PORTICO_WORKSPACE", "PORTICO_OWNER", "PORTICO_BASE_PATH"] as const;
+export const RESERVED_ENV = [
+  "PORTICO_WORKSPACE",
+  "PORTICO_OWNER",
+  "PORTICO_BASE_PATH",
+  "PORTICO_KEEP_ALIVE_URL",
+] as const;
 
 /** Istio's VirtualService, as far as the operator writes it. */
 export interface VirtualService {
@@ -326,6 +331,8 @@ function buildIdeContainer(
     { name: "PORTICO_OWNER", value: ws.spec.owner },
     { name: "PORTICO_BASE_PATH", value: prefix },
   );
+  // Issue 15: the proxy's in-workspace keep-alive (`curl -X POST "$PORTICO_KEEP_ALIVE_URL?duration=3h"`).
+  if (config.keepAliveUrl) env.push({ name: "PORTICO_KEEP_ALIVE_URL", value: config.keepAliveUrl });
   return {
     name: IDE_CONTAINER,
     image: ws.spec.image ?? cls.spec.image,
@@ -709,7 +716,9 @@ export function buildService(ws: Workspace): V1Service {
 }
 
 /**
- * Admits only the proxy's pods (in the proxy's namespace) to the IDE port; nothing else gets in.
+ * Admits only the proxy's pods (in the proxy's namespace) to the IDE port; nothing else gets in,
+ * except the operator's pods when the class has an idle probe (the operator polls the IDE's activity
+ * report, workspace/probe.ts).
  * Egress as `config.workspaceEgress` says (operator/workspace/egress.ts): by default DNS and the
  * internet, never the pod or service CIDRs, the API server, private, link-local or metadata addresses.
  * The ingress rule's peers are in `_from`, client-node's spelling: send the object through the typed
@@ -737,6 +746,16 @@ export function buildNetworkPolicy(
               namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": config.proxyNamespace } },
               podSelector: { matchLabels: { ...config.proxyPodLabels } },
             },
+            ...(cls.spec.idle?.probe
+              ? [
+                  {
+                    namespaceSelector: {
+                      matchLabels: { "kubernetes.io/metadata.name": config.proxyNamespace },
+                    },
+                    podSelector: { matchLabels: { ...config.operatorPodLabels } },
+                  },
+                ]
+              : []),
           ],
           ports: [{ protocol: "TCP", port: cls.spec.port }],
         },
