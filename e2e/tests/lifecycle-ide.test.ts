@@ -40,7 +40,7 @@ import {
 import { INSTALL_CODE_SERVER, screenshot, writeToVolume } from "../ide/checks.ts";
 import { api, userNamespaces } from "../lib/api-client.ts";
 import { launchBrowser, type RecordedPage, type SocketRecord, type TestBrowser } from "../lib/browser.ts";
-import { uniqueName } from "../lib/kube.ts";
+import { eventually, uniqueName } from "../lib/kube.ts";
 import { watchObject, type ObjectWatch } from "../lib/object-watch.ts";
 import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
@@ -275,6 +275,22 @@ async function openVSCode(
   return { p, socket };
 }
 
+/** A kernel_info request on the shell channel (messaging protocol 5.3). */
+const kernelInfoRequest = (session: string) => ({
+  header: {
+    msg_id: uniqueName("i"),
+    username: "alice",
+    session,
+    msg_type: "kernel_info_request",
+    version: "5.3",
+  },
+  parent_header: {},
+  metadata: {},
+  content: {},
+  channel: "shell",
+  buffers: [],
+});
+
 /**
  * Runs `code` on a new kernel of a Jupyter workspace through the proxy (REST, then the kernel's
  * WebSocket, as alice) and resolves with the execute_reply's status once the cell has finished.
@@ -305,7 +321,22 @@ async function runCell(
       ws.once("unexpected-response", (_q, r) =>
         reject(new Error(`kernel WebSocket refused: ${r.statusCode}`)),
       );
-      ws.once("open", () => {
+      ws.once("open", async () => {
+        // Jupyter learns a kernel's state on a subscription of its own that goes live some time after
+        // the kernel started; a cell begun before it is never seen busy, and the probe would read idle
+        // through it (seen in operator-idle on a loaded machine). Ask for the kernel's info (broadcast
+        // busy → idle) until the server's state leaves "starting", as a user's notebook does anyway.
+        await eventually(
+          "Jupyter hears the new kernel",
+          async () => {
+            ws.send(JSON.stringify(kernelInfoRequest(session)));
+            const k = await jupyterApi(name, "GET", `/api/kernels/${created.json.id}?no_track_activity=1`);
+            const state = (k.json as { execution_state?: string } | undefined)?.execution_state;
+            return state && state !== "starting" ? state : undefined;
+          },
+          60_000,
+          1_000,
+        ).catch(reject);
         sentAt = Date.now();
         ws.send(
           JSON.stringify({
