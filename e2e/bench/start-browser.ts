@@ -30,6 +30,8 @@ export interface Load {
   /** Requests the page made until usable, and how many failed (a check that both paths load alike). */
   requests: number;
   failed: number;
+  /** The page's own GET requests (same origin), in order: what replay.ts fetches again. */
+  gets: string[];
 }
 
 export async function launch(hostMap: Record<string, string>): Promise<Browser> {
@@ -63,8 +65,15 @@ export async function openUsable(
 ): Promise<Load & { t0: number }> {
   const ctx = await b.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
-  const out = { waitingPages: 0, reopened: 0, requests: 0, failed: 0 } as Load & { t0: number };
-  page.on("request", () => out.requests++);
+  const out = { waitingPages: 0, reopened: 0, requests: 0, failed: 0, gets: [] } as unknown as Load & {
+    t0: number;
+  };
+  page.on("request", (req) => {
+    out.requests++;
+    const u = new URL(req.url());
+    if (req.method() === "GET" && u.protocol === "http:" && u.origin === new URL(base).origin)
+      out.gets.push(req.url());
+  });
   page.on("requestfailed", () => out.failed++);
   page.on("response", (res) => {
     const req = res.request();
@@ -83,6 +92,14 @@ export async function openUsable(
       const res = await page.goto(url, { waitUntil: "domcontentloaded", timeout: timeoutMs });
       const html = res?.status() === 404 || res?.status() === 503 ? await res.text() : "";
       if (res?.status() === 503 && PROXY_PAGE.test(html)) out.waitingPages++;
+      // The stopped page (a wake refused, or a workspace stopped by its user): nothing will reload it.
+      if (res?.status() === 404 && PROXY_PAGE.test(html))
+        throw new Error(
+          `${url}: the proxy's stopped page: ${html
+            .replace(/<[^>]*>/g, " ")
+            .replace(/\s+/g, " ")
+            .slice(0, 300)}`,
+        );
       // A workspace the proxy does not know yet (its watch has not delivered it): open it again.
       if (res?.status() === 404 && !PROXY_PAGE.test(html) && Date.now() - out.t0 < 30_000) {
         out.reopened++;

@@ -51,7 +51,7 @@ export interface Marks {
 
 interface Tracked {
   marks: Marks;
-  /** Pods seen before this start (an apply's none; a wake's old pod): ignored. */
+  /** UIDs of pods from before this start (a wake's old pod, whose name the new one reuses): ignored. */
   oldPods: Set<string>;
   pod?: { name: string; ip?: string; port?: number; path?: string };
   waiters: (() => void)[];
@@ -142,7 +142,7 @@ export class Timeline {
     for (const t of this.#tracked.values()) for (const s of t.stopPollers) s();
   }
 
-  /** Starts recording a start of workspace `name` from t0 = now; `oldPods`: pod names to ignore. */
+  /** Starts recording a start of workspace `name` from t0 = now; `oldPods`: pod UIDs to ignore. */
   begin(name: string, oldPods: readonly string[] = []): Marks {
     const prev = this.#tracked.get(name);
     for (const s of prev?.stopPollers ?? []) s();
@@ -199,7 +199,13 @@ export class Timeline {
     const name = pod.metadata?.labels?.[WORKSPACE_LABEL];
     const t = name ? this.#tracked.get(name) : undefined;
     const podName = pod.metadata!.name!;
-    if (!name || !t || type === "DELETED" || t.oldPods.has(podName) || pod.metadata?.deletionTimestamp)
+    if (
+      !name ||
+      !t ||
+      type === "DELETED" ||
+      t.oldPods.has(pod.metadata!.uid!) ||
+      pod.metadata?.deletionTimestamp
+    )
       return;
     // A sync pod carries its own label; only the IDE's pod has the ide container.
     const ide = pod.spec?.containers?.find((c) => c.name === IDE_CONTAINER);

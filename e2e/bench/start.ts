@@ -51,6 +51,7 @@ import {
 import { benchNetns } from "./backend.ts";
 import { launch, openUsable, type Ide, type Load } from "./start-browser.ts";
 import { httpStatus, Timeline, type Marks } from "./start-timeline.ts";
+import { replay } from "./start-replay.ts";
 import { startSection, type Run } from "./start-report.ts";
 import { writeSection } from "./wrk.ts";
 
@@ -112,13 +113,13 @@ async function kubectl(...args: string[]): Promise<void> {
   await run("kubectl", args, { env: process.env });
 }
 
-/** The IDE's pod of workspace `name` (the operator's label), or undefined. */
+/** The UID of the IDE's pod of workspace `name` (the operator's label), or undefined. */
 async function podOf(name: string): Promise<string | undefined> {
   const pods = await c.core.listNamespacedPod({
     namespace: ns.name,
     labelSelector: `portico.dev/workspace=${name}`,
   });
-  return pods.items.find((p) => p.spec?.containers.some((x) => x.name === "ide"))?.metadata?.name;
+  return pods.items.find((p) => p.spec?.containers.some((x) => x.name === "ide"))?.metadata?.uid;
 }
 
 /**
@@ -149,6 +150,9 @@ async function applyRun(ide: Ide, name: string, r: number): Promise<Run> {
   for (const how of [...pair, ...[...pair].reverse()] as ("proxy" | "direct")[])
     warm[how].push(await openUsable(browser, ide, how === "proxy" ? base(name) : direct, TIMEOUT));
   const ms = (ls: (Load & { t0: number })[]) => ls.reduce((a, l) => a + l.usable - l.t0, 0) / ls.length;
+  // The same page's GETs at the HTTP level (start-replay.ts): the proxy's own milliseconds.
+  const gets = warm.direct[0]!.gets.filter((u) => !u.includes("/channels"));
+  const http = await replay(gets, { url: px.url, host: px.hostFor(ns.name, name) }, 5);
   return {
     ide,
     kind: "apply",
@@ -158,6 +162,7 @@ async function applyRun(ide: Ide, name: string, r: number): Promise<Run> {
     warmProxy: ms(warm.proxy),
     warmDirect: ms(warm.direct),
     warm,
+    http,
   };
 }
 
