@@ -12,6 +12,7 @@
  * (it asks the API server for its version, discovery and OpenAPI), so the notes are rendered by
  * `helm template` from a copy of the chart with one extra template that includes templates/NOTES.txt.
  */
+import { LIFECYCLE_ANNOTATIONS } from "../common/model/workspace/lifecycle.ts";
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -289,6 +290,7 @@ describe("the chart's flags are accepted by the components", () => {
       "proxy.limits.requestTimeout": "0",
       "proxy.limits.idleTimeout": "1h30m",
       "proxy.limits.keepAliveTimeout": "500ms",
+      "proxy.limits.wakeWait": "0s",
       "proxy.frameAncestors": "'self' https://portal.example.com",
       "proxy.trustForwarded": true,
       "proxy.logLevel": "debug",
@@ -355,6 +357,7 @@ describe("the chart's flags are accepted by the components", () => {
         wsPingIntervalMs: 20_000,
         wsBufferBytes: 1024 * 1024,
         sseHeartbeatMs: 15_000,
+        wakeWaitMs: 0,
       },
     );
     assert.equal(proxy.frameAncestors, "'self' https://portal.example.com");
@@ -595,6 +598,24 @@ describe("the admission policies name the chart's own identities and the operato
           policyName: name,
           validationActions: ["Deny"],
         });
+  });
+
+  // Wake (issue 15): the lifecycle annotations are the proxy's, the operator's and the admins' only.
+  it("lifecycle: guards exactly LIFECYCLE_ANNOTATIONS, for everyone but the two ServiceAccounts and the admins", async () => {
+    const r = await render({ ...OIDC, "admissionPolicies.owners.adminGroups": ["ops"] });
+    const sa = (c: "operator" | "proxy") =>
+      `system:serviceaccount:${NS}:${(r.deployment(c).spec.template.spec as { serviceAccountName?: string }).serviceAccountName}`;
+    const lifecycle = r.find<Policy>("ValidatingAdmissionPolicy", `${RELEASE}-portico-workspace-lifecycle`);
+    const keys = lifecycle.spec.variables.find((x) => x.name === "keys")!.expression;
+    assert.deepEqual(JSON.parse(keys), [...LIFECYCLE_ANNOTATIONS]);
+    const who = lifecycle.spec.matchConditions![0]!.expression;
+    for (const id of [sa("proxy"), sa("operator")]) assert.ok(who.includes(JSON.stringify(id)), who);
+    assert.ok(who.includes('["ops"]'), who);
+    assert.deepEqual(lifecycle.spec.matchConstraints.resourceRules[0]!.resources, ["workspaces"]);
+    assert.deepEqual(
+      r.find<K8sObject & { spec: unknown }>("ValidatingAdmissionPolicyBinding", lifecycle.metadata.name).spec,
+      { policyName: lifecycle.metadata.name, validationActions: ["Deny"] },
+    );
   });
 
   it("admissionPolicies.enabled=false renders none", async () => {

@@ -144,6 +144,16 @@ describe("trimPod", () => {
     assert.equal(trimmed.kind, "Pod");
     assert.ok(JSON.stringify(trimmed).length < JSON.stringify(full).length / 2);
   });
+
+  test("keeps what the idle decision and the IDE probe read: creationTimestamp and the pod IP", () => {
+    const full = pod(statuses.ready!);
+    full.metadata = { ...full.metadata, creationTimestamp: "2026-12-05T12:00:00Z" as unknown as Date };
+    full.status = { ...full.status, podIP: "10.0.0.7", podIPs: [{ ip: "10.0.0.7" }], hostIP: "192.0.2.1" };
+    const trimmed = trimPod(full);
+    assert.equal(trimmed.metadata?.creationTimestamp, full.metadata.creationTimestamp);
+    assert.equal(trimmed.status?.podIP, "10.0.0.7");
+    assert.equal(trimmed.status?.hostIP, undefined);
+  });
 });
 
 describe("trimObject", () => {

@@ -6,7 +6,8 @@
  *   part of a small object) and kubectl's `last-applied-configuration` annotation (a second copy
  *   of the object). Nothing in the operator reads either; a /status write sends the trimmed
  *   Workspace back, and the API server keeps its managedFields when a body leaves them out.
- * - Pods keep metadata, spec.nodeName (where a sync pod must run) and the status fields status.ts
+ * - Pods keep metadata (creationTimestamp: the idle timeout's floor, workspace/idle.ts), spec.nodeName
+ *   (where a sync pod must run), status.podIP (where the IDE probe polls) and the status fields status.ts
  *   reads; the rest of their spec is never read (a spec
  *   change is detected by the pod-spec-hash annotation, build.ts).
  * - EndpointSlices keep ports and each endpoint's addresses and conditions
@@ -46,7 +47,7 @@ const trimContainerStatus = (s: V1ContainerStatus): V1ContainerStatus =>
     ...(s.lastState ? { lastState: s.lastState } : {}),
   }) as V1ContainerStatus;
 
-/** A Pod: metadata, and of its status the phase, reason, message, conditions and container states. */
+/** A Pod: metadata, and of its status the phase, reason, message, pod IP, conditions and container states. */
 export function trimPod(pod: V1Pod): V1Pod {
   const s = pod.status;
   return {
@@ -61,6 +62,8 @@ export function trimPod(pod: V1Pod): V1Pod {
             ...(s.phase !== undefined ? { phase: s.phase } : {}),
             ...(s.reason !== undefined ? { reason: s.reason } : {}),
             ...(s.message !== undefined ? { message: s.message } : {}),
+            // Where the IDE probe (workspace/probe.ts) polls the IDE.
+            ...(s.podIP !== undefined ? { podIP: s.podIP } : {}),
             ...(s.conditions ? { conditions: s.conditions } : {}),
             ...(s.initContainerStatuses
               ? { initContainerStatuses: s.initContainerStatuses.map(trimContainerStatus) }

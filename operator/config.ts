@@ -30,6 +30,8 @@ export interface BuilderConfig extends RoutingConfig {
   proxyServiceName: string;
   proxyServicePort: number;
   proxyPodLabels: Readonly<Record<string, string>>;
+  /** issue 15 (idle stop): labels of the operator's pods (in the proxy's namespace), admitted to a probed IDE's port. */
+  operatorPodLabels: Readonly<Record<string, string>>;
   /** Image of the git-clone init container (needs `git` and `/bin/sh`). */
   gitImage: string;
   /** Used when neither the Workspace nor its class sets a storage size. */
@@ -105,6 +107,8 @@ export const OPERATOR_FLAGS = {
   "proxy-service": "The proxy's Service, which VirtualServices route to.",
   "proxy-port": "The proxy Service's port.",
   "proxy-pod-labels": "Labels (k=v,...) that select the proxy's pods in NetworkPolicies.",
+  "operator-pod-labels":
+    "Labels (k=v,...) that select the operator's own pods (in --proxy-namespace): the NetworkPolicy of a workspace whose class has an idle probe admits them to the IDE port.",
   "git-image": "Image of the git clone init containers (needs git and /bin/sh).",
   "default-storage-size": "Workspace volume size when neither the Workspace nor its class sets one.",
   "istio-gateways": "Istio gateways the VirtualServices bind to (comma-separated; none: the mesh only).",
@@ -217,6 +221,9 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
       proxyServiceName: str("proxy-service", "portico-proxy", DNS_LABEL, "a Service name"),
       proxyServicePort: int("proxy-port", 80, 1, 65535),
       proxyPodLabels: Object.freeze(labels("proxy-pod-labels", "app.kubernetes.io/name=portico-proxy")),
+      operatorPodLabels: Object.freeze(
+        labels("operator-pod-labels", "app.kubernetes.io/name=portico-operator"),
+      ),
       gitImage: str("git-image", "docker.io/alpine/git:2.47.2", /^\S+$/, "an image reference"),
       defaultStorageSize: str(
         "default-storage-size",

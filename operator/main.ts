@@ -59,6 +59,8 @@ import {
   childNames,
 } from "../common/model/workspace/names.ts";
 import { reconcileWorkspace, type Cache, type WorkspaceCaches } from "./workspace/reconcile.ts";
+// issue 15 (idle stop): the IDE probe poller.
+import { ProbePoller } from "./workspace/probe.ts";
 
 const config = configOrExit(() => loadConfig(process.argv.slice(2), process.env));
 const log = createLogger(config.logLevel, "portico-operator");
@@ -95,6 +97,15 @@ const metrics = createMetrics(
 const limiter = new TokenBucket(config.qps, config.burst, realClock);
 const api = createWorkspaceApi(kc, limiter, metrics, new TokenBucket(config.qps, config.burst, realClock));
 
+// issue 15 (idle stop): polls the IDE activity reports of the pods the reconciler says (only while
+// leading: reconciles run only then); a change of an IDE's activity reconciles its workspace.
+const probes = new ProbePoller({
+  clock: realClock,
+  log,
+  onChange: (namespace, name) => queue.add(wsKey(namespace, name)),
+  onFailure: (reason) => metrics.probeFailures.inc({ reason }),
+});
+
 const queue: WorkQueue = new WorkQueue({
   workers: config.workers,
   backoffBaseMs: config.backoffBaseMs,
@@ -121,7 +132,13 @@ const queue: WorkQueue = new WorkQueue({
       virtualServices: useVirtualServices,
       log,
       now: () => new Date(),
-      onReady: (seconds) => metrics.timeToReady.observe(seconds),
+      // issue 15 (idle stop): time to Ready after a creation or a wake, stops by reason, the probe.
+      onReady: (seconds, after) => {
+        metrics.timeToReady.observe({ after }, seconds);
+        if (after === "wake") metrics.wakeSeconds.observe(seconds);
+      },
+      onStop: (reason) => metrics.stops.inc({ reason }),
+      probes,
     });
   },
   onProcessed: (key, ms, outcome) => {
@@ -388,6 +405,7 @@ onSignals(async (signal) => {
   const force = setTimeout(() => process.exit(1), 20_000);
   force.unref();
   await queue.stop();
+  probes.stop();
   await elector?.stop();
   await Promise.all(allCaches.map((c) => c.stop()));
   server.close();

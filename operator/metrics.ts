@@ -9,7 +9,11 @@ export interface OperatorMetrics {
   reconciles: Counter<"kind" | "outcome">;
   reconcileDuration: Histogram<"kind">;
   reconcileErrors: Counter<"kind">;
-  timeToReady: Histogram;
+  timeToReady: Histogram<"after">;
+  // issue 15 (idle stop): stops by reason, wake latency, IDE probe failures.
+  stops: Counter<"reason">;
+  wakeSeconds: Histogram;
+  probeFailures: Counter<"reason">;
   queueDepth: Gauge;
   apiWrites: Counter<"verb" | "resource">;
   workspaces: Gauge<"phase">;
@@ -52,8 +56,29 @@ export function createMetrics(
     }),
     timeToReady: new Histogram({
       name: "portico_operator_workspace_time_to_ready_seconds",
-      help: "From a Workspace's creation to the operator first seeing it Ready.",
+      help:
+        "Time to Ready by what it follows: after=create from the Workspace's creation, after=wake from its " +
+        "wake (the portico.dev/woken time).",
+      labelNames: ["after"],
       buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+      registers: [registry],
+    }),
+    stops: new Counter({
+      name: "portico_workspace_stops_total",
+      help: "Workspace stops by reason: idle (the operator's idle stop), user (spec.running set to false).",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    wakeSeconds: new Histogram({
+      name: "portico_workspace_wake_seconds",
+      help: "From an idle-stopped workspace's wake (the portico.dev/woken time) to the operator seeing it Ready.",
+      buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+      registers: [registry],
+    }),
+    probeFailures: new Counter({
+      name: "portico_operator_idle_probe_failures_total",
+      help: "IDE activity probes (a class's idle.probe) that failed, by reason: timeout, network, http, body, json.",
+      labelNames: ["reason"],
       registers: [registry],
     }),
     queueDepth: new Gauge({
@@ -86,5 +111,7 @@ export function createMetrics(
       registers: [registry],
     }),
   };
+  // Both reasons exist from the start, so a rate over them is 0, not absent, before the first stop.
+  for (const reason of ["idle", "user"]) m.stops.inc({ reason }, 0);
   return m;
 }

@@ -60,6 +60,8 @@ export interface LimitsConfig {
   wsBufferBytes: number;
   /** SSE heartbeat interval. */
   sseHeartbeatMs: number;
+  /** Wake (issue 15): how long a request to a waking or starting workspace waits for it; 0: answers at once. */
+  wakeWaitMs: number;
 }
 
 /** Who may pass: the provider, sessions, admin roles and abuse limits (proxy/auth/). */
@@ -207,6 +209,8 @@ export const PROXY_FLAGS = {
   "ws-ping-interval": "WebSocket keepalive ping interval; a side that missed a pong is dropped.",
   "ws-buffer-bytes": "Bytes queued toward one side of a WebSocket before the other side stops being read.",
   "sse-heartbeat": "Heartbeat interval of status streams (SSE).",
+  "wake-wait":
+    "Requests to a waking or starting workspace wait this long for it, then 503 (0s: answer at once).",
   "watch-silence": "A watch with no event for this long is restarted (relist).",
   "log-level": "Least severe level logged (info: access logs).",
   "oidc-issuer": "The OpenID provider (oidc, jwt); its discovery document is read at start.",
@@ -633,6 +637,7 @@ function readLimits(r: Reader): LimitsConfig {
     wsPingIntervalMs: dur("ws-ping-interval", 30_000),
     wsBufferBytes: bytes("ws-buffer-bytes", 1024 * 1024),
     sseHeartbeatMs: dur("sse-heartbeat", 15_000),
+    wakeWaitMs: dur("wake-wait", 60_000, true),
   };
 }
 

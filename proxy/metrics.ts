@@ -30,12 +30,25 @@ export interface ProxyMetrics {
   websocketOpened(): void;
   websocketClosed(): void;
   sseStreams(open: number): void;
+  // --- Wake (issue 15)
+  /** A wake asked of the service layer: `woken`, `refused` (limits, rights), `error`. */
+  wake(result: "woken" | "refused" | "error"): void;
+  /**
+   * A request or WebSocket held for a waking or starting workspace stopped waiting after `seconds`:
+   * `forwarded` (it became ready), `timed_out` (503), `client_gone`, `ended` (stopped or failed meanwhile).
+   * Held requests are not in the request-latency histogram: their wait is here.
+   */
+  heldWait(result: "forwarded" | "timed_out" | "client_gone" | "ended", seconds: number): void;
+  // --- end wake
 }
 
 /** Request latency: 0.5 ms … 10 s. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Held connections: 1 s … 8 h (an IDE tab left open over a working day). */
 const HELD_BUCKETS = [1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800];
+
+/** Held requests (wake): 0.1 s … 5 min (a wake is an IDE's cold start: seconds to a minute). */
+const WAIT_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300];
 
 /**
  * The `kind` label of the latency histogram: `workspace` for every workspace, `gateway` for every
@@ -95,6 +108,21 @@ export function createMetrics(routeCounts: () => Record<string, number>): ProxyM
     help: "Open status streams.",
     registers: [registry],
   });
+  // --- Wake (issue 15)
+  const wakes = new Counter({
+    name: "portico_wakes_total",
+    help: "Wakes of idle-stopped workspaces asked by a visit, by result (woken, refused: limits or rights, error).",
+    labelNames: ["result"],
+    registers: [registry],
+  });
+  const waited = new Histogram({
+    name: "portico_wake_wait_seconds",
+    help: "How long requests and WebSockets held for a waking or starting workspace waited, by result (forwarded, timed_out, client_gone, ended).",
+    labelNames: ["result"],
+    buckets: WAIT_BUCKETS,
+    registers: [registry],
+  });
+  // --- end wake
   new Gauge({
     name: "portico_proxy_routes",
     help: "Workspace routes by state (ready, starting, stopped, failed).",
@@ -117,6 +145,8 @@ export function createMetrics(routeCounts: () => Record<string, number>): ProxyM
     websocketOpened: () => websockets.inc(),
     websocketClosed: () => websockets.dec(),
     sseStreams: (open) => sse.set(open),
+    wake: (result) => wakes.inc({ result }),
+    heldWait: (result, seconds) => waited.observe({ result }, seconds),
   };
 }
 
@@ -131,5 +161,7 @@ export function noopMetrics(): ProxyMetrics {
     websocketOpened: () => undefined,
     websocketClosed: () => undefined,
     sseStreams: () => undefined,
+    wake: () => undefined,
+    heldWait: () => undefined,
   };
 }

@@ -99,6 +99,8 @@ before(async () => {
       "--max-body-bytes=1Ki",
       "--headers-timeout=1s",
       "--ws-ping-interval=100ms",
+      // Requests to a starting workspace answer at once here; holding them: server-wake.test.ts.
+      "--wake-wait=0s",
     ],
     {},
   );

@@ -180,7 +180,15 @@ function surfacesOf(
   return [
     authSurface({ gate, table }),
     statusSurface({ config, table, events, connections }),
-    apiSurface({ config, api, table, origin, log }),
+    apiSurface({
+      config,
+      api,
+      table,
+      origin,
+      log,
+      gatewayMatches: (req, { host, target }) =>
+        !!gateway.match({ host, method: req.method ?? "GET", path: target.path, headers: req.headers }),
+    }),
     consoleSurface({ config, gate, table, origin, connections, log, endpoints }),
     workspaceSurface({
       config,
@@ -222,7 +230,8 @@ export function createProxyServer(deps: ServerDeps): ProxyServer {
       if (ctx.stream) {
         metrics.longLived(ctx.route, status);
         metrics.streamEnded(ctx.stream, seconds);
-      } else metrics.request(ctx.route, status, seconds);
+      } else if (ctx.held) metrics.longLived(ctx.route, status);
+      else metrics.request(ctx.route, status, seconds);
       const ms = Math.round(seconds * 1e4) / 10;
       log.info("request", {
         method: req.method,

@@ -35,7 +35,18 @@ export function jupyterClass(name: string): WorkspaceClass {
       ],
       storage: { mountPath: "/home/jovyan", size: "1Gi" },
       basePath: { stripPrefix: false },
-      readinessPath: "{prefix}/api",
+      // Not counted as Jupyter's activity (as the chart's class: see its comment).
+      readinessPath: "{prefix}/api?no_track_activity=1",
+      // As the chart's class (charts/portico/files/workspaceclasses/jupyterlab.yaml): Jupyter's own
+      // activity report, and a kernel running a cell as busy.
+      idle: {
+        probe: {
+          path: "{prefix}/api/status",
+          lastActivityField: "last_activity",
+          busy: { path: "{prefix}/api/kernels?no_track_activity=1", field: "execution_state", value: "busy" },
+          interval: "30s",
+        },
+      },
     },
   };
 }

@@ -338,6 +338,36 @@ test("rewrites and header changes: prefix stripped or replaced, request and resp
   assert.equal(b.url, "/new/deeper/path");
 });
 
+test("a route's own /api/v1 and /graphql reach its backends; on Portico's own host they are the API", async () => {
+  await apply(
+    route("own-api", [
+      { name: "rest", matches: prefix("/api/v1"), backends: [backend("one")] },
+      {
+        name: "graphql",
+        matches: [{ path: { type: "Exact", value: "/graphql" } }],
+        backends: [backend("one")],
+      },
+    ]),
+  );
+  await eventually("own-api route served", async () =>
+    (await call("/api/v1/workspaces")).pod === "w1" ? true : undefined,
+  );
+  const rest = await call("/api/v1/workspaces?x=1");
+  assert.equal(rest.status, 200);
+  assert.equal((JSON.parse(rest.body) as { url: string }).url, "/api/v1/workspaces?x=1");
+  const graphql = await call("/graphql", {
+    method: "POST",
+    body: "{}",
+    headers: { "content-type": "application/json" },
+  });
+  assert.equal(graphql.pod, "w1", "the route's backend answered the GraphQL path");
+  // The base domain is Portico's own: the API answers there, whatever a route claims elsewhere.
+  const api = await call("/api/v1/workspaces", { host: "portico.test" });
+  assert.equal(api.status, 200);
+  assert.equal(api.pod, "", "no backend saw the API's request");
+  assert.ok(Array.isArray((JSON.parse(api.body) as { items?: unknown }).items), api.body);
+});
+
 test("per-route limits: rate limit per client IP with 429 and Retry-After; body size; WebSocket on and off", async () => {
   await apply(
     route("limits", [

@@ -615,3 +615,34 @@ test("quantities", () => {
   assert.equal(compareQuantities("2", "1500m"), 1);
   assert.equal(compareQuantities("x", "1"), undefined);
 });
+
+test("network policy ingress: the operator's pods too, on the IDE port only, when the class has an idle probe", () => {
+  const ingress = (c: typeof cls) => {
+    const np = buildNetworkPolicy(testWorkspace(), c, testConfig());
+    return (
+      JSON.parse(JSON.stringify(ObjectSerializer.serialize(np, "V1NetworkPolicy", ""))) as {
+        spec: { ingress: { from: unknown[]; ports: unknown[] }[] };
+      }
+    ).spec.ingress;
+  };
+  const proxy = {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "portico-system" } },
+    podSelector: { matchLabels: { "app.kubernetes.io/name": "portico-proxy" } },
+  };
+  assert.deepEqual(ingress(cls), [{ from: [proxy], ports: [{ protocol: "TCP", port: 8888 }] }]);
+  const probed = testClass({
+    idle: { probe: { path: "{prefix}/api/status", lastActivityField: "last_activity" } },
+  });
+  assert.deepEqual(ingress(probed), [
+    {
+      from: [
+        proxy,
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "portico-system" } },
+          podSelector: { matchLabels: { "app.kubernetes.io/name": "portico-operator" } },
+        },
+      ],
+      ports: [{ protocol: "TCP", port: 8888 }],
+    },
+  ]);
+});

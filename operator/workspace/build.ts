@@ -709,7 +709,9 @@ export function buildService(ws: Workspace): V1Service {
 }
 
 /**
- * Admits only the proxy's pods (in the proxy's namespace) to the IDE port; nothing else gets in.
+ * Admits only the proxy's pods (in the proxy's namespace) to the IDE port; nothing else gets in,
+ * except the operator's pods when the class has an idle probe (the operator polls the IDE's activity
+ * report, workspace/probe.ts).
  * Egress as `config.workspaceEgress` says (operator/workspace/egress.ts): by default DNS and the
  * internet, never the pod or service CIDRs, the API server, private, link-local or metadata addresses.
  * The ingress rule's peers are in `_from`, client-node's spelling: send the object through the typed
@@ -737,6 +739,16 @@ export function buildNetworkPolicy(
               namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": config.proxyNamespace } },
               podSelector: { matchLabels: { ...config.proxyPodLabels } },
             },
+            ...(cls.spec.idle?.probe
+              ? [
+                  {
+                    namespaceSelector: {
+                      matchLabels: { "kubernetes.io/metadata.name": config.proxyNamespace },
+                    },
+                    podSelector: { matchLabels: { ...config.operatorPodLabels } },
+                  },
+                ]
+              : []),
           ],
           ports: [{ protocol: "TCP", port: cls.spec.port }],
         },

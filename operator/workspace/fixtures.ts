@@ -17,6 +17,7 @@ export function testConfig(overrides: Partial<BuilderConfig> = {}): BuilderConfi
     proxyServiceName: "portico-proxy",
     proxyServicePort: 80,
     proxyPodLabels: { "app.kubernetes.io/name": "portico-proxy" },
+    operatorPodLabels: { "app.kubernetes.io/name": "portico-operator" },
     gitImage: "docker.io/alpine/git:2.47.2",
     defaultStorageSize: "10Gi",
     istioGateways: [],

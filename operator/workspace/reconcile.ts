@@ -5,7 +5,9 @@
  *
  * Idempotent by construction: child names are deterministic, creates are server-side applies, and
  * every decision is taken from what is observed now, so a crash at any point converges on restart
- * without duplicates. Never edits the Workspace's spec. Never deletes a PVC itself: claims go only
+ * without duplicates. Never edits the Workspace's spec. The idle stop (idle.ts) is an annotation
+ * patched first, guarded by the resourceVersion it was decided from, then the ordinary pod delete:
+ * the annotation alone decides, so a crash between the two converges. Never deletes a PVC itself: claims go only
  * through garbage collection, and only those the reclaim policy gave an owner reference.
  */
 import type {
@@ -28,6 +30,18 @@ import { childNames } from "../../common/model/workspace/names.ts";
 import { computeStatus, isPodReady, rfc3339, statusEqual, type StartBlock } from "./status.ts";
 import { boundsViolations, runningLimitBlock } from "../../common/model/workspace/limits.ts";
 import { buildSyncNetworkPolicy, buildSyncPod, planSync, withSync, type SyncPlan } from "./sync.ts";
+import {
+  IDLE_REASONS,
+  IDLE_STOPPED_ANNOTATION,
+  REPORT_INTERVAL_MS,
+  WOKEN_ANNOTATION,
+  annotationTime,
+  idleSettings,
+  isIdleStopped,
+} from "../../common/model/workspace/lifecycle.ts";
+import { decideIdle } from "./idle.ts";
+import { probeTarget, type ProbeTarget } from "./probe-parse.ts";
+import { basePath } from "../../common/model/workspace/template.ts";
 
 /** Read access to the watched caches. */
 export interface Cache<T> {
@@ -50,8 +64,8 @@ export interface WorkspaceCaches {
 export interface WorkspaceApi {
   /** Server-side apply of the fields in `obj` (creates when absent); the object as the server has it. */
   apply(obj: KubernetesObject): Promise<KubernetesObject | void>;
-  /** JSON merge patch of an existing object. */
-  patch(obj: KubernetesObject, patch: object): Promise<void>;
+  /** JSON merge patch of an existing object; the object as the server has it afterwards. */
+  patch(obj: KubernetesObject, patch: object): Promise<KubernetesObject | void>;
   /** Deletes an object, only if it still has this uid. */
   delete(obj: KubernetesObject): Promise<void>;
   /** Replaces the status; the Workspace as the server has it afterwards. */
@@ -70,8 +84,18 @@ export interface ReconcileDeps {
   virtualServices: boolean;
   log: Logger;
   now(): Date;
-  /** Called once when a workspace is first seen Ready, with seconds since its creation. */
-  onReady?(seconds: number): void;
+  /**
+   * Called when a workspace turns Ready: after its creation (seconds since it), or after a wake
+   * (seconds since the `portico.dev/woken` time).
+   */
+  onReady?(seconds: number, after: "create" | "wake"): void;
+  /** Called once per stop: an idle stop when its annotation is written, a user's when its pod is deleted. */
+  onStop?(reason: "idle" | "user"): void;
+  /** The IDE probe poller (probe.ts): told what to poll, asked what it saw. */
+  probes?: {
+    activity(namespace: string, name: string): number | undefined;
+    track(namespace: string, name: string, target: ProbeTarget | undefined): void;
+  };
 }
 
 export type ReconcileResult = void | { requeueAfterMs: number };
@@ -84,14 +108,17 @@ export async function reconcileWorkspace(
   name: string,
   d: ReconcileDeps,
 ): Promise<ReconcileResult> {
-  const ws = d.caches.workspaces.get(name, namespace);
-  if (!ws || ws.metadata.deletionTimestamp) return; // gone or going: garbage collection does the rest
+  const cached = d.caches.workspaces.get(name, namespace);
+  if (!cached || cached.metadata.deletionTimestamp) return; // gone or going: garbage collection does the rest
   const log = d.log.child({ workspace: `${namespace}/${name}` });
 
   // observe
-  const className = ws.spec.className ?? ws.spec.ide ?? "";
-  const cls = d.caches.classes.get(className);
-  const names = childNames(ws);
+  const cls = d.caches.classes.get(cached.spec.className ?? cached.spec.ide ?? "");
+  const names = childNames(cached);
+  const ideActivityMs = d.probes?.activity(namespace, name);
+  // idle: the stop is decided before anything else, so the rest of the reconcile stops the pod.
+  const ws = await idleStop(cached, cls, d.caches.pods.get(names.pod, namespace), ideActivityMs, d, log);
+  if (!ws) return { requeueAfterMs: CONFLICT_RETRY_MS };
   const observed = {
     pvc: d.caches.pvcs.get(names.pvc, namespace),
     pod: d.caches.pods.get(names.pod, namespace),
@@ -132,11 +159,12 @@ export async function reconcileWorkspace(
 
     // A pod that exists is never deleted for a limit: only starting waits on one.
     block = pod ? undefined : startBlock(ws, cls, d);
-    const wantPod = ws.spec.running !== false && !missingSecret && !(block && !pod);
+    const wantPod = ws.spec.running !== false && !isIdleStopped(ws) && !missingSecret && !(block && !pod);
     const terminating = !!pod?.metadata?.deletionTimestamp;
     if (!wantPod) {
       if (pod && !terminating) {
         await d.api.delete(pod);
+        if (ws.spec.running === false) d.onStop?.("user");
         await d.api.event(
           ws,
           "Normal",
@@ -202,6 +230,7 @@ export async function reconcileWorkspace(
       block,
       rolling,
       config: d.config,
+      ...(ideActivityMs !== undefined ? { ideActivityMs } : {}),
     },
     d.now(),
   );
@@ -213,7 +242,102 @@ export async function reconcileWorkspace(
     await announce(ws, ws.status, status, d);
   }
   await finishSync(ws, plan, d);
-  if (missingSecret) return { requeueAfterMs: RECHECK_MS };
+  return settle(ws, cls, { observed: observed.pod, seen: seen.pod }, ideActivityMs, missingSecret, d);
+}
+
+/** After a conflicting idle-stop patch (a wake won the race): look again once the watch has the newer object. */
+const CONFLICT_RETRY_MS = 1_000;
+
+/**
+ * The idle stop: when the decision says stop, the `idle-stopped` annotation is patched with the
+ * resourceVersion the decision was taken from as a precondition (a wake that came meanwhile makes
+ * it fail with 409: undefined is returned and the reconcile retries from the newer object, instead
+ * of stopping a workspace just woken). Returns the Workspace to reconcile on with.
+ */
+async function idleStop(
+  ws: Workspace,
+  cls: WorkspaceClass | undefined,
+  pod: V1Pod | undefined,
+  ideActivityMs: number | undefined,
+  d: ReconcileDeps,
+  log: Logger,
+): Promise<Workspace | undefined> {
+  if (!cls) return ws;
+  const now = d.now();
+  const decision = decideIdle({ ws, cls, pod, ideActivityMs, nowMs: now.getTime() });
+  if (decision.action !== "stop") return ws;
+  let written: Workspace;
+  try {
+    const answer = await d.api.patch(ws as unknown as KubernetesObject, {
+      metadata: {
+        resourceVersion: ws.metadata.resourceVersion,
+        annotations: { [IDLE_STOPPED_ANNOTATION]: rfc3339(now) },
+      },
+    });
+    written = (answer as Workspace | undefined) ?? {
+      ...ws,
+      metadata: {
+        ...ws.metadata,
+        annotations: { ...ws.metadata.annotations, [IDLE_STOPPED_ANNOTATION]: rfc3339(now) },
+      },
+    };
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+    log.info("idle stop not written: the workspace changed meanwhile (a wake?); deciding again");
+    return undefined;
+  }
+  if (fromServer(written)) d.caches.workspaces.mutated?.(written);
+  d.onStop?.("idle");
+  log.info("idle stop", { lastActivity: decision.lastActivity, stopsAt: decision.stopsAt });
+  const after = decideIdle({ ws: written, cls, pod, ideActivityMs, nowMs: now.getTime() });
+  await d.api.event(ws, "Normal", "IdleStop", after.condition.message);
+  return written;
+}
+
+/** Whether a patch answer is a real server object (fakes answer nothing). */
+const fromServer = (w: Workspace) => !!w.metadata.resourceVersion;
+
+/** What the probe poller should poll for this workspace (undefined: nothing). */
+function probeTargetOf(
+  ws: Workspace,
+  cls: WorkspaceClass,
+  pod: V1Pod | undefined,
+  d: ReconcileDeps,
+): ProbeTarget | undefined {
+  const live = pod && !pod.metadata?.deletionTimestamp && !isIdleStopped(ws) && ws.spec.running !== false;
+  return probeTarget({
+    probe: cls.spec.idle?.probe,
+    port: cls.spec.port,
+    prefix: basePath(ws, d.config),
+    podIP: live ? pod.status?.podIP : undefined,
+    podUid: pod?.metadata?.uid,
+    podReady: !!live && isPodReady(pod),
+    timeoutMs: idleSettings(ws, cls).timeoutMs,
+    reportIntervalMs: REPORT_INTERVAL_MS,
+  });
+}
+
+/**
+ * The end of a reconcile: the probe poller told what to poll (the pod as the cache has it: its IP
+ * and readiness), and when to look again by itself: the idle decision's next deadline, or a
+ * missing Secret's recheck.
+ */
+function settle(
+  ws: Workspace,
+  cls: WorkspaceClass | undefined,
+  pods: { observed: V1Pod | undefined; seen: V1Pod | undefined },
+  ideActivityMs: number | undefined,
+  missingSecret: string | undefined,
+  d: ReconcileDeps,
+): ReconcileResult {
+  const { namespace, name } = ws.metadata;
+  d.probes?.track(namespace!, name!, cls && probeTargetOf(ws, cls, pods.observed, d));
+  const nowMs = d.now().getTime();
+  const next = cls ? decideIdle({ ws, cls, pod: pods.seen, ideActivityMs, nowMs }).nextAtMs : undefined;
+  // A little past the deadline, so the timer never fires a hair early and finds nothing to do.
+  const idleMs = next !== undefined ? Math.max(next - nowMs, 0) + 100 : undefined;
+  const delays = [idleMs, missingSecret ? RECHECK_MS : undefined].filter((x): x is number => x !== undefined);
+  return delays.length ? { requeueAfterMs: Math.min(...delays) } : undefined;
 }
 
 /**
@@ -274,19 +398,17 @@ async function announce(
   const ready = (s?: WorkspaceStatus) => s?.conditions?.find((c) => c.type === "Ready");
   const was = ready(before);
   const now = ready(after);
+  await announceIdle(ws, before, after, d);
   if (now?.status === "True" && was?.status !== "True") {
     await d.api.event(ws, "Normal", "Ready", `workspace is ready at ${after.url ?? "its URL"}`);
-    const created = ws.metadata.creationTimestamp
-      ? new Date(ws.metadata.creationTimestamp).getTime()
-      : undefined;
-    if (created && !before?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) {
-      d.onReady?.((d.now().getTime() - created) / 1000);
-    }
+    const follows = readyFollows(ws, was);
+    if (follows) d.onReady?.((d.now().getTime() - follows.since) / 1000, follows.after);
   } else if (
     now?.status !== "True" &&
     now?.reason &&
     now.reason !== was?.reason &&
-    !PROGRESS_REASONS.has(now.reason)
+    !PROGRESS_REASONS.has(now.reason) &&
+    now.reason !== "Idle" // the IdleStop Event said it, with the why
   ) {
     const warning = after.phase === "Failed";
     await d.api.event(
@@ -296,6 +418,41 @@ async function announce(
       now.message ?? after.message ?? now.reason,
     );
   }
+}
+
+/** The Idle condition's warning: one `IdleWarning` Event each time the warning window is entered. */
+async function announceIdle(
+  ws: Workspace,
+  before: WorkspaceStatus | undefined,
+  after: WorkspaceStatus,
+  d: ReconcileDeps,
+): Promise<void> {
+  const idle = (s?: WorkspaceStatus) => s?.conditions?.find((c) => c.type === "Idle");
+  const now = idle(after);
+  if (now?.reason === IDLE_REASONS.stoppingSoon && idle(before)?.reason !== IDLE_REASONS.stoppingSoon) {
+    await d.api.event(ws, "Normal", "IdleWarning", now.message ?? "stopping soon for idleness");
+  }
+}
+
+/**
+ * What a turn to Ready follows, for the time-to-Ready metric: a wake (the woken time is after Ready
+ * last turned False), or the creation (Ready False since the first status, written within a
+ * minute of the creation). Anything else (a restart after a user stop, a crash) is neither.
+ */
+function readyFollows(
+  ws: Workspace,
+  was: { lastTransitionTime?: string } | undefined,
+): { after: "create" | "wake"; since: number } | undefined {
+  const wentFalse = was?.lastTransitionTime ? Date.parse(was.lastTransitionTime) : undefined;
+  const woken = annotationTime(ws, WOKEN_ANNOTATION);
+  if (woken !== undefined && wentFalse !== undefined && woken >= wentFalse)
+    return { after: "wake", since: woken };
+  const created = ws.metadata.creationTimestamp
+    ? new Date(ws.metadata.creationTimestamp).getTime()
+    : undefined;
+  if (created === undefined) return undefined;
+  if (wentFalse === undefined || wentFalse - created < 60_000) return { after: "create", since: created };
+  return undefined;
 }
 
 /**

@@ -508,7 +508,10 @@ test("what kstatus makes of each phase (model of cli-utils' order)", () => {
 
 test("status fields: url, className, children, observedGeneration, lastActivity", () => {
   const ws = testWorkspace({ className: undefined, ide: "jupyterlab" }, { generation: 7 });
-  ws.status = { lastActivity: "2026-03-01T09:00:00Z" };
+  ws.metadata.annotations = {
+    ...ws.metadata.annotations,
+    "portico.dev/activity-proxy": "2026-03-01T09:00:00Z",
+  };
   const s = computeStatus(
     observed({ virtualServiceWanted: true, virtualService: { metadata: { name: "ws-alice-notebook" } } }, ws),
     T0,

@@ -28,6 +28,8 @@ import type { BuilderConfig } from "../config.ts";
 import { canonicalJson, GIT_CHECKOUT_CONTAINER, GIT_CONTAINER } from "./build.ts";
 import { pvcName, requiredNamespace } from "../../common/model/workspace/names.ts";
 import { basePath, readinessPath, workspaceUrl } from "../../common/model/workspace/template.ts";
+import { isIdleStopped } from "../../common/model/workspace/lifecycle.ts";
+import { decideIdle } from "./idle.ts";
 
 /** What the reconciler observed about one workspace. */
 export interface ObservedWorkspace {
@@ -48,6 +50,8 @@ export interface ObservedWorkspace {
   /** The pod is being replaced to apply a class or spec change. */
   rolling?: boolean;
   config: Pick<BuilderConfig, "routing" | "baseDomain" | "urlScheme" | "urlPort">;
+  /** The IDE probe's latest activity (ms since the epoch), when its class has a probe (probe.ts). */
+  ideActivityMs?: number;
 }
 
 /** Why a workspace without a pod is not started. */
@@ -81,6 +85,7 @@ export const FAILED_REASONS: ReadonlySet<string> = new Set([
 const PODREADY_FIRST: ReadonlySet<string> = new Set([
   ...FAILED_REASONS,
   "Stopped",
+  "Idle",
   "CreateContainerConfigError",
   "UserLimitReached",
 ]);
@@ -125,6 +130,13 @@ export function computeStatus(o: ObservedWorkspace, now: Date): WorkspaceStatus 
   const ready = readyCondition(storage, pod, routed, o);
   const phase = phaseOf(o, storage, pod, ready);
   const { reconciling, stalled } = progressConditions(phase, ready);
+  const idle = decideIdle({
+    ws,
+    cls: o.cls,
+    pod: o.pod,
+    ...(o.ideActivityMs !== undefined ? { ideActivityMs: o.ideActivityMs } : {}),
+    nowMs: now.getTime(),
+  });
 
   const generation = ws.metadata.generation;
   const stamp = (type: string, j: Judgement): Condition => {
@@ -159,12 +171,15 @@ export function computeStatus(o: ObservedWorkspace, now: Date): WorkspaceStatus 
       stamp("StorageReady", storage),
       stamp("PodReady", pod),
       stamp("Routed", routed),
+      stamp("Idle", idle.condition),
       // The sync's condition is the sync's business (sync.ts): carried over as it is.
       ...(ws.status?.conditions ?? []).filter((c) => c.type === "Synced"),
     ],
     ...(o.cls ? { url: workspaceUrl(ws, o.config) } : {}),
     children,
-    ...(ws.status?.lastActivity ? { lastActivity: ws.status.lastActivity } : {}),
+    ...(idle.lastActivity ? { lastActivity: idle.lastActivity } : {}),
+    ...(Object.keys(idle.activity).length ? { activity: idle.activity } : {}),
+    ...(idle.stopsAt ? { stopsAt: idle.stopsAt } : {}),
     message: phase === "Running" ? "" : ready.message,
     ...(ws.status?.sync ? { sync: ws.status.sync } : {}),
   };
@@ -201,6 +216,15 @@ function podReady(o: ObservedWorkspace, storage: Judgement): Judgement {
       pod
         ? "The workspace is stopping (spec.running is false); its storage is kept."
         : "The workspace is stopped (spec.running is false); its storage is kept. Set spec.running to true to start it.",
+    );
+  }
+  if (isIdleStopped(ws)) {
+    // The operator's idle stop (idle.ts): the Idle condition names when and why.
+    return no(
+      "Idle",
+      pod
+        ? "The workspace is stopping after its idle timeout; its storage is kept."
+        : "The workspace was stopped after its idle timeout; its storage is kept. Open its URL or start it to wake it.",
     );
   }
   if (!cls) {
@@ -354,7 +378,7 @@ function readyCondition(
 }
 
 function phaseOf(o: ObservedWorkspace, storage: Judgement, pod: Judgement, ready: Judgement): WorkspacePhase {
-  if (o.ws.spec.running === false) return o.pod ? "Stopping" : "Stopped";
+  if (o.ws.spec.running === false || isIdleStopped(o.ws)) return o.pod ? "Stopping" : "Stopped";
   if (pod.status !== "True" && FAILED_REASONS.has(pod.reason)) return "Failed";
   if (ready.status === "True") return "Running";
   if (!o.pod || storage.status !== "True") return "Pending";
@@ -383,9 +407,10 @@ function progressConditions(
     };
   }
   if (phase === "Stopped") {
+    const why = ready.reason === "Idle" ? "after its idle timeout" : "as spec.running asks";
     return {
-      reconciling: no("Stopped", "Nothing left to do: the workspace is stopped as spec.running asks."),
-      stalled: no("Stopped", "The workspace is stopped as spec.running asks."),
+      reconciling: no("Stopped", `Nothing left to do: the workspace is stopped ${why}.`),
+      stalled: no("Stopped", `The workspace is stopped ${why}.`),
     };
   }
   return {

@@ -2,6 +2,7 @@
  * Who may see and change which workspace, what a request may ask of a class, and the per-user limits.
  * Pure: the caller, the objects and the settings in; a verdict (or an ApiError thrown) out.
  */
+import { isIdleStopped } from "../../common/model/workspace/lifecycle.ts";
 import type { Quantity, Workspace, WorkspaceClass } from "../../crds/types.ts";
 import { boundsViolationsOf } from "../../common/model/workspace/limits.ts";
 import { mayOpen, type Identity } from "../auth/identity.ts";
@@ -74,7 +75,8 @@ export function candidates(list: readonly Workspace[]): LimitCandidate[] {
     }));
 }
 
-const running = (w: Workspace) => w.spec.running !== false;
+// Wake (issue 15): an idle-stopped workspace holds no pod, so no running slot; waking it takes one.
+const running = (w: Workspace) => w.spec.running !== false && !isIdleStopped(w);
 
 /**
  * Throws 429 when one more workspace (`adding`) or one more running one (`starting`) of class `cls`

@@ -10,6 +10,11 @@ import type { Identity } from "../auth/identity.ts";
 import { WorkspaceService, ownClaim, type RepoAccessCheck } from "./service.ts";
 import type { WorkspaceStore } from "./store.ts";
 import { ApiError, type ApiConfig } from "./types.ts";
+import {
+  ACTIVITY_PROXY_ANNOTATION,
+  IDLE_STOPPED_ANNOTATION,
+  WOKEN_ANNOTATION,
+} from "../../common/model/workspace/lifecycle.ts";
 
 const who = (user: string, roles: string[] = []): Identity => ({
   user,
@@ -83,8 +88,15 @@ function world(
       const p = patch as { spec?: object; metadata?: { annotations?: Record<string, string> } };
       const next = structuredClone(ws);
       Object.assign(next.spec, p.spec ?? {});
-      if (p.metadata?.annotations)
-        next.metadata.annotations = { ...next.metadata.annotations, ...p.metadata.annotations };
+      if (p.metadata?.annotations) {
+        // JSON merge patch: null removes the key.
+        const merged: Record<string, string | null> = {
+          ...next.metadata.annotations,
+          ...p.metadata.annotations,
+        };
+        for (const [key, v] of Object.entries(merged)) if (v === null) delete merged[key];
+        next.metadata.annotations = merged as Record<string, string>;
+      }
       next.metadata.resourceVersion = String(rv++);
       objects.set(k(ns, name), next);
       return next;
@@ -394,4 +406,70 @@ test("read-your-writes: an entry the watch never confirms expires (a create anot
   assert.equal(service.list(alice).length, 1);
   now += 11_000;
   assert.deepEqual(service.list(alice), []);
+});
+
+// --- Wake (issue 15)
+const IDLE = {
+  [IDLE_STOPPED_ANNOTATION]: "2026-12-05T00:00:00Z",
+  [ACTIVITY_PROXY_ANNOTATION]: "2026-12-04T23:00:00Z",
+};
+
+test("start wakes an idle-stopped workspace: the idle stop lifted, woken and activity set, spec untouched", async () => {
+  const { service, objects, writes } = world();
+  await service.create(alice, { className: "jupyter", name: "a1" });
+  objects.get("ws-alice/a1")!.metadata.annotations = { ...IDLE, keep: "x" };
+  const before = writes.length;
+  const view = await service.start(alice, "ws-alice", "a1");
+  assert.equal(writes.length, before + 1);
+  const ws = objects.get("ws-alice/a1")!;
+  assert.equal(ws.metadata.annotations?.[IDLE_STOPPED_ANNOTATION], undefined);
+  assert.equal(ws.metadata.annotations?.[WOKEN_ANNOTATION], "2026-12-05T01:02:03Z");
+  assert.equal(ws.metadata.annotations?.[ACTIVITY_PROXY_ANNOTATION], "2026-12-05T01:02:03Z");
+  assert.equal(ws.metadata.annotations?.keep, "x");
+  assert.equal(ws.spec.running, undefined, "running was not false: spec is not written");
+  assert.equal(view.idleStopped ?? false, false);
+});
+
+test("start on an idle-stopped workspace whose spec.running is false also sets running, in one write", async () => {
+  const { service, objects, writes } = world();
+  await service.create(alice, { className: "jupyter", name: "a1", running: false });
+  objects.get("ws-alice/a1")!.metadata.annotations = { ...IDLE };
+  const before = writes.length;
+  await service.start(alice, "ws-alice", "a1");
+  assert.equal(writes.length, before + 1);
+  const ws = objects.get("ws-alice/a1")!;
+  assert.equal(ws.spec.running, true);
+  assert.equal(ws.metadata.annotations?.[IDLE_STOPPED_ANNOTATION], undefined);
+});
+
+test("start on a running workspace writes nothing; a sharee and a stranger are refused before any write", async () => {
+  const { service, objects, writes } = world();
+  await service.create(alice, { className: "jupyter", name: "a1", sharedWith: { users: ["bob"] } });
+  const before = writes.length;
+  await service.start(alice, "ws-alice", "a1");
+  assert.equal(writes.length, before);
+  objects.get("ws-alice/a1")!.metadata.annotations = { ...IDLE };
+  await refused(service.start(bob, "ws-alice", "a1"), 403, "forbidden");
+  await refused(service.start(who("mallory"), "ws-alice", "a1"), 404, "not_found");
+  assert.equal(writes.length, before);
+  assert.ok(objects.get("ws-alice/a1")!.metadata.annotations?.[IDLE_STOPPED_ANNOTATION]);
+  // An admin may wake it.
+  await service.start(admin, "ws-alice", "a1");
+  assert.equal(objects.get("ws-alice/a1")!.metadata.annotations?.[IDLE_STOPPED_ANNOTATION], undefined);
+});
+
+test("idle-stopped workspaces hold no running slot; waking one past the running limit is refused", async () => {
+  const { service, objects, writes } = world();
+  await service.create(alice, { className: "jupyter", name: "a1" });
+  await service.create(alice, { className: "jupyter", name: "a2" });
+  objects.get("ws-alice/a1")!.metadata.annotations = { ...IDLE };
+  objects.get("ws-alice/a2")!.metadata.annotations = { ...IDLE };
+  // Both idle-stopped: a third may run (limit 2).
+  await service.create(alice, { className: "jupyter", name: "a3" });
+  await service.start(alice, "ws-alice", "a1");
+  const before = writes.length;
+  const err = await refused(service.start(alice, "ws-alice", "a2"), 429, "too_many_running");
+  assert.match(err.message, /allows 2 running workspaces/);
+  assert.equal(writes.length, before);
+  assert.ok(objects.get("ws-alice/a2")!.metadata.annotations?.[IDLE_STOPPED_ANNOTATION]);
 });

@@ -43,6 +43,7 @@ import {
 } from "./types.ts";
 import { classView, workspaceView } from "./views.ts";
 import { classNameOf } from "../routing/from-cluster.ts";
+import { isIdleStopped, wakePatch } from "../../common/model/workspace/lifecycle.ts";
 import { RecentWrites } from "../../common/runtime/recent-writes.ts";
 
 /** The informer caches the service reads (proxy/main.ts). */
@@ -240,9 +241,35 @@ export class WorkspaceService implements WorkspaceApi {
     return this.#view(this.#wrote(await this.#d.store.patch(namespace, name, { spec }, ifMatch)));
   }
 
-  start(who: Identity, namespace: string, name: string): Promise<WorkspaceView> {
-    return this.update(who, namespace, name, { running: true });
+  // --- Wake (issue 15, wake on access): every Start (API, console, the stopped page, a visit) comes here.
+  /**
+   * Starts a workspace: `spec.running: true` when it was false, and on an idle-stopped one the wake's
+   * merge patch (the idle stop lifted, `portico.dev/woken` set, the visit counted as activity), in one
+   * write, after the owner's running limit (an idle-stopped workspace holds no running slot). A
+   * workspace already running and not idle-stopped is not written again (a visit's repeated wakes).
+   */
+  async start(who: Identity, namespace: string, name: string): Promise<WorkspaceView> {
+    const ws = this.#managed(who, namespace, name);
+    const idle = isIdleStopped(ws);
+    const stopped = ws.spec.running === false;
+    if (!idle && !stopped) return this.#view(ws);
+    checkUserLimits(
+      this.#owned(ws.spec.owner),
+      this.#d.caches.workspaceClass(classNameOf(ws)),
+      this.#d.config,
+      {
+        adding: false,
+        starting: true,
+        except: { namespace, name },
+      },
+    );
+    const patch = {
+      ...(idle ? wakePatch(this.#now().getTime()) : {}),
+      ...(stopped ? { spec: { running: true } } : {}),
+    };
+    return this.#view(this.#wrote(await this.#d.store.patch(namespace, name, patch)));
   }
+  // --- end wake
 
   stop(who: Identity, namespace: string, name: string): Promise<WorkspaceView> {
     return this.update(who, namespace, name, { running: false });

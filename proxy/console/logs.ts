@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { StringDecoder } from "node:string_decoder";
-import type { WebSocket } from "ws";
+import type { RawData, WebSocket } from "ws";
 import type { Logger } from "../../common/runtime/log.ts";
 import { backoffDelayMs } from "../../common/runtime/backoff.ts";
 import type { Identity } from "../auth/identity.ts";
@@ -20,7 +20,7 @@ import type { Refusal } from "../http/request.ts";
 import type { WsEndpoint } from "../surfaces/console.ts";
 import { UpstreamError, type ConsoleCluster } from "./cluster.ts";
 import { CLOSE, LOGS_DEFAULT_TAIL, LOGS_MAX_LINE, LOGS_MAX_TAIL, type LogsServerFrame } from "./protocol.ts";
-import { badFrames, errorFrame, keepAlive, parseFrame, send, sleep } from "./socket.ts";
+import { badFrames, errorFrame, guarded, keepAlive, parseFrame, send, sleep } from "./socket.ts";
 import {
   badQuery,
   isRefusal,
@@ -246,12 +246,15 @@ async function follow(deps: LogsDeps, ws: WebSocket, who: Identity, c: Checked):
   ws.once("close", () => closed.abort());
   keepAlive(ws, deps.pingMs);
   const bad = badFrames(ws);
-  ws.on("message", (data, isBinary) => {
-    const f = parseFrame(data, isBinary);
-    if (typeof f === "string") return bad(f);
-    if (f.type === "ping") return send(ws, { type: "pong" } satisfies LogsServerFrame);
-    bad(`${f.type}: the logs socket takes only ping`);
-  });
+  ws.on(
+    "message",
+    guarded(ws, deps.log, "console logs", (data: RawData, isBinary: boolean) => {
+      const f = parseFrame(data, isBinary);
+      if (typeof f === "string") return bad(f);
+      if (f.type === "ping") return send(ws, { type: "pong" } satisfies LogsServerFrame);
+      bad(`${f.type}: the logs socket takes only ping`);
+    }),
+  );
   let target = c.target;
   let last: ResumePoint | undefined = c.opts.since ? { time: c.opts.since, skip: Infinity } : undefined;
   let failures = 0;

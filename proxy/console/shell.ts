@@ -14,12 +14,12 @@
  * first (PidMark), then kills it if it lingers. A resize outside the protocol's
  * bounds, an over-long stdin frame or a malformed frame gets an error frame and changes nothing.
  */
-import type { WebSocket } from "ws";
+import type { RawData, WebSocket } from "ws";
 import type { Logger } from "../../common/runtime/log.ts";
 import type { WsEndpoint } from "../surfaces/console.ts";
 import { UpstreamError, type ConsoleCluster } from "./cluster.ts";
 import { CLOSE, SHELL_MAX_COLS, SHELL_MAX_ROWS, SHELL_MAX_STDIN, type ShellServerFrame } from "./protocol.ts";
-import { badFrames, errorFrame, keepAlive, parseFrame, send } from "./socket.ts";
+import { badFrames, errorFrame, guarded, keepAlive, parseFrame, send } from "./socket.ts";
 import { isRefusal, parseTarget, resolveTarget, type ResolveDeps, type Resolved } from "./target.ts";
 
 // ─── pure parts ──────────────────────────────────────────────────────────────────────────────────
@@ -226,26 +226,29 @@ function serve(deps: ShellDeps, ws: WebSocket, target: Resolved): void {
     if (up !== undefined && up.readyState === up.OPEN) up.send(b);
   };
 
-  ws.on("message", (data, isBinary) => {
-    const f = parseFrame(data, isBinary);
-    if (typeof f === "string") return bad(f);
-    const input = shellInput(f);
-    if ("error" in input) return bad(input.error, input.code);
-    if (input.type === "ping") return send(ws, { type: "pong" } satisfies ShellServerFrame);
-    if (input.type === "resize") {
-      size = resizeMessage(input.cols, input.rows);
-      return void toUp(size);
-    }
-    const msg = encodeChannel(CHANNEL.stdin, input.data);
-    if (!pending) return void toUp(msg);
-    if (pendingBytes + msg.length > MAX_PENDING)
-      return send(
-        ws,
-        errorFrame("too_large", "the terminal is still connecting: wait for ready before typing more"),
-      );
-    pending.push(msg);
-    pendingBytes += msg.length;
-  });
+  ws.on(
+    "message",
+    guarded(ws, deps.log, "console shell", (data: RawData, isBinary: boolean) => {
+      const f = parseFrame(data, isBinary);
+      if (typeof f === "string") return bad(f);
+      const input = shellInput(f);
+      if ("error" in input) return bad(input.error, input.code);
+      if (input.type === "ping") return send(ws, { type: "pong" } satisfies ShellServerFrame);
+      if (input.type === "resize") {
+        size = resizeMessage(input.cols, input.rows);
+        return void toUp(size);
+      }
+      const msg = encodeChannel(CHANNEL.stdin, input.data);
+      if (!pending) return void toUp(msg);
+      if (pendingBytes + msg.length > MAX_PENDING)
+        return send(
+          ws,
+          errorFrame("too_large", "the terminal is still connecting: wait for ready before typing more"),
+        );
+      pending.push(msg);
+      pendingBytes += msg.length;
+    }),
+  );
   const flush = () => {
     for (const m of pending ?? []) toUp(m);
     pending = undefined;
@@ -264,23 +267,26 @@ function serve(deps: ShellDeps, ws: WebSocket, target: Resolved): void {
       up = u;
       send(ws, { type: "ready", pod: target.pod, container: target.container } satisfies ShellServerFrame);
       if (size) u.send(size);
-      u.on("message", (data: Buffer, isBinary) => {
-        const m = decodeChannel(isBinary ? data : Buffer.from(data));
-        if (!m) return;
-        if (m.channel === CHANNEL.stdout || m.channel === CHANNEL.stderr) {
-          const out = mark.settled ? m.data : mark.take(m.data);
-          if (mark.settled && pending) flush();
-          if (out.length === 0 || ws.readyState !== ws.OPEN) return;
-          ws.send(out, { binary: true }, () => {
-            if (u.isPaused && ws.bufferedAmount < HIGH_WATER / 2) u.resume();
-          });
-          if (ws.bufferedAmount > HIGH_WATER) u.pause();
-        } else if (m.channel === CHANNEL.status) {
-          exited = true;
-          send(ws, { type: "exit", ...exitOf(m.data) } satisfies ShellServerFrame);
-          ws.close(1000, "exited");
-        }
-      });
+      u.on(
+        "message",
+        guarded(ws, deps.log, "console shell (exec)", (data: Buffer, isBinary: boolean) => {
+          const m = decodeChannel(isBinary ? data : Buffer.from(data));
+          if (!m) return;
+          if (m.channel === CHANNEL.stdout || m.channel === CHANNEL.stderr) {
+            const out = mark.settled ? m.data : mark.take(m.data);
+            if (mark.settled && pending) flush();
+            if (out.length === 0 || ws.readyState !== ws.OPEN) return;
+            ws.send(out, { binary: true }, () => {
+              if (u.isPaused && ws.bufferedAmount < HIGH_WATER / 2) u.resume();
+            });
+            if (ws.bufferedAmount > HIGH_WATER) u.pause();
+          } else if (m.channel === CHANNEL.status) {
+            exited = true;
+            send(ws, { type: "exit", ...exitOf(m.data) } satisfies ShellServerFrame);
+            ws.close(1000, "exited");
+          }
+        }),
+      );
       u.on("error", (err) => deps.log.warn("console shell: exec connection failed", { err: String(err) }));
       u.once("close", () => {
         if (exited || browserClosed) return;

@@ -4,6 +4,7 @@
  * for bad frames in (an `error` frame each, the connection kept; a client that keeps at it: 1008).
  */
 import type { RawData, WebSocket } from "ws";
+import type { Logger } from "../../common/runtime/log.ts";
 import { CLOSE, PING_INTERVAL_MS, type ErrorFrame } from "./protocol.ts";
 
 /** Bad frames a client may send before it is closed with 1008. */
@@ -81,4 +82,28 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", done, { once: true });
   });
+}
+
+/**
+ * A socket event handler that cannot take the proxy down: an exception in it (a bug) is logged and
+ * closes this one socket with 1011. Unguarded, it is an uncaught exception that ends the process and
+ * every user's connections with it (a resize sent before the exec opened did, once).
+ */
+export function guarded<A extends unknown[]>(
+  ws: WebSocket,
+  log: Logger,
+  what: string,
+  handler: (...args: A) => void,
+): (...args: A) => void {
+  return (...args) => {
+    try {
+      handler(...args);
+    } catch (err) {
+      log.error(`${what}: a handler failed; closing this socket only`, {
+        err: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      });
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING)
+        ws.close(CLOSE.serverError, "internal error");
+    }
+  };
 }

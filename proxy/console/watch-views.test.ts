@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
-import { MAX_EVENT_MESSAGE, trimEvent, trimPod, workspaceOfPod } from "./watch-views.ts";
+import type { Workspace } from "../../crds/types.ts";
+import { MAX_EVENT_MESSAGE, trimEvent, trimPod, workspaceItem, workspaceOfPod } from "./watch-views.ts";
 
 const rawPod = {
   apiVersion: "v1",
@@ -70,4 +71,27 @@ test("events about workspaces and pods keep what the timeline shows; others only
   assert.equal(ev("Pod").item.workspace, "", "a pod's workspace is resolved from the caches");
   const other = ev("Node");
   assert.deepEqual([other.item.reason, other.item.message, other.item.involved.name], ["", "", ""]);
+});
+
+// --- Lifecycle (issue 15): the workspaces channel carries what the console's idle warning reads.
+test("a workspace's item carries stopsAt, keepAliveUntil and idleStopped (the API's view)", () => {
+  const ws = {
+    apiVersion: "portico.dev/v1alpha1",
+    kind: "Workspace",
+    metadata: {
+      namespace: "ns",
+      name: "w",
+      resourceVersion: "9",
+      annotations: {
+        "portico.dev/keep-alive-until": "2026-12-05T18:00:00Z",
+        "portico.dev/idle-stopped": "2026-12-05T14:02:00Z",
+      },
+    },
+    spec: { owner: "alice", className: "jupyter" },
+    status: { phase: "Running", stopsAt: "2026-12-05T19:00:00Z" },
+  } as unknown as Workspace;
+  const v = workspaceItem(ws, "portico.dev/sync-requested").view;
+  assert.equal(v.stopsAt, "2026-12-05T19:00:00Z");
+  assert.equal(v.keepAliveUntil, "2026-12-05T18:00:00Z");
+  assert.equal(v.idleStopped, true);
 });

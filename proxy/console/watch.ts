@@ -11,7 +11,7 @@
  * closed with 1001, to reconnect and resume, rather than buffered without limit. The server pings
  * every PING_INTERVAL_MS; a peer that has not answered the previous ping by then is terminated.
  */
-import type { WebSocket } from "ws";
+import type { RawData, WebSocket } from "ws";
 import type { Logger } from "../../common/runtime/log.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { WsEndpoint } from "../surfaces/console.ts";
@@ -24,6 +24,7 @@ import {
   type Allowance,
   type Refused,
 } from "./watch-frames.ts";
+import { guarded } from "./socket.ts";
 import type { WatchHub } from "./watch-hub.ts";
 import type { Subscription } from "./watch-subscription.ts";
 
@@ -193,7 +194,12 @@ export function watchEndpoint(o: WatchEndpointOptions): WatchEndpoint {
     open(ws: WebSocket, who: Identity) {
       const c = new Conn(ws, who, shared);
       conns.add(c);
-      ws.on("message", (data, isBinary) => c.frame(toBuffer(data), isBinary));
+      ws.on(
+        "message",
+        guarded(ws, o.log, "console watch", (data: RawData, isBinary: boolean) =>
+          c.frame(toBuffer(data), isBinary),
+        ),
+      );
       ws.on("pong", () => (c.alive = true));
       ws.on("error", (err) => o.log.debug("console watch: socket error", { err: String(err) }));
       ws.on("close", () => {

@@ -95,3 +95,39 @@ test("elapsed: running from startedAt while active, startedAt to endedAt once do
   assert.equal(elapsedOf({ ...at, state: "done" }, now), "");
   assert.equal(elapsedOf({ key: "pod", label: "", detail: "", state: "active" }, now), "");
 });
+
+// --- Wake (issue 15)
+test("an idle-stopped page says when and why, escaped; a sharee is told only the owner can start it", () => {
+  const idle = {
+    since: "2026-12-05T14:02:31Z",
+    message: "no activity since 13:32: proxy 13:32, ide <13:30>",
+  };
+  const owner = renderPage(model({ kind: "stopped", phase: "Stopped", canStart: true, idle }));
+  assert.match(
+    owner,
+    /<p id="idle">Stopped for idleness at 2026-12-05 14:02 UTC: no activity since 13:32: proxy 13:32, ide &lt;13:30&gt;\.<\/p>/,
+  );
+  assert.match(owner, /The workspace is stopped for idleness\./);
+  assert.match(owner, /<button id="start"/);
+  const sharee = renderPage(model({ kind: "stopped", phase: "Stopped", canStart: false, idle }));
+  assert.match(sharee, /Stopped for idleness at/);
+  assert.match(sharee, /Only its owner can start it: ask <strong>alice<\/strong>/);
+  assert.doesNotMatch(sharee, /<button id="start"/);
+  const plain = renderPage(model({ kind: "stopped", phase: "Stopped", canStart: true }));
+  assert.doesNotMatch(plain, /idleness/);
+});
+
+test("a wake the service refused shows its reason where Start's errors go", () => {
+  const html = renderPage(
+    model({
+      kind: "stopped",
+      phase: "Stopped",
+      canStart: true,
+      startError: "Portico allows 2 running <workspaces>",
+    }),
+  );
+  assert.match(
+    html,
+    /id="start-error" class="error" role="alert">Portico allows 2 running &lt;workspaces&gt;</,
+  );
+});

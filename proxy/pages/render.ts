@@ -54,6 +54,24 @@ export interface PageModel {
   canStart: boolean;
   /** For the elapsed times the server renders (the script keeps them current). */
   now: Date;
+  /** Wake (issue 15): stopped for idleness — the `Idle` condition's time and message (docs/lifecycle.md). */
+  idle?: { since?: string; message: string };
+  /** Wake: why the visit could not wake it (the running limit…), shown where Start's errors go. */
+  startError?: string;
+}
+
+/** `2026-12-05T14:02:00Z` → `2026-12-05 14:02 UTC` (the page is server-rendered: no local time zone). */
+export const fmtTime = (iso: string): string => {
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? new Date(t).toISOString().slice(0, 16).replace("T", " ") + " UTC" : "";
+};
+
+/** The stopped page's sentence about an idle stop. */
+function idleLine(m: PageModel): string {
+  if (!m.idle) return "";
+  const at = m.idle.since ? fmtTime(m.idle.since) : "";
+  const msg = m.idle.message ? `: ${escapeHtml(m.idle.message)}` : "";
+  return `<p id="idle">Stopped for idleness${at ? ` at ${at}` : ""}${msg}.</p>`;
 }
 
 const fmtElapsed = (ms: number): string => {
@@ -81,10 +99,11 @@ function stepItem(step: Step, now: Date): string {
 /** The stopped section: Start for those who may, the owner's name for the others. */
 function stoppedSection(m: PageModel): string {
   const hidden = m.kind === "stopped" ? "" : " hidden";
+  const error = escapeHtml(m.startError ?? "");
   const action = m.canStart
-    ? `<button id="start" type="button">Start</button><span id="start-error" class="error" role="alert"></span>`
+    ? `<button id="start" type="button">Start</button><span id="start-error" class="error" role="alert">${error}</span>`
     : `<p>Only its owner can start it: ask <strong>${escapeHtml(m.owner)}</strong>.</p><span id="start-error" hidden></span>`;
-  return `<section id="stopped"${hidden}><p>Its files are kept${m.canStart ? ": start it to carry on where you left off" : ""}.</p>
+  return `<section id="stopped"${hidden}>${idleLine(m)}<p>Its files are kept${m.canStart ? ": start it to carry on where you left off" : ""}.</p>
 <div class="actions">${action}</div></section>`;
 }
 
@@ -98,7 +117,9 @@ export function renderPage(m: PageModel): string {
     m.kind === "starting"
       ? `${m.steps.find((s) => s.state === "active")?.label ?? "Starting"}…`
       : m.kind === "stopped"
-        ? "The workspace is stopped."
+        ? m.idle
+          ? "The workspace is stopped for idleness."
+          : "The workspace is stopped."
         : `Failed: ${escapeHtml(m.message)}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -102,3 +102,28 @@ test("upsert replaces, remove forgets every index", () => {
   assert.equal(m(t, "a--ns.portico.test", "/"), undefined);
   assert.equal(m(t, "x", "/api/v1/connect/ns/alice/jupyterlab/"), undefined);
 });
+
+// --- Wake (issue 15)
+test("subscribe: told of every upsert and the removal of one workspace only, until unsubscribed", () => {
+  const t = new RouteTable({ routing: "path", baseDomain: "portico.test" });
+  const seen: (string | undefined)[] = [];
+  const off = t.subscribe("ns", "a", (r) => seen.push(r?.state));
+  t.upsert(route({ name: "b" }));
+  t.upsert(route({ name: "a", state: "starting" }));
+  t.upsert(route({ name: "a", state: "ready" }));
+  t.remove("ns", "b");
+  t.remove("ns", "a");
+  assert.deepEqual(seen, ["starting", "ready", undefined]);
+  assert.equal(t.listenerCount("ns", "a"), 1);
+  off();
+  assert.equal(t.listenerCount("ns", "a"), 0);
+  t.upsert(route({ name: "a" }));
+  assert.equal(seen.length, 3);
+  // A listener may unsubscribe from inside its call; the others are still told.
+  const calls: string[] = [];
+  const offFirst = t.subscribe("ns", "a", () => (calls.push("first"), offFirst()));
+  t.subscribe("ns", "a", () => calls.push("second"));
+  t.upsert(route({ name: "a" }));
+  t.upsert(route({ name: "a" }));
+  assert.deepEqual(calls, ["first", "second", "second"]);
+});

@@ -98,6 +98,9 @@ export interface OwnHostMatch {
   path: string;
 }
 
+/** Told of a route's change (undefined: removed). */
+export type RouteListener = (route: Route | undefined) => void;
+
 export type MatchResult = RouteMatch | RedirectMatch | OwnHostMatch | undefined;
 
 export const keyOf = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -113,15 +116,56 @@ export class RouteTable {
   private readonly byHost = new Map<string, string>();
   private readonly byCompat = new Map<string, Set<string>>();
   private readonly opts: TableOptions;
+  /** Wake (issue 15): who wants to hear of a workspace's route changes (requests held while it starts). */
+  private readonly listeners = new Map<string, Set<RouteListener>>();
 
   constructor(opts: TableOptions) {
     this.opts = opts;
   }
 
+  /**
+   * Calls `f` with the route of `namespace/name` each time it is upserted, and with undefined when it
+   * is removed, until the returned function is called (it must be: a held request that ends
+   * unsubscribes). No polling: the cluster adapter's upserts are the signal.
+   */
+  subscribe(namespace: string, name: string, f: RouteListener): () => void {
+    const key = keyOf(namespace, name);
+    let set = this.listeners.get(key);
+    if (!set) this.listeners.set(key, (set = new Set()));
+    set.add(f);
+    return () => {
+      set.delete(f);
+      if (set.size === 0 && this.listeners.get(key) === set) this.listeners.delete(key);
+    };
+  }
+
+  /** Listeners of `namespace/name` (for tests and metrics). */
+  listenerCount(namespace: string, name: string): number {
+    return this.listeners.get(keyOf(namespace, name))?.size ?? 0;
+  }
+
+  private notify(key: string, route: Route | undefined): void {
+    // A copy: a listener unsubscribes from inside its call.
+    for (const f of [...(this.listeners.get(key) ?? [])]) f(route);
+  }
+
   /** Adds or replaces the route of `route.namespace/route.name`. */
   upsert(route: Route): void {
     const key = keyOf(route.namespace, route.name);
-    this.remove(route.namespace, route.name);
+    this.drop(key);
+    this.insert(key, route);
+    this.notify(key, route);
+  }
+
+  /** Removes a workspace's route; true when there was one. */
+  remove(namespace: string, name: string): boolean {
+    const key = keyOf(namespace, name);
+    const had = this.drop(key);
+    if (had) this.notify(key, undefined);
+    return had;
+  }
+
+  private insert(key: string, route: Route): void {
     this.routes.set(key, route);
     const host = routeHost(route.namespace, route.name, this.opts.baseDomain);
     // `a--b` in `c` and `a` in `b--c` share a host: the first one keeps it.
@@ -132,11 +176,10 @@ export class RouteTable {
     set.add(key);
   }
 
-  /** Removes a workspace's route; true when there was one. */
-  remove(namespace: string, name: string): boolean {
-    const key = keyOf(namespace, name);
+  private drop(key: string): boolean {
     const old = this.routes.get(key);
     if (!old) return false;
+    const { namespace, name } = old;
     this.routes.delete(key);
     const host = routeHost(namespace, name, this.opts.baseDomain);
     if (this.byHost.get(host) === key) this.byHost.delete(host);

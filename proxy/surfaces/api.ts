@@ -2,6 +2,9 @@
  * The API surface: the self-service REST API (`/api/v1/...`, proxy/api/rest.ts) and GraphQL
  * (`POST /graphql`, proxy/api/graphql.ts) on any host that is not a workspace's own, for identified
  * callers only (an unauthenticated one got the dispatcher's 401 or login redirect before this).
+ * On a host that is neither the base domain nor the public URL's, a GatewayRoute that matches the
+ * request keeps it: a route's own `/api/v1/...` or `/graphql` reaches its backends, not Portico's API
+ * (as the console yields `/` there).
  *
  *   claim (path, not a workspace host) → origin (unsafe methods) → caller into res.locals → express app
  *   (route label for the metrics → REST: body rules (415, 413, 400), checks against the OpenAPI
@@ -16,7 +19,7 @@
  * workspace's own host, which shares the base domain and so the session cookie) cannot make the
  * API change anything with the visitor's cookie. The API has no allow-list: its own origin only.
  */
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../../common/runtime/log.ts";
 import { createGraphqlHandler } from "../api/graphql.ts";
 import { API_PREFIX } from "../api/openapi.ts";
@@ -26,16 +29,36 @@ import type { ProxyConfig } from "../config.ts";
 import { sendJson } from "../http/errors.ts";
 import type { Refusal } from "../http/request.ts";
 import type { RouteTable } from "../routing/table.ts";
+import { consoleHosts } from "./console.ts";
 import type { OriginPass } from "./passes.ts";
-import type { Surface } from "./surface.ts";
+import type { Addressed, Surface } from "./surface.ts";
 
 export interface ApiSurfaceDeps {
-  config: Pick<ProxyConfig, "api">;
+  config: Pick<ProxyConfig, "api" | "routingConfig" | "identity">;
   /** The service layer; absent: the proxy serves no API. */
   api: WorkspaceApi | undefined;
   table: Pick<RouteTable, "isWorkspaceHost">;
+  /** Whether a GatewayRoute matches the request (it then keeps it on hosts that are not Portico's own). */
+  gatewayMatches: (req: IncomingMessage, at: Addressed) => boolean;
   origin: OriginPass;
   log: Logger;
+}
+
+/**
+ * Whether the API serves a request: a path it claims, on a host that is not a workspace's, and not
+ * one a GatewayRoute serves (Portico's own hosts excepted: the API there wins). Pure.
+ */
+export function apiServes(
+  path: string,
+  host: string,
+  p: {
+    ownHosts: ReadonlySet<string>;
+    isWorkspaceHost: (h: string) => boolean;
+    gatewayMatches: () => boolean;
+  },
+): boolean {
+  if (!claimsPath(path) || p.isWorkspaceHost(host)) return false;
+  return p.ownHosts.has(host) || !p.gatewayMatches();
 }
 
 /** The GraphQL endpoint. */
@@ -61,8 +84,9 @@ export function apiOriginRefusal(r: Refusal): Refusal {
   return { ...r, body: { ...r.body, message } };
 }
 
-export function apiSurface({ config, api, table, origin, log }: ApiSurfaceDeps): Surface {
+export function apiSurface({ config, api, table, gatewayMatches, origin, log }: ApiSurfaceDeps): Surface {
   if (!config.api.enabled || !api) return {};
+  const ownHosts = consoleHosts(config.routingConfig.baseDomain, config.identity.publicUrl);
   const app = createApiApp({ api, config: config.api, log }, (a) => {
     // POST goes to the GraphQL handler with no body parser in front: it reads and bounds the body
     // itself and answers its refusals (415, 413, malformed JSON, batches) as GraphQL errors with a
@@ -79,8 +103,14 @@ export function apiSurface({ config, api, table, origin, log }: ApiSurfaceDeps):
     a.all(GRAPHQL_PATH, methodNotAllowed(GRAPHQL_PATH, ["POST"]));
   });
   return {
-    serve(req, res, { host, target }, ctx, who) {
-      if (!claimsPath(target.path) || table.isWorkspaceHost(host)) return false;
+    serve(req, res, at, ctx, who) {
+      const { host, target } = at;
+      const serves = apiServes(target.path, host, {
+        ownHosts,
+        isWorkspaceHost: (h) => table.isWorkspaceHost(h),
+        gatewayMatches: () => gatewayMatches(req, at),
+      });
+      if (!serves) return false;
       ctx.route = "api:origin";
       const refused = origin(req, undefined, "-");
       if (refused) {

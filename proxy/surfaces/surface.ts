@@ -39,6 +39,11 @@ export interface RequestCtx {
    * counted and its held time recorded, but not timed as a request (proxy/metrics.ts).
    */
   stream?: "sse";
+  /**
+   * Wake (issue 15): set once the request was held for a waking or starting workspace. Counted, but
+   * not timed as a request: the wait is in portico_wake_wait_seconds, and a cold start is no slow request.
+   */
+  held?: boolean;
 }
 
 /** An upgrade request that passed the handshake and target checks. */

@@ -16,6 +16,7 @@
  * IDE never sees its handshake.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../../common/runtime/log.ts";
 import type { Gate } from "../auth/gate.ts";
@@ -65,12 +66,14 @@ import {
   type OriginPass,
 } from "./passes.ts";
 import { forbidden } from "./status.ts";
-import type { Addressed, Surface, UpgradeCtx } from "./surface.ts";
+import type { Addressed, RequestCtx, Surface, UpgradeCtx } from "./surface.ts";
+import { WAKE_FAILED, Wakes, heldTimedOut, notReadyAction, upgradeNotReady, waitReady } from "./wake.ts";
 
 export interface WorkspaceSurfaceDeps {
   config: ProxyConfig;
   gate: Gate;
-  table: Pick<RouteTable, "match">;
+  /** `subscribe` and `get`: requests held for a waking workspace (./wake.ts). */
+  table: Pick<RouteTable, "match" | "subscribe" | "get">;
   /** The status streams, and the latest snapshot (the steps a page shows first). */
   events: Pick<EventHub, "serve" | "get">;
   forwarder: Forwarder;
@@ -79,7 +82,7 @@ export interface WorkspaceSurfaceDeps {
   log: Logger;
   connections: LongLivedConnections;
   origin: OriginPass;
-  /** The self-service API's service layer: the stopped page's Start. Absent: no Start is offered. */
+  /** The self-service API's service layer: the stopped page's Start, and wakes. Absent: no Start is offered. */
   api?: Pick<WorkspaceApi, "start">;
   /** The clock of the elapsed times the pages render first. */
   now?: () => Date;
@@ -167,6 +170,11 @@ export function consoleUrl(
 /** What a workspace that is not ready answers non-browsers: stopped 404, failed 503, starting 503. */
 function notReadyJson(res: ServerResponse, r: Route): void {
   const ws = `${r.namespace}/${r.name}`;
+  if (r.state === "stopped" && r.idleStopped)
+    return sendJson(res, 404, {
+      error: "workspace_stopped",
+      message: `workspace ${ws} is stopped for idleness; only its owner (or an admin) can start it: opening its URL wakes it`,
+    });
   if (r.state === "stopped")
     return sendJson(res, 404, {
       error: "workspace_stopped",
@@ -244,6 +252,10 @@ function forward(
   );
 }
 
+/** A browser's navigation: a GET or HEAD that wants HTML (the pages), not a script's request. */
+const isNavigation = (req: IncomingMessage): boolean =>
+  wantsHtml(req.headers) && (req.method === "GET" || req.method === "HEAD");
+
 const schemeOf = (config: Pick<ProxyConfig, "trustForwarded" | "identity">, req: IncomingMessage) =>
   publicScheme(req.headers, config.trustForwarded, config.identity.publicUrl);
 
@@ -254,14 +266,45 @@ const schemeOf = (config: Pick<ProxyConfig, "trustForwarded" | "identity">, req:
 function workspacePages(deps: WorkspaceSurfaceDeps) {
   const { config, log } = deps;
 
-  /** A workspace the IDE cannot answer for: a page for a browser's GET, JSON for anything else. */
-  function notReady(req: IncomingMessage, res: ServerResponse, m: RouteMatch, who: Identity): void {
+  /**
+   * A workspace the IDE cannot answer for: a page for a browser's GET, JSON for anything else.
+   * `wake` (issue 15): `woken` — this visit just woke it (the waiting page, whatever the caches say
+   * yet); `refused` — the wake was refused (the stopped page with the reason, its status).
+   */
+  function notReady(
+    req: IncomingMessage,
+    res: ServerResponse,
+    m: RouteMatch,
+    who: Identity,
+    wake: { woken?: boolean; refused?: { status: number; error: string; message: string } } = {},
+  ): void {
     const r = m.route;
-    if (!wantsHtml(req.headers) || (req.method !== "GET" && req.method !== "HEAD"))
+    if (!isNavigation(req)) {
+      if (wake.refused)
+        return sendJson(res, wake.refused.status, {
+          error: wake.refused.error,
+          message: wake.refused.message,
+        });
       return notReadyJson(res, r);
-    const kind: PageKind = r.state === "stopped" ? "stopped" : r.state === "failed" ? "failed" : "starting";
+    }
+    const kind: PageKind = wake.woken
+      ? "starting"
+      : r.state === "stopped"
+        ? "stopped"
+        : r.state === "failed"
+          ? "failed"
+          : "starting";
     const snap = deps.events.get(r.namespace, r.name);
-    const phase = snap?.phase ?? { stopped: "Stopped", failed: "Failed", starting: "Starting" }[kind];
+    const seen = snap?.phase === "Stopped" && kind === "starting" ? undefined : snap?.phase;
+    const phase = seen ?? { stopped: "Stopped", failed: "Failed", starting: "Starting" }[kind];
+    const idleCondition = snap?.conditions.find((c) => c.type === "Idle" && c.status === "True");
+    const idle =
+      kind === "stopped" && r.idleStopped
+        ? {
+            message: idleCondition?.message ?? "",
+            ...(idleCondition?.since ? { since: idleCondition.since } : {}),
+          }
+        : undefined;
     const html = renderPage({
       kind,
       namespace: r.namespace,
@@ -274,10 +317,13 @@ function workspacePages(deps: WorkspaceSurfaceDeps) {
       steps: snap?.steps ?? stepsOf({ phase, routable: false, repository: false, conditions: [] }),
       canStart: !!deps.api && mayManageOwned(who, r.owner, config.identity.adminRoles),
       now: deps.now?.() ?? new Date(),
+      ...(idle ? { idle } : {}),
+      ...(wake.refused ? { startError: wake.refused.message } : {}),
     });
     const headers: IncomingHttpHeaders = { "content-security-policy": pageCsp(config.frameAncestors) };
     securityHeaders(headers, config.frameAncestors);
-    sendOwn(req, res, kind === "stopped" ? 404 : 503, "text/html; charset=utf-8", html, {
+    const status = wake.refused?.status ?? (kind === "stopped" ? 404 : 503);
+    sendOwn(req, res, status, "text/html; charset=utf-8", html, {
       ...(headers as Record<string, string>),
       "cache-control": "no-store",
       "referrer-policy": "same-origin",
@@ -323,12 +369,135 @@ function workspacePages(deps: WorkspaceSurfaceDeps) {
   return { notReady, asset, start };
 }
 
+// --- Wake (issue 15): wake on access, and requests held while the workspace starts (./wake.ts).
+/** What a request to a workspace that is not ready meets: a wake, a bounded wait, or the page/JSON at once. */
+function workspaceWake(deps: WorkspaceSurfaceDeps, pages: ReturnType<typeof workspacePages>) {
+  const { config, table, connections, metrics, log } = deps;
+  const wakes = deps.api ? new Wakes(deps.api, (r) => metrics.wake(r)) : undefined;
+  const waitMs = config.limits.wakeWaitMs;
+  const actionOf = (m: RouteMatch, who: Identity, req: IncomingMessage) =>
+    notReadyAction(m.route, who, req.headers, {
+      adminRoles: config.identity.adminRoles,
+      canStart: !!wakes,
+      waitMs,
+    });
+  const since = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e9;
+  const timedOut = (m: RouteMatch) => heldTimedOut(m.route, waitMs);
+  const failedWake = (what: string, m: RouteMatch, err: unknown) =>
+    log.error(what, {
+      workspace: `${m.route.namespace}/${m.route.name}`,
+      err: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    });
+
+  /** Holds an HTTP request, counted against the user's long-lived connections, until its wait ends. */
+  function hold(
+    req: IncomingMessage,
+    res: ServerResponse,
+    m: RouteMatch,
+    who: Identity,
+    ctx: RequestCtx,
+  ): void {
+    if (waitMs === 0)
+      return pages.notReady(req, res, { ...m, route: { ...m.route, state: "starting" } }, who);
+    const ended = new EventEmitter();
+    const refusal = connections.hold(who, ended);
+    if (refusal) return sendJson(res, refusal.status, refusal.body, refusal.headers);
+    ctx.held = true;
+    const t0 = process.hrtime.bigint();
+    void waitReady(table, m.route.namespace, m.route.name, waitMs, res).then((o) => {
+      ended.emit("close");
+      metrics.heldWait(o.result, since(t0));
+      if (o.result === "client_gone" || res.writableEnded) return;
+      if (o.result === "forwarded") return forward(deps, req, res, { ...m, route: o.route }, who, ctx.client);
+      if (o.result === "timed_out") {
+        const r = timedOut(m);
+        return sendJson(res, r.status, r.body, r.headers);
+      }
+      if (o.route) return pages.notReady(req, res, { ...m, route: o.route }, who);
+      sendJson(res, 404, {
+        error: "not_found",
+        message: `workspace ${m.route.namespace}/${m.route.name} was deleted`,
+      });
+    });
+  }
+
+  /** A request the IDE cannot answer yet (HTTP). */
+  function http(
+    req: IncomingMessage,
+    res: ServerResponse,
+    m: RouteMatch,
+    who: Identity,
+    ctx: RequestCtx,
+  ): void {
+    const action = actionOf(m, who, req);
+    if (action === "answer" || (action === "wait" && isNavigation(req)))
+      return pages.notReady(req, res, m, who);
+    if (action === "wait") return hold(req, res, m, who, ctx);
+    wakes!.wake(who, m.route).then(
+      (w) => {
+        if (res.writableEnded || res.destroyed) return;
+        if (!w.ok) return pages.notReady(req, res, m, who, { refused: w });
+        if (isNavigation(req)) return pages.notReady(req, res, m, who, { woken: true });
+        hold(req, res, m, who, ctx);
+      },
+      (err: unknown) => {
+        failedWake("wake on access failed", m, err);
+        sendJson(res, WAKE_FAILED.status, WAKE_FAILED.body);
+      },
+    );
+  }
+
+  /**
+   * An upgrade the IDE cannot answer yet: woken and/or held (its socket already counts against the
+   * user's long-lived connections), then relayed by `relay` with the ready route, or refused.
+   */
+  function upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    m: RouteMatch,
+    who: Identity,
+    reject: (r: Refusal) => void,
+    gone: () => void,
+    relay: (m: RouteMatch) => void,
+  ): void {
+    const notReadyRefusal = (r: Route | undefined) => upgradeNotReady(m.route, r);
+    const action = actionOf(m, who, req);
+    if (action === "answer") return reject(notReadyRefusal(m.route));
+    const wait = () => {
+      if (waitMs === 0) return reject(notReadyRefusal({ ...m.route, state: "starting" }));
+      const t0 = process.hrtime.bigint();
+      void waitReady(table, m.route.namespace, m.route.name, waitMs, socket).then((o) => {
+        metrics.heldWait(o.result, since(t0));
+        if (o.result === "client_gone" || socket.destroyed) return gone();
+        if (o.result === "forwarded") return relay({ ...m, route: o.route });
+        reject(o.result === "timed_out" ? timedOut(m) : notReadyRefusal(o.route));
+      });
+    };
+    if (action === "wait") return wait();
+    wakes!.wake(who, m.route).then(
+      (w) => {
+        if (socket.destroyed) return gone();
+        if (!w.ok) return reject({ status: w.status, body: { error: w.error, message: w.message } });
+        wait();
+      },
+      (err: unknown) => {
+        failedWake("wake on access failed", m, err);
+        reject(WAKE_FAILED);
+      },
+    );
+  }
+
+  return { http, upgrade };
+}
+// --- end wake
+
 export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
   const { config, gate, table, events, connections, origin, log } = deps;
   const may = (who: Identity, r: Route) => mayOpen(who, r, config.identity.adminRoles);
   const ownHostOf = (req: IncomingMessage, m: OwnHostMatch) =>
     ownHost(m, schemeOf(config, req), req.headers.host);
   const pages = workspacePages(deps);
+  const wake = workspaceWake(deps, pages); // wake (issue 15)
 
   /** An identified upgrade the table matched: the checks, then the relay. */
   function upgradeMatched(
@@ -353,15 +522,18 @@ export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
         userLimited(gate.limitUser(who), who) ??
         connections.hold(who, socket);
       if (refusal) return reject(refusal);
-      if (m.route.state !== "ready" || !m.route.upstream)
-        return reject({
-          status: 503,
-          body: { error: "workspace_not_ready", message: `workspace ${name} is ${m.route.state}` },
-          headers: { "retry-after": "2" },
-        });
-      const url = `ws://${toIde(req, m, who, at.client, config)}${m.upstreamPath}`;
-      at.done(name, 101);
-      deps.relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name);
+      const relay = (ready: RouteMatch) => {
+        const url = `ws://${toIde(req, ready, who, at.client, config)}${ready.upstreamPath}`;
+        at.done(name, 101);
+        deps.relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name);
+      };
+      if (m.route.state === "ready" && m.route.upstream) return relay(m);
+      // Wake (issue 15): woken and/or held until ready (bounded), else refused.
+      const gone = () => {
+        at.done(name, 499);
+        socket.destroy();
+      };
+      wake.upgrade(req, socket, m, who, reject, gone, relay);
     };
     afterIdentify(
       gate,
@@ -407,7 +579,7 @@ export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
         return true;
       }
       if (pages.asset(req, res, m)) return true;
-      if (route.state !== "ready" || !route.upstream) pages.notReady(req, res, m, who);
+      if (route.state !== "ready" || !route.upstream) wake.http(req, res, m, who, ctx);
       else forward(deps, req, res, m, who, ctx.client);
       return true;
     },

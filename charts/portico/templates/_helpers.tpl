@@ -39,6 +39,11 @@ app.kubernetes.io/component: {{ index . 1 }}
 app.kubernetes.io/name={{ include "portico.name" . }},app.kubernetes.io/instance={{ .Release.Name }},app.kubernetes.io/component=proxy
 {{- end -}}
 
+{{/* The operator's pods as key=value pairs, for --operator-pod-labels (issue 15: the IDE probe). */}}
+{{- define "portico.operator.selectorFlag" -}}
+app.kubernetes.io/name={{ include "portico.name" . }},app.kubernetes.io/instance={{ .Release.Name }},app.kubernetes.io/component=operator
+{{- end -}}
+
 {{/* An image reference: repository:tag (tag defaults to the chart's appVersion) or repository@digest. */}}
 {{- define "portico.image" -}}
 {{- if .digest -}}

@@ -73,6 +73,9 @@ export const api = {
   start: (ns: string, name: string) => call<Workspace>("POST", `${wsPath(ns, name)}/start`),
   stop: (ns: string, name: string) => call<Workspace>("POST", `${wsPath(ns, name)}/stop`),
   sync: (ns: string, name: string) => call<unknown>("POST", `${wsPath(ns, name)}/sync`),
+  /** Lifecycle (issue 15): keep it alive for `duration` (Go duration, capped by the class; `0s` cancels). */
+  keepAlive: (ns: string, name: string, duration: string) =>
+    call<Workspace>("POST", `${wsPath(ns, name)}/keepalive`, { duration }),
   remove: (ns: string, name: string, deleteVolume: boolean) =>
     call<unknown>("DELETE", `${wsPath(ns, name)}${deleteVolume ? "?deleteVolume=true" : ""}`),
   classes: () => call<{ items: WorkspaceClass[] }>("GET", "/api/v1/classes").then((r) => r.items),

@@ -15,6 +15,8 @@ export interface WorkspaceClass {
     maxMemory?: string | number;
     maxIdleTimeout?: string;
   };
+  /** Lifecycle (issue 15): when the warning comes, and the longest keep-alive (Go durations). */
+  idle?: { warnBefore: string; maxKeepAlive: string };
 }
 
 export interface FormValues {

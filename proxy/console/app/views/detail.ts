@@ -8,6 +8,8 @@ import { hrefOf, type Route } from "../lib/route.ts";
 import type { WorkspaceStore } from "../lib/store.ts";
 import type { ConnState, WatchClient } from "../lib/watch-client.ts";
 import { actions, ago } from "../lib/workspace.ts";
+import { loadClassIdle } from "../lib/classes.ts";
+import { idleView } from "./idle.ts";
 import { LightElement } from "./base.ts";
 import { phaseBadge, runAction, stepsView } from "./list.ts";
 import "./logs.ts";
@@ -32,6 +34,7 @@ export class WorkspaceDetail extends LightElement {
   override connectedCallback(): void {
     super.connectedCallback();
     this.offs.push(this.store.onChange(() => this.requestUpdate()));
+    void loadClassIdle().then(() => this.requestUpdate()); // the idle warning's class settings
   }
 
   override disconnectedCallback(): void {
@@ -96,6 +99,7 @@ export class WorkspaceDetail extends LightElement {
                 ><span>created ${ago(w.createdAt, Date.now())}</span>
               </p>
               ${stepsView(w)} ${w.message ? html`<p class="message">${w.message}</p>` : nothing}
+              ${idleView(w, this.store)}
               <div class="actions">
                 ${actions(w).includes("open") ? html`<a class="button primary" href=${w.url!} target="_blank" rel="noopener noreferrer">Open</a>` : nothing}
                 ${(["start", "stop", "sync"] as const)

@@ -3,7 +3,17 @@ import { html, nothing, type TemplateResult } from "lit";
 import { api, ApiError } from "../lib/api.ts";
 import { hrefOf } from "../lib/route.ts";
 import type { WorkspaceStore } from "../lib/store.ts";
-import { actions, ago, STEP_LABEL, steps, type Action, type Workspace } from "../lib/workspace.ts";
+import {
+  actions,
+  ago,
+  phaseLabel,
+  STEP_LABEL,
+  steps,
+  type Action,
+  type Workspace,
+} from "../lib/workspace.ts";
+import { loadClassIdle } from "../lib/classes.ts";
+import { idleView } from "./idle.ts";
 import { announce, LightElement } from "./base.ts";
 
 /** The steps of a start, as an ordered list with each step's state. */
@@ -21,7 +31,12 @@ export function stepsView(w: Workspace): TemplateResult {
 }
 
 export const phaseBadge = (w: Workspace) =>
-  html`<span class="phase phase-${w.phase.toLowerCase()}" data-phase=${w.phase}>${w.phase}</span>`;
+  html`<span
+    class="phase phase-${w.phase.toLowerCase()}"
+    data-phase=${w.phase}
+    ?data-idle-stopped=${!!w.idleStopped}
+    >${phaseLabel(w)}</span
+  >`;
 
 /** Runs a workspace action from a button; the confirm dialog handles delete. */
 export async function runAction(
@@ -50,6 +65,7 @@ export class WorkspaceList extends LightElement {
     super.connectedCallback();
     this.off = this.store.onChange(() => this.requestUpdate());
     this.tick = window.setInterval(() => this.requestUpdate(), 30_000); // "5 min ago" moves on
+    void loadClassIdle().then(() => this.requestUpdate()); // the idle warning's class settings
   }
 
   override disconnectedCallback(): void {
@@ -92,6 +108,7 @@ export class WorkspaceList extends LightElement {
       </p>
       ${stepsView(w)}
       ${w.message && w.phase !== "Running" ? html`<p class="message">${w.message}</p>` : nothing}
+      ${idleView(w, this.store)}
       ${w.url ? html`<p class="url"><span class="sr-only">URL: </span>${w.url}</p>` : nothing}
       <div class="actions">
         ${
