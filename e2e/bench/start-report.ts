@@ -239,7 +239,8 @@ e2e jupyter class), Debian's Chromium (headless). ${o.runs} runs; per run and ID
   (the \`portico.dev/woken\` annotation) and shows the waiting page; usable as above.
 
 The marks: watch events on the namespace's Workspaces and pods (their arrival, ms: the API server's
-own times are whole seconds); the operator's pod create as the API server's audit log has it (µs);
+own times are whole seconds); the operator's pod create and the proxy's wake write as the API server's
+audit log has them (µs);
 the pod runner's log line spawning the IDE's process (ms); the IDE's readiness path polled every
 20 ms at the pod address (when the IDE itself first answered: the pod's Ready waits for the next
 probe); the same path polled through the proxy from the pod's Ready on (the first 200's arrival — or

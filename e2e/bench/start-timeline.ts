@@ -30,7 +30,10 @@ export interface Marks {
   applied?: number;
   /** The Workspace was first seen by the watch (apply). */
   wsSeen?: number;
-  /** The watch saw the wake: the idle-stopped annotation gone, `portico.dev/woken` set (wake). */
+  /**
+   * The wake: the proxy's write of `portico.dev/woken` as the API server received it (audit log); the
+   * watch's sight of it (the idle-stopped annotation gone) when the log has none.
+   */
   woken?: number;
   /** The operator's first write for this start, and what it wrote (audit log). */
   opFirstWrite?: number;
@@ -57,6 +60,9 @@ interface Tracked {
   waiters: (() => void)[];
   stopPollers: (() => void)[];
 }
+
+/** The API user the proxy runs as (e2e/lib/proxy.ts: the chart's ServiceAccount). */
+const PROXY_USER = "system:serviceaccount:portico-system:portico-proxy";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -272,6 +278,16 @@ export class Timeline {
         e.objectRef.name === t.pod?.name,
     );
     if (pod) m.podCreated = Date.parse(pod.requestReceivedTimestamp);
+    // A wake: the proxy's write (the woken annotation) as the API server received it, when there is one.
+    if (m.woken !== undefined) {
+      const wake = (await auditWrites(PROXY_USER, new Date(m.t0 - 1))).find(
+        (e) =>
+          e.objectRef?.namespace === this.#ns &&
+          e.objectRef.resource === "workspaces" &&
+          e.objectRef.name === name,
+      );
+      if (wake) m.woken = Date.parse(wake.requestReceivedTimestamp);
+    }
     m.spawned = await spawnTime(`${this.#ns}/${t.pod?.name}`, m.t0);
     return m;
   }
