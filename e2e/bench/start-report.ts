@@ -206,6 +206,21 @@ function warmTable(ides: readonly Ide[], runs: readonly Run[]): string {
   ].join("\n");
 }
 
+/** One sentence per start kind: each share's median as a part of the median total. */
+function summary(ides: readonly Ide[], runs: readonly Run[]): string {
+  const kinds = (["apply", "wake"] as const).filter((k) => runs.some((r) => r.kind === k));
+  const parts = kinds.map((kind) => {
+    const per = ides.map((ide) => {
+      const rs = runs.filter((r) => r.ide === ide && r.kind === kind).map((r) => shares(r, runs));
+      const med = (k: Who | "total") => stats(rs.map((x) => x[k])).median;
+      const pct = (k: Who) => ((100 * med(k)) / med("total")).toFixed(0);
+      return `${ide === "vscode" ? "VS Code" : "Jupyter"} ${med("total").toFixed(0)} ms: Portico ${med("Portico").toFixed(0)} (${pct("Portico")}%), the IDE ${med("IDE").toFixed(0)} (${pct("IDE")}%), Kubernetes ${med("Kubernetes").toFixed(0)} (${pct("Kubernetes")}%)`;
+    });
+    return `${kind === "apply" ? "apply → usable" : "wake → usable"}: ${per.join("; ")}`;
+  });
+  return `**In short** (medians of each share and of the total; they need not add up): ${parts.join(". ")}.`;
+}
+
 export function startSection(
   runs: readonly Run[],
   o: { command: string; loads: string[]; runs: number; wake: boolean; stop: string },
@@ -245,7 +260,9 @@ the pod runner's log line spawning the IDE's process (ms); the IDE's readiness p
 20 ms at the pod address (when the IDE itself first answered: the pod's Ready waits for the next
 probe); the same path polled through the proxy from the pod's Ready on (the first 200's arrival — or
 Chromium's own request of the IDE's page when that came first, it being a 200 through the proxy too); Chromium's
-request for the IDE's page (not the waiting page; the page was shown a median ${waiting.median} times, at most ${waiting.max}). The clocks are one machine's.
+request for the IDE's page (not the waiting page, which Chromium got a median ${waiting.median}, at most ${waiting.max} times per start). The clocks are one machine's.
+
+${summary(ides, runs)}
 
 ${ides.map((ide) => ideTable(ide, runs)).join("\n\n")}
 
@@ -265,7 +282,9 @@ its first requests; for Jupyter a new kernel): seconds, and on this shared machi
 per-run differences above, either sign) is larger than anything the proxy adds, so Portico's share
 counts the proxy's added time from the HTTP replay instead — the proxy's time on every byte the page
 fetched, summed one request after another (an upper bound: Chromium fetches six at a time, compressed); the rest
-of the first load counts as the IDE's. Kubernetes' share here is the local cluster's (a pod runner
+of the first load counts as the IDE's. Most of Kubernetes' share, and of the spread between runs, is
+the readiness probe's segment (0–2 s: where the IDE's first answer falls in the probe's period).
+Kubernetes' share here is the local cluster's (a pod runner
 spawning local processes, no image pull); on a real cluster the image pull and the kubelet's probe
 period (10 s by default; Portico sets 2 s) come on top.
 <!-- start:end -->`;
