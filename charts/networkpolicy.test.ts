@@ -48,7 +48,19 @@ describe("chart NetworkPolicies: metrics ports", () => {
       { ports: [{ port: 8082, protocol: "TCP" }], from: [fromNamespace("monitoring")] },
     ]);
     assert.deepEqual(rulesFor(proxy, 8080), [{ ports: [{ port: 8080, protocol: "TCP" }] }]);
-    assert.equal(proxy.spec.ingress!.length, 2);
+    // Issue 15: the in-workspace keep-alive listener, from workspace pods only.
+    assert.deepEqual(rulesFor(proxy, 8083), [
+      {
+        ports: [{ port: 8083, protocol: "TCP" }],
+        from: [
+          {
+            namespaceSelector: {},
+            podSelector: { matchExpressions: [{ key: "portico.dev/workspace", operator: "Exists" }] },
+          },
+        ],
+      },
+    ]);
+    assert.equal(proxy.spec.ingress!.length, 3);
   });
 
   it("narrow to labelled pods of the named namespace", async () => {
@@ -79,6 +91,12 @@ describe("chart NetworkPolicies: metrics ports", () => {
   });
 });
 
+const PROXY_LABELS = {
+  "app.kubernetes.io/component": "proxy",
+  "app.kubernetes.io/instance": "acme",
+  "app.kubernetes.io/name": "portico",
+};
+
 describe("chart network values reach the operator's workspace egress", () => {
   const operatorArgs = (objects: K8sObject[]) => {
     const d = objects.find(
@@ -97,7 +115,20 @@ describe("chart network values reach the operator's workspace egress", () => {
       apiServerCidrs: [],
       deny: [...DEFAULT_EGRESS_DENY],
       allow: [],
+      keepAlive: { namespace: "ide", podLabels: PROXY_LABELS, port: 8083 },
     });
+  });
+
+  it("issue 15: without the keep-alive listener, no keep-alive egress and no PORTICO_KEEP_ALIVE_URL", async () => {
+    const { objects } = await policies({ "proxy.workspaceListener.enabled": false });
+    const c = loadConfig(operatorArgs(objects), {});
+    assert.equal(c.builder.workspaceEgress.keepAlive, undefined);
+    assert.equal(c.builder.keepAliveUrl, undefined);
+    const on = loadConfig(operatorArgs((await policies()).objects), {});
+    assert.equal(
+      on.builder.keepAliveUrl,
+      "http://acme-portico-proxy-keepalive.ide.svc.cluster.local:8083/keep-alive",
+    );
   });
 
   it("every network value is passed through", async () => {
@@ -115,6 +146,7 @@ describe("chart network values reach the operator's workspace egress", () => {
       apiServerCidrs: ["203.0.113.10/32"],
       deny: ["10.0.0.0/8"],
       allow: ["140.82.112.0/20"],
+      keepAlive: { namespace: "ide", podLabels: PROXY_LABELS, port: 8083 },
     });
   });
 

@@ -40,6 +40,8 @@ export interface BuilderConfig extends RoutingConfig {
   istioGateways: readonly string[];
   /** Where workspace pods may connect to: the egress half of their NetworkPolicy. */
   workspaceEgress: WorkspaceEgressConfig;
+  /** Issue 15: the proxy's in-workspace keep-alive URL, given to the IDE as PORTICO_KEEP_ALIVE_URL. */
+  keepAliveUrl?: string;
 }
 
 export interface LeaderElectionConfig {
@@ -142,6 +144,15 @@ export const OPERATOR_FLAGS = {
   "workspace-egress": "Where workspace pods may connect: restricted (deny list), allow-list, or open.",
   "workspace-egress-deny": "Ranges denied in restricted mode (comma-separated CIDRs, not /0).",
   "workspace-egress-allow": "Ranges reachable even so (restricted) or the only ones (allow-list).",
+  // Issue 15: the proxy's in-workspace keep-alive listener.
+  "keep-alive-url": {
+    help: "The proxy's in-workspace keep-alive URL, given to every IDE container as PORTICO_KEEP_ALIVE_URL.",
+    default: "none",
+  },
+  "keep-alive-port": {
+    help: "The proxy pods' keep-alive listener port that workspace pods may reach (an egress rule; 0: none).",
+    default: "0",
+  },
   "max-running-per-user":
     "Workspaces one user may run at once (0: no limit); a class's spec.userLimits.maxRunning may lower it. One more is not started (Ready False, UserLimitReached) until another stops.",
 } as const satisfies FlagTable<string>;
@@ -259,6 +270,17 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Opera
     gatewayUrlPolicy: { podCidrs, serviceCidrs, clusterDomain, allow: Object.freeze(urlAllow) },
     maxRunningPerUser: int("max-running-per-user", 0, 0, 100_000),
   };
+  // Issue 15: the in-workspace keep-alive (the proxy's --workspace-listen): the URL the IDE is given,
+  // and the egress rule to the proxy pods' listener port.
+  const keepAliveUrl = str("keep-alive-url", "", /^(|https?:\/\/\S+)$/, "an http(s) URL");
+  if (keepAliveUrl) config.builder.keepAliveUrl = keepAliveUrl;
+  const keepAlivePort = int("keep-alive-port", 0, 0, 65535);
+  if (keepAlivePort)
+    workspaceEgress.keepAlive = {
+      namespace: config.builder.proxyNamespace,
+      podLabels: config.builder.proxyPodLabels,
+      port: keepAlivePort,
+    };
   r.finish("portico-operator");
   return deepFreeze(config);
 }

@@ -139,6 +139,20 @@ export interface ProxyConfig {
   api: ApiConfig;
   /** The console (proxy/console/, proxy/surfaces/console.ts). */
   console: ConsoleConfig;
+  /** Activity reports and the in-workspace keep-alive (proxy/activity/; issue 15). */
+  activity: ActivityConfig;
+}
+
+/** Activity reports and the in-workspace keep-alive listener (proxy/activity/). */
+export interface ActivityConfig {
+  /** A workspace's activity key is written when what was seen is this much newer (REPORT_INTERVAL_MS; tests shorten it). */
+  reportIntervalMs: number;
+  /** How often due reports are picked. */
+  flushIntervalMs: number;
+  /** Annotation writes per second at most (spread over each round). */
+  writesPerSecond: number;
+  /** The in-workspace keep-alive listener (`host:port`); undefined: off. */
+  workspaceListen?: { host: string; port: number };
 }
 
 /** The console's settings. */
@@ -289,6 +303,15 @@ export const PROXY_FLAGS = {
     "Put before group names in the resource views' SubjectAccessReviews (the API server's --oidc-groups-prefix).",
   "console-shell":
     "Serve /ws/shell, a terminal in a workspace's IDE container for those who may manage it (the proxy's RBAC must grant pods/exec create; needs --api).",
+  // Activity reports and the in-workspace keep-alive (issue 15, proxy/activity/).
+  "activity-report-interval":
+    "Tuning/test knob: a workspace's activity annotation is written when what this replica saw is this much newer (keep the default, 60s, in production).",
+  "activity-flush-interval": "How often due activity reports are picked and written.",
+  "activity-writes-per-second": "Activity annotation writes per second at most, per replica (spread evenly).",
+  "workspace-listen": {
+    help: "host:port of the in-workspace keep-alive listener (POST /keep-alive?duration=3h from a workspace's own pod address, no credentials).",
+    default: "off",
+  },
 } as const satisfies FlagTable<string>;
 
 /** How `portico-proxy --help` starts: both ways to run the binary. */
@@ -350,6 +373,7 @@ export function loadConfig(argv: readonly string[], env: Source): Readonly<Proxy
     gatewayUrlPolicy: readGatewayUrlPolicy(r, urlAllow),
     api: readApi(r),
     console: readConsole(r),
+    activity: readActivity(r),
   };
   config.gatewayUrlPolicy.clusterDomain = config.routingConfig.clusterDomain;
   if (config.limits.headersTimeoutMs > config.limits.requestTimeoutMs && config.limits.requestTimeoutMs > 0)
@@ -389,6 +413,25 @@ function readConsole(r: Reader): ConsoleConfig {
       "a prefix without spaces, not system:",
     ),
   };
+}
+
+/** Activity reports and the in-workspace keep-alive listener (issue 15). */
+function readActivity(r: Reader): ActivityConfig {
+  const listen = r.str("workspace-listen", "", /^(|\S+:\d{1,5})$/, "host:port, or empty for off");
+  const at = listen.lastIndexOf(":");
+  const out: ActivityConfig = {
+    reportIntervalMs: r.dur("activity-report-interval", 60_000),
+    flushIntervalMs: r.dur("activity-flush-interval", 5000),
+    writesPerSecond: r.int("activity-writes-per-second", 20, 1, 10_000),
+  };
+  if (listen)
+    out.workspaceListen = {
+      host: listen.slice(0, at).replace(/^\[|\]$/g, ""),
+      port: Number(listen.slice(at + 1)),
+    };
+  if (out.reportIntervalMs < 1000) r.problems.push("--activity-report-interval must be at least 1s");
+  if (out.flushIntervalMs < 100) r.problems.push("--activity-flush-interval must be at least 100ms");
+  return out;
 }
 
 /** The self-service API's section (proxy/api/types.ts). */

@@ -51,6 +51,10 @@ import { watchEndpoint } from "./console/watch.ts";
 import { kubeConsoleCluster } from "./console/cluster.ts";
 import { logsEndpoint } from "./console/logs.ts";
 import { shellEndpoint } from "./console/shell.ts";
+import { ActivityTracker } from "./activity/tracker.ts";
+import { ActivityFlusher } from "./activity/flusher.ts";
+import { activityMetrics } from "./activity/metrics.ts";
+import { workspaceListener } from "./activity/workspace-listener.ts";
 import {
   SERVICE_NAME_LABEL,
   type ClusterView,
@@ -239,6 +243,24 @@ const api = config.api.enabled
     })
   : undefined;
 
+// Activity reports (issue 15, proxy/activity/): what this replica sees, written as the Workspace's
+// activity annotations at most once per report interval, against the shared cache.
+const activity = new ActivityTracker();
+const activityStore = kubeStore(kc);
+const flusher = new ActivityFlusher({
+  tracker: activity,
+  annotations: (ns, name) => {
+    const ws = workspaces.get(name, ns);
+    return ws ? (ws.metadata?.annotations ?? {}) : undefined;
+  },
+  write: (ns, name, patch) => activityStore.patch(ns, name, patch),
+  log: log.child({ part: "activity" }),
+  intervalMs: config.activity.reportIntervalMs,
+  tickMs: config.activity.flushIntervalMs,
+  writesPerSecond: config.activity.writesPerSecond,
+  onResult: activityMetrics(metrics.registry),
+});
+
 let ready = false;
 const health = await startHealthServer(
   config.healthHost,
@@ -271,8 +293,8 @@ if (consoleEndpoints && api) {
     workspace: api.managedWorkspace.bind(api),
     readPod: cluster.readPod,
   };
-  consoleEndpoints.logs = logsEndpoint({ resolve, cluster, log });
-  if (config.console.shell) consoleEndpoints.shell = shellEndpoint({ resolve, cluster, log });
+  consoleEndpoints.logs = logsEndpoint({ resolve, cluster, log, activity });
+  if (config.console.shell) consoleEndpoints.shell = shellEndpoint({ resolve, cluster, log, activity });
 }
 const proxy = createProxyServer({
   config,
@@ -283,6 +305,7 @@ const proxy = createProxyServer({
   log,
   ...(api ? { api } : {}),
   ...(consoleEndpoints ? { console: consoleEndpoints } : {}),
+  activity,
 });
 live.proxy = proxy;
 proxy.gateway.update(gatewayRoutes.list() as unknown as GatewayRoute[], clusterView);
@@ -290,6 +313,23 @@ await new Promise<void>((resolve, reject) => {
   proxy.server.once("error", reject);
   proxy.server.listen(config.port, config.host, () => resolve());
 });
+flusher.start();
+// Issue 15: the in-workspace keep-alive listener (--workspace-listen), callers known by pod address.
+const keepAliveListen = config.activity.workspaceListen;
+const keepAliveServer = keepAliveListen
+  ? workspaceListener({
+      routes: () => table.list(),
+      workspace: (ns, name) => workspaces.get(name, ns) as unknown as Workspace | undefined,
+      workspaceClass: (ws) => classes.get(classNameOf(ws)) as unknown as WorkspaceClass | undefined,
+      write: (ns, name, patch) => activityStore.patch(ns, name, patch),
+      log: log.child({ part: "workspace-keep-alive" }),
+    })
+  : undefined;
+if (keepAliveServer && keepAliveListen)
+  await new Promise<void>((resolve, reject) => {
+    keepAliveServer.once("error", reject);
+    keepAliveServer.listen(keepAliveListen.port, keepAliveListen.host, () => resolve());
+  });
 ready = true;
 log.info("proxy ready", {
   listen: `${config.host}:${config.port}`,
@@ -297,6 +337,7 @@ log.info("proxy ready", {
   routes: table.size,
   gatewayRules: proxy.gateway.size,
   auth: config.auth,
+  ...(keepAliveListen ? { workspaceListen: `${keepAliveListen.host}:${keepAliveListen.port}` } : {}),
 });
 
 onSignals(async (signal) => {
@@ -309,6 +350,8 @@ onSignals(async (signal) => {
   force.unref();
   watchSockets?.close();
   await proxy.close();
+  await flusher.stop();
+  keepAliveServer?.close();
   await Promise.all(caches.map((c) => c.stop()));
   health.close();
   log.info("stopped");

@@ -10,7 +10,7 @@ import type { ProxyConfig } from "./config.ts";
 import { EventHub } from "./events.ts";
 import { noopMetrics, type ProxyMetrics } from "./metrics.ts";
 import type { RouteTable } from "./routing/table.ts";
-import { createProxyServer, type ProxyServer } from "./server.ts";
+import { createProxyServer, type ProxyServer, type ServerDeps } from "./server.ts";
 
 export async function listenTestProxy(
   config: Readonly<ProxyConfig>,
@@ -20,7 +20,12 @@ export async function listenTestProxy(
    * Real metrics or a hub the test feeds, instead of the no-op twin and an empty hub; the API's
    * service layer (a test double of it) to serve the API.
    */
-  parts: { metrics?: ProxyMetrics; events?: EventHub; api?: WorkspaceApi } = {},
+  parts: {
+    metrics?: ProxyMetrics;
+    events?: EventHub;
+    api?: WorkspaceApi;
+    activity?: ServerDeps["activity"];
+  } = {},
 ): Promise<{ proxy: ProxyServer; port: number }> {
   const proxy = createProxyServer({
     config,
@@ -36,6 +41,7 @@ export async function listenTestProxy(
     metrics: parts.metrics ?? noopMetrics(),
     log,
     ...(parts.api ? { api: parts.api } : {}),
+    ...(parts.activity ? { activity: parts.activity } : {}),
   });
   await new Promise<void>((r) => proxy.server.listen(0, "127.0.0.1", r));
   return { proxy, port: (proxy.server.address() as AddressInfo).port };

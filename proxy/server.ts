@@ -11,6 +11,7 @@
  * request timeouts are the Node server's own limits; what it refuses is answered in `clientError`.
  * Adding a surface (the API, the console) is a module in proxy/surfaces/ and a line in `surfaces`.
  */
+import type { ActivityTracker } from "./activity/tracker.ts";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../common/runtime/log.ts";
@@ -60,6 +61,8 @@ export interface ServerDeps {
   api?: WorkspaceApi;
   /** The console's endpoints (proxy/surfaces/console.ts); absent: no console is served. */
   console?: ConsoleEndpoints;
+  /** Issue 15: what this replica sees of workspaces' activity (proxy/activity/); absent: not recorded. */
+  activity?: Pick<ActivityTracker, "touch">;
 }
 
 export interface ProxyServer {
@@ -202,6 +205,7 @@ function surfacesOf(
       connections,
       origin,
       api,
+      ...(deps.activity ? { activity: deps.activity } : {}),
     }),
     gatewaySurface({ config, gate, gateway, table, log, connections, origin }),
   ];

@@ -446,6 +446,19 @@ const PROSE_MIDDLE = [
   "[operator.md](operator.md#repository-sync). A stopped workspace answers `409 conflict` (a start",
   "fetches too).",
   "",
+  "## Keep-alive",
+  "",
+  '`POST …/keepalive` with `{"duration": "3h"}` (GraphQL `keepAliveCodeServer(id, duration)`) keeps',
+  "the workspace from its idle stop until now + duration: the proxy sets the annotation",
+  "`portico.dev/keep-alive-until` (a merge patch of that key only) and answers 200 with the workspace,",
+  "`keepAliveUntil` set. The duration is a Go duration (`30m`, `3h`, `1h30m`) of at most the class's",
+  "`idle.maxKeepAlive` (default 8h); longer or malformed is `422 unprocessable` with `field: duration`",
+  "and the maximum in the message (GraphQL: `BAD_USER_INPUT`). `0s` cancels (the annotation goes).",
+  "Only who may manage the workspace (its owner, an admin) may: a sharee gets 403, anyone else 404.",
+  "The workspace's own code can ask the same without credentials through the proxy's in-workspace",
+  'listener, `curl -X POST "$PORTICO_KEEP_ALIVE_URL?duration=3h"` ([lifecycle.md](lifecycle.md)).',
+  "The views show `stopsAt`, `keepAliveUntil` and `idleStopped` (GraphQL fields of the same names).",
+  "",
 ];
 
 if (import.meta.main) process.exitCode = main(process.argv.slice(2));

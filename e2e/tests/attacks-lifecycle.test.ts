@@ -199,8 +199,7 @@ before(async () => {
     ],
   });
   suite.onTeardown(() => px.stop());
-  for (const user of ["alice", "bob", "carol"])
-    cookies.set(user, await sessionCookie(px, idp, user));
+  for (const user of ["alice", "bob", "carol"]) cookies.set(user, await sessionCookie(px, idp, user));
   // The victim: running, Ready, then idle-stopped as the operator does it (an admin writes it here).
   await createWorkspace(
     c,

@@ -178,6 +178,8 @@ test("helm install creates every object and the API server accepts them all", as
       "Service",
       "Service",
       "Service",
+      // The proxy's in-workspace keep-alive listener (issue 15; proxy.workspaceListener, the default).
+      "Service",
       "ServiceAccount",
       "ServiceAccount",
       "ServiceMonitor",
@@ -277,7 +279,8 @@ const PROXY_RULES = [
   "pods [] [list watch]",
   "services [] [list watch]",
   "workspaceclasses.portico.dev [] [list watch]",
-  "workspaces.portico.dev [] [list watch]",
+  // Issue 15: activity reports and the in-workspace keep-alive (merge patches of its annotations).
+  "workspaces.portico.dev [] [list watch patch]",
 ];
 
 /**
@@ -339,7 +342,8 @@ test("each ServiceAccount can do exactly what its component uses (kubectl auth c
   for (const sa of [`${FULLNAME}-operator`, `${FULLNAME}-proxy`])
     for (const [verb, resource] of [
       ["create", "workspaces.portico.dev"],
-      ["patch", "workspaces.portico.dev"],
+      // The proxy patches Workspaces' lifecycle annotations everywhere (issue 15); the operator never.
+      ...(sa.endsWith("-proxy") ? [] : ([["patch", "workspaces.portico.dev"]] as const)),
       ["list", "secrets"],
       ["create", "clusterrolebindings"],
       ["delete", "customresourcedefinitions"],

@@ -184,6 +184,15 @@ test("pod: IDE container from class and workspace, templated per routing mode", 
   }
 });
 
+test("pod: PORTICO_KEEP_ALIVE_URL from --keep-alive-url (issue 15), and a class cannot set it", () => {
+  const c = testClass({ env: [{ name: "PORTICO_KEEP_ALIVE_URL", value: "http://evil.example/" }] });
+  const without = envOf(ide(buildPod(testWorkspace(), c, testConfig())));
+  assert.equal(without.PORTICO_KEEP_ALIVE_URL, undefined);
+  const url = "http://portico-proxy-keepalive.portico-system.svc:8083/keep-alive";
+  const env = envOf(ide(buildPod(testWorkspace(), c, { ...testConfig(), keepAliveUrl: url })));
+  assert.equal(env.PORTICO_KEEP_ALIVE_URL, url);
+});
+
 test("pod: workspace image wins; readiness default {prefix}/; mount default /home/coder; reserved env", () => {
   const c = testClass({
     readinessPath: undefined,

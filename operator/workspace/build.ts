@@ -80,7 +80,12 @@ export const DEFAULT_MOUNT_PATH = "/home/coder";
 /** User and group every workspace container runs as; the volume is group-owned by it. */
 export const WORKSPACE_UID = 1000;
 /** Environment variables the operator sets on the IDE container; a class's entries with these names are dropped. */
-export const RESERVED_ENV = ["PORTICO_WORKSPACE", "PORTICO_OWNER", "PORTICO_BASE_PATH"] as const;
+export const RESERVED_ENV = [
+  "PORTICO_WORKSPACE",
+  "PORTICO_OWNER",
+  "PORTICO_BASE_PATH",
+  "PORTICO_KEEP_ALIVE_URL",
+] as const;
 
 /** Istio's VirtualService, as far as the operator writes it. */
 export interface VirtualService {
@@ -326,6 +331,8 @@ function buildIdeContainer(
     { name: "PORTICO_OWNER", value: ws.spec.owner },
     { name: "PORTICO_BASE_PATH", value: prefix },
   );
+  // Issue 15: the proxy's in-workspace keep-alive (`curl -X POST "$PORTICO_KEEP_ALIVE_URL?duration=3h"`).
+  if (config.keepAliveUrl) env.push({ name: "PORTICO_KEEP_ALIVE_URL", value: config.keepAliveUrl });
   return {
     name: IDE_CONTAINER,
     image: ws.spec.image ?? cls.spec.image,

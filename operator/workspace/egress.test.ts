@@ -60,3 +60,25 @@ test("allow-list: DNS and the named ranges only; open: no egress rules", () => {
   assert.equal(workspaceEgressRules({ ...base, mode: "allow-list" })!.length, 1, "DNS only");
   assert.equal(workspaceEgressRules({ ...base, mode: "open" }), undefined);
 });
+
+test("keep-alive (issue 15): the proxy pods on the listener's port only, in restricted and allow-list; nothing in open", () => {
+  const keepAlive = {
+    namespace: "portico-system",
+    podLabels: { "app.kubernetes.io/name": "portico-proxy" },
+    port: 8083,
+  };
+  const rule = {
+    to: [
+      {
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "portico-system" } },
+        podSelector: { matchLabels: { "app.kubernetes.io/name": "portico-proxy" } },
+      },
+    ],
+    ports: [{ protocol: "TCP", port: 8083 }],
+  };
+  const without = workspaceEgressRules(base)!;
+  const withIt = workspaceEgressRules({ ...base, keepAlive })!;
+  assert.deepEqual(withIt, [...without, rule], "one rule more, nothing else changed");
+  assert.deepEqual(workspaceEgressRules({ ...base, mode: "allow-list", keepAlive })!.at(-1), rule);
+  assert.equal(workspaceEgressRules({ ...base, mode: "open", keepAlive }), undefined);
+});

@@ -43,6 +43,18 @@ export interface WorkspaceEgressConfig {
   deny: readonly string[];
   /** `--workspace-egress-allow`. */
   allow: readonly string[];
+  /**
+   * Issue 15: the proxy's in-workspace keep-alive listener (`--keep-alive-port`): its pods on that
+   * port only. Absent: no such rule.
+   */
+  keepAlive?: KeepAliveEgress;
+}
+
+/** The proxy pods (namespace and labels) and the listener's container port. */
+export interface KeepAliveEgress {
+  namespace: string;
+  podLabels: Readonly<Record<string, string>>;
+  port: number;
 }
 
 /** `list` without duplicates and without ranges another entry already holds, first-seen order. */
@@ -96,5 +108,16 @@ export function workspaceEgressRules(e: WorkspaceEgressConfig): V1NetworkPolicyE
   }
   const allow = minimalCidrs(e.allow);
   if (allow.length) rules.push({ to: allow.map((cidr) => ({ ipBlock: { cidr } })) });
+  // Issue 15: the keep-alive listener on the proxy's pods (the pod CIDRs are denied otherwise).
+  if (e.keepAlive)
+    rules.push({
+      to: [
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": e.keepAlive.namespace } },
+          podSelector: { matchLabels: { ...e.keepAlive.podLabels } },
+        },
+      ],
+      ports: [{ protocol: "TCP", port: e.keepAlive.port }],
+    });
   return rules;
 }

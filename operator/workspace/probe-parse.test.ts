@@ -96,6 +96,7 @@ test("probeTarget: only a Ready pod with an IP, a probe and a timeout; step boun
     prefix: "/w/team-a/nb",
     podIP: "10.0.0.7",
     podUid: "u1",
+    podRunning: true,
     podReady: true,
     timeoutMs: 30 * 60_000,
     reportIntervalMs: 60_000,
@@ -108,14 +109,20 @@ test("probeTarget: only a Ready pod with an IP, a probe and a timeout; step boun
     intervalMs: 10_000,
     stepMs: 60_000,
     podUid: "u1",
+    ready: true,
   });
+  assert.equal(
+    probeTarget({ ...o, podReady: false })?.ready,
+    false,
+    "a running pod that is not Ready is a target",
+  );
   assert.equal(probeTarget({ ...o, timeoutMs: 20_000 })?.stepMs, 5_000);
   assert.equal(probeTarget({ ...o, podIP: "fd00::7" })?.url, "http://[fd00::7]:8888/w/team-a/nb/api/status");
   // The path cannot name another host (userinfo tricks land in the path).
   const tricky = probeTarget({ ...o, prefix: "", probe: { path: "{prefix}@169.254.169.254/x" } });
   assert.equal(tricky?.url, "http://10.0.0.7:8888/@169.254.169.254/x");
   assert.equal(probePath("{prefix}@evil.test/", ""), "/@evil.test/");
-  assert.equal(probeTarget({ ...o, podReady: false }), undefined);
+  assert.equal(probeTarget({ ...o, podRunning: false }), undefined);
   assert.equal(probeTarget({ ...o, podIP: undefined }), undefined);
   assert.equal(probeTarget({ ...o, probe: undefined }), undefined);
   assert.equal(probeTarget({ ...o, timeoutMs: undefined }), undefined);

@@ -97,14 +97,20 @@ export interface ProbeTarget {
   stepMs: number;
   /** The pod polled: a new pod starts a new poller. */
   podUid: string;
+  /**
+   * The pod is Ready now (default true). Polls begin once it is; after the IDE's first answer they go
+   * on while readiness flaps (a busy IDE on a loaded node misses its readiness probe, which is when its
+   * own report matters most). A change of this alone does not restart the poller.
+   */
+  ready?: boolean;
 }
 
 /** Host part of a URL for an IP (IPv6 in brackets). */
 const hostOf = (ip: string) => (ip.includes(":") ? `[${ip}]` : ip);
 
 /**
- * The probe of a workspace whose class has one and whose pod is Ready with an IP; undefined
- * otherwise (nothing to poll). `timeoutMs` (the idle timeout) bounds the coalescing step, so a short
+ * The probe of a workspace whose class has one and whose pod runs with an IP (Ready or not: see
+ * `ProbeTarget.ready`); undefined otherwise (nothing to poll). `timeoutMs` (the idle timeout) bounds the coalescing step, so a short
  * timeout still sees a busy IDE in time.
  */
 export function probeTarget(o: {
@@ -113,11 +119,13 @@ export function probeTarget(o: {
   prefix: string;
   podIP: string | undefined;
   podUid: string | undefined;
+  /** The pod runs (phase Running). */
+  podRunning: boolean;
   podReady: boolean;
   timeoutMs: number | undefined;
   reportIntervalMs: number;
 }): ProbeTarget | undefined {
-  if (!o.probe || !o.podReady || !o.podIP || !o.podUid || !o.timeoutMs) return undefined;
+  if (!o.probe || !o.podRunning || !o.podIP || !o.podUid || !o.timeoutMs) return undefined;
   const origin = `http://${hostOf(o.podIP)}:${o.port}`;
   const url = origin + probePath(o.probe.path, o.prefix);
   const busyUrl = o.probe.busy?.path ? origin + probePath(o.probe.busy.path, o.prefix) : undefined;
@@ -132,9 +140,10 @@ export function probeTarget(o: {
     intervalMs: probeIntervalMs(o.probe),
     stepMs: Math.min(o.reportIntervalMs, Math.floor(o.timeoutMs / 4)),
     podUid: o.podUid,
+    ready: o.podReady,
   };
 }
 
 /** Two targets poll the same thing the same way. */
 export const sameTarget = (a: ProbeTarget | undefined, b: ProbeTarget | undefined): boolean =>
-  JSON.stringify(a) === JSON.stringify(b);
+  JSON.stringify(a && { ...a, ready: undefined }) === JSON.stringify(b && { ...b, ready: undefined });

@@ -155,3 +155,24 @@ test("a closed port is a network failure; untracking stops the polls", async () 
   clockwork.p.stop();
   assert.equal(hits.get("/status?f"), stoppedAt, "untracked: no more polls");
 });
+
+test("a pod that is not Ready yet is not polled; once its IDE answered, polls go on while readiness flaps", async () => {
+  const waitHits = async (path: string, n: number) => {
+    while ((hits.get(path) ?? 0) < n) await new Promise((res) => setTimeout(res, 5));
+  };
+  const { p, failures } = poller();
+  p.track("ns", "h", target("/status?h", { ready: false }));
+  // Another poller's polls measure the time: several intervals pass without a poll of the starting pod.
+  const clock = poller();
+  clock.p.track("ns", "i", target("/status?i"));
+  await waitHits("/status?i", 5);
+  assert.equal(hits.get("/status?h"), undefined, "not Ready, never answered: not polled");
+  p.track("ns", "h", target("/status?h", { ready: true }));
+  await waitHits("/status?h", 2);
+  p.track("ns", "h", target("/status?h", { ready: false }));
+  const before = hits.get("/status?h")!;
+  await waitHits("/status?h", before + 3);
+  clock.p.stop();
+  p.stop();
+  assert.deepEqual(failures, [], "a starting IDE costs no failure");
+});

@@ -42,6 +42,8 @@ interface Entry {
   /** The IDE's activity as kept (coalesced), ms since the epoch. */
   activityMs?: number;
   stopped: boolean;
+  /** The IDE has answered once: polls go on whatever its readiness says. */
+  answered?: boolean;
 }
 
 /** A poll's failure, classified for the metric. */
@@ -71,7 +73,10 @@ export class ProbePoller {
   track(namespace: string, name: string, target: ProbeTarget | undefined): void {
     const key = `${namespace}/${name}`;
     const entry = this.entries.get(key);
-    if (entry && sameTarget(entry.target, target)) return;
+    if (entry && sameTarget(entry.target, target)) {
+      entry.target = target!; // only its readiness may differ
+      return;
+    }
     if (entry) this.drop(key, entry);
     if (!target) return;
     const fresh: Entry = { target, handle: undefined, stopped: false };
@@ -104,6 +109,8 @@ export class ProbePoller {
   }
 
   private async poll(namespace: string, name: string, entry: Entry): Promise<void> {
+    // Not Ready and never answered: the IDE is still starting, a poll would only fail.
+    if (entry.target.ready === false && !entry.answered) return;
     const pollMs = this.o.clock.now();
     let reading: ProbeReading;
     try {
@@ -119,6 +126,7 @@ export class ProbePoller {
       return;
     }
     if (entry.stopped) return;
+    entry.answered = true;
     const kept = coalesce(entry.activityMs, readingActivity(reading, pollMs), entry.target.stepMs);
     if (kept !== entry.activityMs) {
       entry.activityMs = kept;

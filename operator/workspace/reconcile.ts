@@ -311,6 +311,7 @@ function probeTargetOf(
     prefix: basePath(ws, d.config),
     podIP: live ? pod.status?.podIP : undefined,
     podUid: pod?.metadata?.uid,
+    podRunning: !!live && pod.status?.phase === "Running",
     podReady: !!live && isPodReady(pod),
     timeoutMs: idleSettings(ws, cls).timeoutMs,
     reportIntervalMs: REPORT_INTERVAL_MS,

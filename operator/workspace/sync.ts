@@ -336,7 +336,10 @@ export function buildSyncPod(
  * `portico.dev/workspace` label, which sync pods do not carry.
  */
 export function buildSyncNetworkPolicy(ws: Workspace, config: BuilderConfig): V1NetworkPolicy {
-  const egress = workspaceEgressRules(config.workspaceEgress);
+  // The keep-alive listener is for the workspace's own pod, not its sync pods (issue 15).
+  const { keepAlive: _workspaceOnly, ...syncEgress } = config.workspaceEgress;
+  void _workspaceOnly;
+  const egress = workspaceEgressRules(syncEgress);
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",

@@ -13,6 +13,7 @@ import { ApiError, type ApiErrorCode } from "./types.ts";
 export const GRAPHQL_CODES: Readonly<Record<ApiErrorCode, string>> = Object.freeze({
   bad_request: "BAD_USER_INPUT",
   invalid: "BAD_USER_INPUT",
+  unprocessable: "BAD_USER_INPUT",
   unauthenticated: "UNAUTHENTICATED",
   forbidden: "FORBIDDEN",
   not_found: "NOT_FOUND",

@@ -42,8 +42,14 @@ export const GRAPHQL_SDL = /* GraphQL */ `
     status: InstanceStatus!
     "When it was created (RFC 3339, UTC)."
     createdAt: String!
-    "The workspace's status.lastActivity (RFC 3339). Not reported yet: activity tracking (idle stop) is still to come, so this is null today."
+    "The workspace's status.lastActivity (RFC 3339): the newest of proxy traffic, console streams, the IDE's own probe and keep-alives; null until the operator reported one."
     lastAccessedAt: String
+    "When the idle stop comes unless there is activity (RFC 3339); null: never, or not running."
+    stopsAt: String
+    "An explicit keep-alive in force: no idle stop before this time (RFC 3339); null: none."
+    keepAliveUntil: String
+    "Stopped for idleness, not by its user: opening its url or startCodeServer wakes it."
+    idleStopped: Boolean!
     "The volume's requested capacity in bytes (reserved, not written); null when no size is known. Float: Int stops at 2 GiB."
     storageUsed: Float
   }
@@ -131,6 +137,16 @@ export const GRAPHQL_SDL = /* GraphQL */ `
     the workspace's status and an Event.
     """
     syncRepository("An instance's id, as myCodeServers returns it." id: ID!): CodeServerInstance
+    """
+    Keeps the instance from its idle stop until now + duration (keepAliveUntil). At most the class's
+    maxKeepAlive (default 8h): BAD_USER_INPUT with field duration, naming the maximum, otherwise; "0s" cancels.
+    """
+    keepAliveCodeServer(
+      "An instance's id, as myCodeServers returns it."
+      id: ID!
+      "A Go duration: 30m, 3h, 1h30m; 0s cancels."
+      duration: String!
+    ): CodeServerInstance
   }
 `;
 
@@ -151,6 +167,9 @@ export interface CodeServerInstance {
   status: InstanceStatus;
   createdAt: string;
   lastAccessedAt: string | null;
+  stopsAt: string | null;
+  keepAliveUntil: string | null;
+  idleStopped: boolean;
   storageUsed: number | null;
 }
 
@@ -219,6 +238,9 @@ export function toInstance(
     status: v.status,
     createdAt: v.createdAt,
     lastAccessedAt: v.lastActivity ?? null,
+    stopsAt: v.stopsAt ?? null,
+    keepAliveUntil: v.keepAliveUntil ?? null,
+    idleStopped: v.idleStopped,
     storageUsed: bytesOf(v.storage.size ?? defaultSize),
   };
 }

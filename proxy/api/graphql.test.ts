@@ -129,6 +129,12 @@ class FakeApi implements WorkspaceApi {
     this.calls.push("start");
     return this.running(this.mine(who, namespace, name), true);
   }
+  async keepAlive(who: ApiCaller, namespace: string, name: string, duration: string): Promise<WorkspaceView> {
+    this.calls.push(`keepAlive ${duration}`);
+    const v = this.mine(who, namespace, name);
+    if (duration !== "3h") throw new ApiError(422, "unprocessable", "duration: at most 8h", "duration");
+    return this.set(v, { keepAliveUntil: "2026-12-04T12:00:00Z" });
+  }
   async stop(who: ApiCaller, namespace: string, name: string): Promise<WorkspaceView> {
     this.calls.push("stop");
     return this.running(this.mine(who, namespace, name), false);
@@ -492,6 +498,25 @@ describe("graphql: mutations", () => {
     const a = await gql('mutation { syncRepository(id: "ws-alice/app") { id status } }');
     assert.deepEqual(a.body.data.syncRepository, { id: "ws-alice/app", status: "STARTING" });
     assert.equal(api.workspaces.get("ws-alice/app")?.sync?.requested, "r1");
+  });
+
+  it("keepAliveCodeServer: the instance with keepAliveUntil; over the max BAD_USER_INPUT naming duration; another user's NOT_FOUND", async () => {
+    const a = await gql(
+      'mutation { keepAliveCodeServer(id: "ws-alice/app", duration: "3h") { id keepAliveUntil idleStopped stopsAt } }',
+    );
+    assert.deepEqual(a.body.data.keepAliveCodeServer, {
+      id: "ws-alice/app",
+      keepAliveUntil: "2026-12-04T12:00:00Z",
+      idleStopped: false,
+      stopsAt: null,
+    });
+    const over = await gql('mutation { keepAliveCodeServer(id: "ws-alice/app", duration: "9h") { id } }');
+    assert.deepEqual(codes(over), ["BAD_USER_INPUT"]);
+    assert.equal(over.body.errors[0].extensions.field, "duration");
+    const theirs = await gql('mutation { keepAliveCodeServer(id: "ws-alice/app", duration: "3h") { id } }', {
+      user: "bob",
+    });
+    assert.deepEqual(codes(theirs), ["NOT_FOUND"]);
   });
 
   it("deleteCodeServer: deletes with its volume (deleteVolume: true); then it is NOT_FOUND", async () => {
@@ -870,6 +895,7 @@ describe("graphql: schema and mapping", () => {
         startCodeServer: ["id: ID!", "CodeServerInstance"],
         deleteCodeServer: ["id: ID!", "Boolean"],
         syncRepository: ["id: ID!", "CodeServerInstance"],
+        keepAliveCodeServer: ["id: ID!, duration: String!", "CodeServerInstance"],
       },
     };
     for (const [root, fields] of Object.entries(ops)) {
@@ -895,6 +921,9 @@ describe("graphql: schema and mapping", () => {
         "status",
         "createdAt",
         "lastAccessedAt",
+        "stopsAt",
+        "keepAliveUntil",
+        "idleStopped",
         "storageUsed",
       ],
       ProvisionResult: ["instance", "message", "isNew"],

@@ -135,6 +135,11 @@ export function resolvers(api: WorkspaceApi, gitBase: string | undefined) {
       const t = idOf(a);
       return inst(c, (await api.sync(c.who, t.namespace, t.name)).workspace);
     },
+    // Issue 15: the keep-alive, as REST's POST .../keepalive.
+    keepAliveCodeServer: async (a: Args, c: Ctx) => {
+      const t = idOf(a);
+      return inst(c, await api.keepAlive(c.who, t.namespace, t.name, String(a.duration)));
+    },
   };
 }
 

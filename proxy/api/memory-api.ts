@@ -7,6 +7,7 @@
  * tested on its own and end to end. Every call that would change something is recorded in `calls`.
  */
 import type { Identity } from "../auth/identity.ts";
+import { parseDurationMs } from "../../common/runtime/settings.ts";
 import {
   ApiError,
   type ClassView,
@@ -129,6 +130,19 @@ export class MemoryApi implements WorkspaceApi {
   async start(who: Identity, ns: string, name: string) {
     this.calls.push(`start ${ns}/${name}`);
     return this.#bump(this.#mine(who, ns, name), { running: true, phase: "Starting", status: "STARTING" });
+  }
+  /** The contract's keep-alive with the default class cap (8h); 0s cancels. */
+  async keepAlive(who: Identity, ns: string, name: string, duration: string) {
+    this.calls.push(`keepAlive ${ns}/${name} ${duration}`);
+    const w = this.#mine(who, ns, name);
+    const ms = parseDurationMs(duration);
+    if (ms === undefined || ms > 8 * 3_600_000)
+      throw new ApiError(422, "unprocessable", "duration: at most 8h (the class's maxKeepAlive)", "duration");
+    const { keepAliveUntil: _k, ...rest } = w;
+    void _k;
+    const until = new Date(Date.UTC(2026, 0, 1) + ms).toISOString().replace(/\.\d+Z$/, "Z");
+    this.items.set(this.#key(ns, name), { ...rest, resourceVersion: w.resourceVersion });
+    return this.#bump(this.items.get(this.#key(ns, name))!, ms ? { keepAliveUntil: until } : {});
   }
   async stop(who: Identity, ns: string, name: string) {
     this.calls.push(`stop ${ns}/${name}`);

@@ -159,6 +159,17 @@ const requestSchemas: Record<string, Schema> = {
     },
     examples: [{ idleTimeout: "4h", sharedWith: { users: ["bob"] } }],
   },
+  KeepAliveRequest: {
+    type: "object",
+    description:
+      "No idle stop before now + duration (issue 15). At most the class's idle.maxKeepAlive (default 8h); `0s` cancels.",
+    additionalProperties: false,
+    required: ["duration"],
+    properties: {
+      duration: { type: "string", maxLength: 32, description: "A Go duration: 30m, 3h, 1h30m; 0s cancels." },
+    },
+    examples: [{ duration: "3h" }],
+  },
   ProvisionRequest: {
     type: "object",
     additionalProperties: false,
@@ -508,6 +519,10 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, [number, string]>> = {
     409,
     "The name is taken, or the workspace is not in a state that allows it (sync while stopped).",
   ],
+  unprocessable: [
+    422,
+    "A well-formed request the workspace's class does not allow (a keep-alive longer than its maxKeepAlive); `field` names it.",
+  ],
   precondition_failed: [412, "`If-Match` names a resourceVersion the workspace no longer has: GET it again."],
   payload_too_large: [413, "The body is larger than --api-max-body-bytes."],
   body_too_large: [413, "The declared body is larger than the proxy's --max-body-bytes (checked first)."],
@@ -673,6 +688,20 @@ const actionRoutes: Record<string, Record<string, Operation>> = {
     "Fetch the repository upstream and merge it, keeping every local change",
     ref("SyncResult"),
   ),
+  // Issue 15: the keep-alive (docs/lifecycle.md).
+  [`${API_PREFIX}/workspaces/{ns}/{name}/keepalive`]: {
+    post: {
+      operationId: "keepAliveWorkspace",
+      summary: "Keep a workspace from its idle stop for a while (0s cancels)",
+      tags: ["Workspaces"],
+      parameters: [NS, NAME],
+      requestBody: body("KeepAliveRequest"),
+      responses: {
+        "200": ok("The workspace, keepAliveUntil set (absent after 0s).", ref("Workspace"), etag),
+        ...common("403", "404", "422", ...bodyErrors),
+      },
+    },
+  },
   [`${API_PREFIX}/workspaces/{ns}/{name}/logs`]: {
     get: {
       operationId: "workspaceLogs",
@@ -877,7 +906,7 @@ const errorResponse = (code: string): Schema => {
   };
 };
 
-const STATUSES = ["400", "401", "403", "404", "405", "409", "412", "413", "415", "429", "500", "503"];
+const STATUSES = ["400", "401", "403", "404", "405", "409", "412", "413", "415", "422", "429", "500", "503"];
 
 /** The document. Frozen: the router, the validator and the docs read it; nothing writes it. */
 export const OPENAPI: Readonly<Schema> = deepFreeze({

@@ -163,6 +163,44 @@ describe("workspaces", () => {
     refused(await call("POST", "/api/v1/workspaces/ws-alice/thesis/sync"), 409, "conflict");
   });
 
+  test("keepalive: 200 with keepAliveUntil; over the max 422 naming duration; a body without it 400; 0s cancels", async () => {
+    api.add("alice", "kept");
+    const got = await call("POST", "/api/v1/workspaces/ws-alice/kept/keepalive", {
+      body: { duration: "3h" },
+    });
+    assert.equal(got.status, 200, got.text);
+    conforms("keepAliveWorkspace", got);
+    assert.equal(got.json.keepAliveUntil, "2026-01-01T03:00:00Z");
+    assert.equal(got.headers.get("etag"), `"${String(got.json.resourceVersion)}"`);
+    refused(
+      await call("POST", "/api/v1/workspaces/ws-alice/kept/keepalive", { body: { duration: "9h" } }),
+      422,
+      "unprocessable",
+      "duration",
+    );
+    refused(
+      await call("POST", "/api/v1/workspaces/ws-alice/kept/keepalive", { body: {} }),
+      400,
+      "invalid",
+      "duration",
+    );
+    refused(
+      await call("POST", "/api/v1/workspaces/ws-alice/kept/keepalive", { body: { duration: "1h", x: 1 } }),
+      400,
+      "invalid",
+    );
+    refused(
+      await call("POST", "/api/v1/workspaces/ws-bob/bobs/keepalive", { body: { duration: "1h" } }),
+      404,
+      "not_found",
+    );
+    const off = await call("POST", "/api/v1/workspaces/ws-alice/kept/keepalive", {
+      body: { duration: "0s" },
+    });
+    assert.equal(off.status, 200);
+    assert.equal(off.json.keepAliveUntil, undefined);
+  });
+
   test("logs: text/plain, ?lines bounded", async () => {
     const got = await call("GET", "/api/v1/workspaces/ws-alice/thesis/logs?lines=3");
     assert.equal(got.status, 200);

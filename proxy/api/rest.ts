@@ -165,6 +165,8 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     const r = await c.api.sync(...at(c));
     return accepted(r.workspace, r);
   },
+  keepAliveWorkspace: async (c) =>
+    one(await c.api.keepAlive(...at(c), (c.body as { duration: string }).duration)),
   workspaceLogs: async (c) => ({ status: 200, text: await c.api.logs(...at(c), c.query.lines as number) }),
   listClasses: (c) => ({ status: 200, json: { items: c.api.classes(c.who) } }),
   provision: async (c) => {

@@ -292,6 +292,43 @@ test("sync: an annotation with a request id, only for a running workspace with a
   assert.deepEqual(workspace.sync, { requested: request, state: "Pending" });
 });
 
+test("keepAlive: only who may manage; capped by the class's maxKeepAlive (422 naming duration and the max); 0s removes it", async () => {
+  const { service, writes, objects } = world({
+    classes: [cls("jupyter", { idle: { maxKeepAlive: "4h" } }), cls("vscode")],
+  });
+  await service.create(alice, { className: "jupyter", name: "a1", sharedWith: { users: ["carol"] } });
+  await service.create(alice, { className: "vscode", name: "v1" });
+  const v = await service.keepAlive(alice, "ws-alice", "a1", "3h");
+  assert.equal(v.keepAliveUntil, "2026-12-05T04:02:03Z");
+  assert.equal(
+    objects.get("ws-alice/a1")!.metadata.annotations!["portico.dev/keep-alive-until"],
+    "2026-12-05T04:02:03Z",
+  );
+  const before = writes.length;
+  const over = await refused(
+    service.keepAlive(alice, "ws-alice", "a1", "5h"),
+    422,
+    "unprocessable",
+    "duration",
+  );
+  assert.match(over.message, /4h/);
+  for (const bad of ["soon", "-1h", "3 h", "", "1d"])
+    await refused(service.keepAlive(alice, "ws-alice", "a1", bad), 422, "unprocessable", "duration");
+  await refused(service.keepAlive(bob, "ws-alice", "a1", "1h"), 404, "not_found");
+  await refused(service.keepAlive(who("carol"), "ws-alice", "a1", "1h"), 403, "forbidden");
+  assert.equal(writes.length, before, "no refusal wrote anything");
+  // The default cap is 8h.
+  assert.equal(
+    (await service.keepAlive(alice, "ws-alice", "v1", "8h")).keepAliveUntil,
+    "2026-12-05T09:02:03Z",
+  );
+  await refused(service.keepAlive(alice, "ws-alice", "v1", "8h1s"), 422, "unprocessable", "duration");
+  assert.ok((await service.keepAlive(admin, "ws-alice", "a1", "1h")).keepAliveUntil);
+  const cancelled = await service.keepAlive(alice, "ws-alice", "a1", "0s");
+  assert.equal(cancelled.keepAliveUntil, undefined);
+  assert.equal(objects.get("ws-alice/a1")!.metadata.annotations?.["portico.dev/keep-alive-until"], undefined);
+});
+
 test("provision: access first, then one workspace per user and repository, started again when stopped", async () => {
   const asked: string[] = [];
   const { service, objects } = world({

@@ -45,6 +45,7 @@ import { classView, workspaceView } from "./views.ts";
 import { classNameOf } from "../routing/from-cluster.ts";
 import { isIdleStopped, wakePatch } from "../../common/model/workspace/lifecycle.ts";
 import { RecentWrites } from "../../common/runtime/recent-writes.ts";
+import { keepAliveDecision } from "../activity/keep-alive.ts";
 
 /** The informer caches the service reads (proxy/main.ts). */
 export interface ApiCaches {
@@ -331,6 +332,15 @@ export class WorkspaceService implements WorkspaceApi {
    */
   managedWorkspace(who: Identity, namespace: string, name: string): Workspace {
     return this.#managed(who, namespace, name);
+  }
+
+  // Issue 15 (activity helper): the keep-alive. Only who may manage it; capped by the class.
+  async keepAlive(who: Identity, namespace: string, name: string, duration: string): Promise<WorkspaceView> {
+    const ws = this.#managed(who, namespace, name);
+    const cls = this.#d.caches.workspaceClass(classNameOf(ws));
+    const d = keepAliveDecision(ws, cls, duration, this.#now().getTime());
+    if ("error" in d) throw new ApiError(422, "unprocessable", d.error, "duration");
+    return this.#view(this.#wrote(await this.#d.store.patch(namespace, name, d.patch)));
   }
 
   stats(who: Identity): StatsView {

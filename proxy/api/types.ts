@@ -55,6 +55,7 @@ export const API_ERROR_CODES = [
   "payload_too_large",
   "unsupported_media_type",
   "method_not_allowed",
+  "unprocessable",
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
@@ -231,6 +232,11 @@ export interface WorkspaceApi {
    * may read the repository.
    */
   provision(who: ApiCaller, repoOwner: string, repoName: string): Promise<ProvisionResultView>;
+  /**
+   * Issue 15: no idle stop before now + `duration` (a Go duration, at most the class's
+   * `idle.maxKeepAlive`; `0s` cancels). 422 `unprocessable` naming `duration` otherwise.
+   */
+  keepAlive(who: ApiCaller, namespace: string, name: string, duration: string): Promise<WorkspaceView>;
 }
 
 /** The caller as the API sees it: the verified identity (proxy/auth/identity.ts). */

@@ -17,6 +17,7 @@ import { createLogger } from "../../common/runtime/log.ts";
 import { UpstreamError, type ConsoleCluster } from "./cluster.ts";
 import { logsEndpoint } from "./logs.ts";
 import type { PodLike } from "./target.ts";
+import { ActivityTracker } from "../activity/tracker.ts";
 
 const alice: Identity = { user: "alice", groups: [], roles: [], via: "bearer" };
 const ws0 = {
@@ -41,7 +42,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(): Promise<Harness> {
+async function harness(activity?: ActivityTracker): Promise<Harness> {
   const streams: Harness["streams"] = [];
   const state = { gone: false, failFirst: 0 };
   const cluster: ConsoleCluster = {
@@ -70,6 +71,7 @@ async function harness(): Promise<Harness> {
     log: createLogger("error", "test"),
     retryBaseMs: 1,
     retryMaxMs: 5,
+    ...(activity ? { activity } : {}),
   });
   const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
   wss.on("connection", (ws, req) => {
@@ -149,5 +151,17 @@ test("logs endpoint: a workspace gone when the stream reconnects closes the sock
   h.streams[0]!.body.end();
   assert.equal(await c.closed, 4404);
   assert.equal(c.frames.at(-1)!.code, "not_found");
+  await h.close();
+});
+
+test("logs endpoint: an open stream holds the workspace's console activity until it closes (issue 15)", async () => {
+  const tracker = new ActivityTracker();
+  const h = await harness(tracker);
+  const c = client(h.url);
+  await c.until(() => c.frames.find((f) => f.type === "status" && f.state === "following"));
+  assert.equal(tracker.get("ns1", "proj")?.holds.console, 1);
+  c.ws.close();
+  await c.until(() => (tracker.get("ns1", "proj")?.holds.console === 0 ? true : undefined));
+  assert.ok(tracker.get("ns1", "proj")!.seen.console > 0);
   await h.close();
 });

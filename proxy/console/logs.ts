@@ -30,6 +30,7 @@ import {
   type Resolved,
   type TargetQuery,
 } from "./target.ts";
+import type { ActivityTracker } from "../activity/tracker.ts";
 
 // ─── pure parts ──────────────────────────────────────────────────────────────────────────────────
 
@@ -203,6 +204,8 @@ export interface LogsDeps {
   resolve: ResolveDeps;
   cluster: ConsoleCluster;
   log: Logger;
+  /** Issue 15: an open stream is the workspace's console activity (proxy/activity/). */
+  activity?: Pick<ActivityTracker, "hold">;
   /** Backoff of retries while waiting (container not started, cluster unreachable). */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -235,6 +238,8 @@ export function logsEndpoint(deps: LogsDeps): WsEndpoint {
     open(ws, who, query) {
       const c = checked.get(query);
       if (!c) return ws.close(CLOSE.serverError, "not checked");
+      if (deps.activity)
+        ws.once("close", deps.activity.hold(c.target.namespace, c.target.workspace, "console"));
       void follow(deps, ws, who, c);
     },
   };

@@ -21,6 +21,7 @@ import { UpstreamError, type ConsoleCluster } from "./cluster.ts";
 import { CLOSE, SHELL_MAX_COLS, SHELL_MAX_ROWS, SHELL_MAX_STDIN, type ShellServerFrame } from "./protocol.ts";
 import { badFrames, errorFrame, guarded, keepAlive, parseFrame, send } from "./socket.ts";
 import { isRefusal, parseTarget, resolveTarget, type ResolveDeps, type Resolved } from "./target.ts";
+import type { ActivityTracker } from "../activity/tracker.ts";
 
 // ─── pure parts ──────────────────────────────────────────────────────────────────────────────────
 
@@ -178,6 +179,8 @@ export interface ShellDeps {
   resolve: ResolveDeps;
   cluster: ConsoleCluster;
   log: Logger;
+  /** Issue 15: an open stream is the workspace's console activity (proxy/activity/). */
+  activity?: Pick<ActivityTracker, "hold">;
   pingMs?: number;
 }
 
@@ -205,6 +208,7 @@ export function shellEndpoint(deps: ShellDeps): WsEndpoint {
         pod: `${target.namespace}/${target.pod}`,
         container: target.container,
       });
+      if (deps.activity) ws.once("close", deps.activity.hold(target.namespace, target.workspace, "console"));
       serve(deps, ws, target);
     },
   };

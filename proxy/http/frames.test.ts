@@ -264,3 +264,42 @@ test("the proxy's own frames: unmasked toward a client, masked toward a server, 
   assert.throws(() => controlFrame(OP_PING, Buffer.alloc(126), false), RangeError);
   assert.equal(closePayload(1000, "x".repeat(300)).length, 125);
 });
+
+test("activity: a data message over the limit counts once, at its first frame header; short ones, pings, pongs and close never", () => {
+  let n = 0;
+  const r = new FrameReader({
+    masked: true,
+    maxMessageBytes: 1 << 20,
+    onMessage: () => n++,
+    messageOver: 10,
+  });
+  // Unfragmented: counted from the header alone, before the payload arrived.
+  const big = frame(OP_TEXT, "x".repeat(11));
+  r.push(big.subarray(0, 6));
+  assert.equal(n, 1);
+  r.push(big.subarray(6));
+  r.push(frame(OP_TEXT, "y".repeat(10)));
+  r.push(frame(OP_PING, "z".repeat(100)));
+  r.push(frame(OP_PONG, "z".repeat(100)));
+  assert.equal(n, 1, "a message of exactly the limit, pings and pongs are not activity");
+  // Fragmented: 6 + 6 crosses 10 at the second fragment; the third does not count it again.
+  r.push(frame(OP_BINARY, "a".repeat(6), { fin: false }));
+  assert.equal(n, 1);
+  r.push(frame(OP_CONTINUATION, "a".repeat(6), { fin: false }));
+  assert.equal(n, 2);
+  r.push(frame(OP_CONTINUATION, "a".repeat(100)));
+  assert.equal(n, 2);
+  // A fragmented message that completes within the limit: nothing.
+  r.push(frame(OP_TEXT, "b".repeat(4), { fin: false }));
+  r.push(frame(OP_CONTINUATION, "b".repeat(4)));
+  assert.equal(n, 2);
+  r.push(frame(OP_CLOSE, closePayload(1000, "x".repeat(50))));
+  assert.equal(n, 2);
+});
+
+test("activity: the default limit 0 counts every non-empty data message", () => {
+  let n = 0;
+  const r = new FrameReader({ masked: true, maxMessageBytes: 1 << 20, onMessage: () => n++ });
+  r.push(Buffer.concat([frame(OP_TEXT, "a"), frame(OP_TEXT, ""), frame(OP_BINARY, "bc")]));
+  assert.equal(n, 2);
+});

@@ -43,6 +43,13 @@ export interface FrameReaderOptions {
   masked: boolean;
   /** Largest message, all its fragments together. */
   maxMessageBytes: number;
+  /**
+   * Called once per data message longer than `messageOver` bytes (activity: proxy/activity/), at the
+   * header of the frame that takes it past that: the first for an unfragmented message, whose length
+   * the header gives. Never for control frames.
+   */
+  onMessage?: () => void;
+  messageOver?: number;
 }
 
 /** The largest header: 2 bytes, an 8-byte length, a 4-byte mask key. */
@@ -61,12 +68,18 @@ export class FrameReader {
   #control: { buf: Buffer; filled: number; opcode: number; headerLen: number; mask: boolean } | undefined;
   #inMessage = false;
   #messageBytes = 0;
+  readonly #onMessage: (() => void) | undefined;
+  readonly #over: number;
+  /** The current message was reported to `onMessage` already. */
+  #counted = false;
   /** After a close frame or a violation nothing more is read. */
   #done = false;
 
   constructor(o: FrameReaderOptions) {
     this.#masked = o.masked;
     this.#max = o.maxMessageBytes;
+    this.#onMessage = o.onMessage;
+    this.#over = o.messageOver ?? 0;
   }
 
   /**
@@ -219,10 +232,15 @@ export class FrameReader {
       if (this.#inMessage) return bad("new message before the last one ended");
       this.#inMessage = true;
       this.#messageBytes = 0;
+      this.#counted = false;
     }
     if (length > this.#max - this.#messageBytes)
       return { kind: "violation", code: 1009, reason: `messages are limited to ${this.#max} bytes` };
     this.#messageBytes += length;
+    if (this.#onMessage && !this.#counted && this.#messageBytes > this.#over) {
+      this.#counted = true;
+      this.#onMessage();
+    }
     if (fin) this.#inMessage = false;
     return { kind: "data", length };
   }

@@ -71,6 +71,15 @@ export interface RelayOptions {
   onUpstreamError?: (err: unknown) => void;
 }
 
+/**
+ * Client-to-IDE data messages longer than `over` bytes call `onMessage` once each (activity reports:
+ * proxy/activity/). Counted by the frame reader at a frame header: no per-frame allocation.
+ */
+export interface MessageActivity {
+  over: number;
+  onMessage: () => void;
+}
+
 /** The value of Sec-WebSocket-Accept for a Sec-WebSocket-Key. */
 export const acceptKey = (key: string): string =>
   createHash("sha1")
@@ -150,11 +159,15 @@ class Side {
   /** On the client's side: its relay, counted open until this side is done. */
   pair: Pair | undefined;
 
-  constructor(socket: Duplex, masked: boolean, maxMessageBytes: number) {
+  constructor(socket: Duplex, masked: boolean, maxMessageBytes: number, messages?: MessageActivity) {
     this.socket = socket;
     this.masked = masked;
     // A client's frames must be masked, the IDE's must not.
-    this.reader = new FrameReader({ masked: !masked, maxMessageBytes });
+    this.reader = new FrameReader({
+      masked: !masked,
+      maxMessageBytes,
+      ...(messages ? { onMessage: messages.onMessage, messageOver: messages.over } : {}),
+    });
   }
 }
 
@@ -204,6 +217,8 @@ export class WsRelay {
     who: string,
     /** How the upstream's name is resolved (GatewayRoute url backends: proxy/gateway/guard.ts). */
     lookup?: LookupFunction,
+    /** The client's messages as activity (workspaces only). */
+    messages?: MessageActivity,
   ): void {
     const offered = (req.headers["sec-websocket-protocol"] ?? "")
       .split(",")
@@ -308,14 +323,20 @@ export class WsRelay {
           (chosen ? `Sec-WebSocket-Protocol: ${chosen}\r\n` : "") +
           "\r\n",
       );
-      this.pair(socket, head, upSocket, upHead);
+      this.pair(socket, head, upSocket, upHead, messages);
     });
     up.end();
   }
 
-  private pair(clientSocket: Duplex, clientHead: Buffer, upSocket: Duplex, upHead: Buffer): void {
+  private pair(
+    clientSocket: Duplex,
+    clientHead: Buffer,
+    upSocket: Duplex,
+    upHead: Buffer,
+    messages?: MessageActivity,
+  ): void {
     const max = this.o.maxPayload;
-    const client = new Side(clientSocket, false, max);
+    const client = new Side(clientSocket, false, max, messages);
     const upstream = new Side(upSocket, true, max);
     client.other = upstream;
     upstream.other = client;

@@ -68,6 +68,7 @@ import {
 import { forbidden } from "./status.ts";
 import type { Addressed, RequestCtx, Surface, UpgradeCtx } from "./surface.ts";
 import { WAKE_FAILED, Wakes, heldTimedOut, notReadyAction, upgradeNotReady, waitReady } from "./wake.ts";
+import type { ActivityTracker } from "../activity/tracker.ts";
 
 export interface WorkspaceSurfaceDeps {
   config: ProxyConfig;
@@ -86,6 +87,9 @@ export interface WorkspaceSurfaceDeps {
   api?: Pick<WorkspaceApi, "start">;
   /** The clock of the elapsed times the pages render first. */
   now?: () => Date;
+  // Activity reports (issue 15, proxy/activity/): requests forwarded to the IDE and client messages
+  // over the class's limit are the user's activity; the proxy's own pages and streams are not.
+  activity?: Pick<ActivityTracker, "touch">;
 }
 
 /** Host mode, compatible path on a host not the workspace's own: 308 to where the workspace lives. */
@@ -206,7 +210,7 @@ function sendOwn(
 }
 /** The IDE's answer streamed back; upstream faults classified where they meet the user. */
 function forward(
-  deps: Pick<WorkspaceSurfaceDeps, "config" | "forwarder" | "metrics" | "log">,
+  deps: Pick<WorkspaceSurfaceDeps, "config" | "forwarder" | "metrics" | "log" | "activity">,
   req: IncomingMessage,
   res: ServerResponse,
   m: RouteMatch,
@@ -216,6 +220,7 @@ function forward(
   const { config, log } = deps;
   const { limits } = config;
   const route = `${m.route.namespace}/${m.route.name}`;
+  deps.activity?.touch(m.route.namespace, m.route.name, "proxy"); // issue 15: a user request is activity
   // The Host header goes up as the client sent it (port included): IDEs check Origin against it.
   const upstream = `http://${toIde(req, m, who, client, config)}`;
   deps.forwarder.forward(
@@ -525,7 +530,13 @@ export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
       const relay = (ready: RouteMatch) => {
         const url = `ws://${toIde(req, ready, who, at.client, config)}${ready.upstreamPath}`;
         at.done(name, 101);
-        deps.relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name);
+        // Issue 15: client-to-IDE messages longer than the class's limit are activity.
+        const { namespace: ns, name: wsName, ignoreWebSocketMessagesUpTo: over } = ready.route;
+        const activity = deps.activity;
+        const messages = activity
+          ? { over: over ?? 0, onMessage: () => activity.touch(ns, wsName, "proxy") }
+          : undefined;
+        deps.relay.relay(req, socket, head, url, upstreamHeaders(req.headers), name, undefined, messages);
       };
       if (m.route.state === "ready" && m.route.upstream) return relay(m);
       // Wake (issue 15): woken and/or held until ready (bounded), else refused.
