@@ -90,6 +90,38 @@ export async function jupyterAt(
   };
 }
 
+/** A Jupyter shell-channel request (messaging protocol 5.3), as a kernel's `channels` WebSocket takes it. */
+export function shellRequest(
+  type: string,
+  content: Record<string, unknown>,
+  o: { session?: string; username?: string; msgId?: string } = {},
+): object {
+  return {
+    header: {
+      msg_id: o.msgId ?? `m-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+      username: o.username ?? "test",
+      session: o.session ?? "test",
+      msg_type: type,
+      version: "5.3",
+      date: new Date().toISOString(),
+    },
+    parent_header: {},
+    metadata: {},
+    content,
+    channel: "shell",
+    buffers: [],
+  };
+}
+
+/** What runs a cell: `code`, not silent, no history, no input. */
+export const executeContent = (code: string): Record<string, unknown> => ({
+  code,
+  silent: false,
+  store_history: false,
+  user_expressions: {},
+  allow_stdin: false,
+});
+
 /** Sends kernel_info_request on a kernel's channels and waits for the reply; then closes. */
 function kernelInfo(url: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -103,23 +135,7 @@ function kernelInfo(url: string): Promise<void> {
       reject(err);
     });
     ws.once("open", () =>
-      ws.send(
-        JSON.stringify({
-          header: {
-            msg_id: `info-${Date.now()}`,
-            username: "test",
-            session: "setup",
-            msg_type: "kernel_info_request",
-            version: "5.3",
-            date: new Date().toISOString(),
-          },
-          parent_header: {},
-          metadata: {},
-          content: {},
-          channel: "shell",
-          buffers: [],
-        }),
-      ),
+      ws.send(JSON.stringify(shellRequest("kernel_info_request", {}, { session: "setup" }))),
     );
     ws.on("message", (data) => {
       const msg = JSON.parse(String(data)) as { msg_type?: string; header?: { msg_type?: string } };

@@ -20,6 +20,7 @@ import { PROXY_NODE_ARGS } from "../../proxy/runtime.ts";
 import { buildConsole } from "../../scripts/build-console.ts";
 import { startComponent, stateDir, type Component } from "./component.ts";
 import { clusterNetworkFlags } from "./operator.ts";
+import { executeContent, shellRequest } from "./jupyter-state.ts";
 
 let nextPort = 18280;
 
@@ -144,23 +145,7 @@ export async function jupyterExecute(
         reject(new Error(`kernel WebSocket refused: ${res.statusCode}`));
       });
       ws.once("open", () =>
-        ws.send(
-          JSON.stringify({
-            header: {
-              msg_id: `m-${Date.now()}`,
-              username: "test",
-              session,
-              msg_type: "execute_request",
-              version: "5.3",
-              date: new Date().toISOString(),
-            },
-            parent_header: {},
-            metadata: {},
-            content: { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false },
-            channel: "shell",
-            buffers: [],
-          }),
-        ),
+        ws.send(JSON.stringify(shellRequest("execute_request", executeContent(code), { session }))),
       );
       ws.on("message", (data) => {
         const msg = JSON.parse(String(data)) as {

@@ -24,6 +24,7 @@ import { FrameReader, OP_PING, OP_PONG, controlFrame } from "../../proxy/http/fr
 import { eventually } from "../lib/kube.ts";
 import { startAuthStack, jwtFlags } from "../lib/auth-stack.ts";
 import type { OidcProvider } from "../lib/oidc.ts";
+import { executeContent, shellRequest } from "../lib/jupyter-state.ts";
 import { jupyterExecute, type ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { jupyterClass } from "../lib/workspaces.ts";
@@ -279,33 +280,13 @@ const write = (s: Socket, b: Buffer) =>
 
 /** A Jupyter execute_request as one masked text frame. */
 function executeFrame(code: string): Buffer {
-  return shellFrame("execute_request", {
-    code,
-    silent: false,
-    store_history: false,
-    user_expressions: {},
-    allow_stdin: false,
-  });
+  return shellFrame("execute_request", executeContent(code));
 }
 
 /** A Jupyter shell-channel request as one masked text frame. */
 function shellFrame(msgType: string, content: Record<string, unknown>): Buffer {
   const msg = Buffer.from(
-    JSON.stringify({
-      header: {
-        msg_id: `m-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
-        username: "m",
-        session: "attack",
-        msg_type: msgType,
-        version: "5.3",
-        date: new Date().toISOString(),
-      },
-      parent_header: {},
-      metadata: {},
-      content,
-      channel: "shell",
-      buffers: [],
-    }),
+    JSON.stringify(shellRequest(msgType, content, { username: "m", session: "attack" })),
   );
   return Buffer.concat([header(0x1, msg.length, true), msg]);
 }

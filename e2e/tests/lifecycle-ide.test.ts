@@ -39,6 +39,7 @@ import {
 } from "../../common/model/workspace/lifecycle.ts";
 import { INSTALL_CODE_SERVER, screenshot, writeToVolume } from "../ide/checks.ts";
 import { api, userNamespaces } from "../lib/api-client.ts";
+import { executeContent, shellRequest } from "../lib/jupyter-state.ts";
 import { launchBrowser, type RecordedPage, type SocketRecord, type TestBrowser } from "../lib/browser.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
 import { watchObject, type ObjectWatch } from "../lib/object-watch.ts";
@@ -275,22 +276,6 @@ async function openVSCode(
   return { p, socket };
 }
 
-/** A kernel_info request on the shell channel (messaging protocol 5.3). */
-const kernelInfoRequest = (session: string) => ({
-  header: {
-    msg_id: uniqueName("i"),
-    username: "alice",
-    session,
-    msg_type: "kernel_info_request",
-    version: "5.3",
-  },
-  parent_header: {},
-  metadata: {},
-  content: {},
-  channel: "shell",
-  buffers: [],
-});
-
 /**
  * Runs `code` on a new kernel of a Jupyter workspace through the proxy (REST, then the kernel's
  * WebSocket, as alice) and resolves with the execute_reply's status once the cell has finished.
@@ -329,7 +314,7 @@ async function runCell(
         await eventually(
           "Jupyter hears the new kernel",
           async () => {
-            ws.send(JSON.stringify(kernelInfoRequest(session)));
+            ws.send(JSON.stringify(shellRequest("kernel_info_request", {}, { session, username: "alice" })));
             const k = await jupyterApi(name, "GET", `/api/kernels/${created.json.id}?no_track_activity=1`);
             const state = (k.json as { execution_state?: string } | undefined)?.execution_state;
             return state && state !== "starting" ? state : undefined;
@@ -339,21 +324,9 @@ async function runCell(
         ).catch(reject);
         sentAt = Date.now();
         ws.send(
-          JSON.stringify({
-            header: {
-              msg_id: uniqueName("m"),
-              username: "alice",
-              session,
-              msg_type: "execute_request",
-              version: "5.3",
-              date: new Date().toISOString(),
-            },
-            parent_header: {},
-            metadata: {},
-            content: { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false },
-            channel: "shell",
-            buffers: [],
-          }),
+          JSON.stringify(
+            shellRequest("execute_request", executeContent(code), { session, username: "alice" }),
+          ),
         );
       });
       ws.on("message", (data) => {

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import { GROUP, VERSION, WORKSPACE, type Workspace, type WorkspaceClass } from "../../crds/types.ts";
 import { eventually } from "../lib/kube.ts";
+import { executeContent, shellRequest } from "../lib/jupyter-state.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import {
   condition,
@@ -312,16 +313,6 @@ test("an IDE whose own report says busy is not stopped (the class's probe, polle
   assert.equal(await suite.op.metric("portico_operator_idle_probe_failures_total"), 0);
 });
 
-/** A Jupyter shell-channel request (messaging protocol 5.3). */
-const request = (type: string, content: object, msgId: string) => ({
-  header: { msg_id: msgId, username: "e2e", session: "s", msg_type: type, version: "5.3" },
-  parent_header: {},
-  metadata: {},
-  content,
-  channel: "shell",
-  buffers: [],
-});
-
 /**
  * Starts a kernel on the real Jupyter Server at `ip` and runs `code` in it; resolves once the kernel
  * says it is busy (its iopub status message), with the client's WebSocket closed: no traffic is left.
@@ -347,7 +338,7 @@ async function runCell(ip: string, code: string): Promise<number> {
   await eventually(
     "Jupyter hears the new kernel",
     async () => {
-      ws.send(JSON.stringify(request("kernel_info_request", {}, `info-${Date.now()}`)));
+      ws.send(JSON.stringify(shellRequest("kernel_info_request", {})));
       const k = await fetch(`http://${ip}:8888/api/kernels/${id}?no_track_activity=1`);
       const state = ((await k.json()) as { execution_state?: string }).execution_state;
       return state && state !== "starting" ? state : undefined;
@@ -375,17 +366,10 @@ async function runCell(ip: string, code: string): Promise<number> {
   );
   ws.send(
     JSON.stringify(
-      request(
+      shellRequest(
         "execute_request",
-        {
-          code,
-          silent: false,
-          store_history: true,
-          user_expressions: {},
-          allow_stdin: false,
-          stop_on_error: true,
-        },
-        msgId,
+        { ...executeContent(code), store_history: true, stop_on_error: true },
+        { msgId },
       ),
     ),
   );
