@@ -291,6 +291,50 @@ const cases: Case[] = [
     message: /Cloning the repository/,
   },
   {
+    name: "starting, a repository to clone, before the node reports the init containers: cloning (never 'IDE' then 'cloning')",
+    o: observed(
+      { pod: pod({ phase: "Pending" }) },
+      testWorkspace({ repository: { url: "https://git.example.com/team/analysis.git" } }),
+    ),
+    phase: "Starting",
+    podReady: "Starting",
+    ready: "Starting",
+    progress: "Reconciling",
+    message: /Cloning the repository/,
+  },
+  {
+    name: "starting, cloned (both git init containers done), IDE not running yet",
+    o: observed(
+      {
+        pod: pod({
+          phase: "Pending",
+          init: [
+            cs("git-clone", { terminated: { exitCode: 0 } }),
+            cs("git-checkout", { terminated: { exitCode: 0 } }),
+          ],
+        }),
+      },
+      testWorkspace({ repository: { url: "https://git.example.com/team/analysis.git" } }),
+    ),
+    phase: "Starting",
+    podReady: "Starting",
+    ready: "Starting",
+    progress: "Reconciling",
+    message: /answer at \/api/,
+  },
+  {
+    name: "starting, a repository, the IDE already running (init statuses not in the cache)",
+    o: observed(
+      { pod: pod({ main: [cs("ide", { running: {} })] }) },
+      testWorkspace({ repository: { url: "https://git.example.com/team/analysis.git" } }),
+    ),
+    phase: "Starting",
+    podReady: "Starting",
+    ready: "Starting",
+    progress: "Reconciling",
+    message: /answer at \/api/,
+  },
+  {
     name: "starting: IDE not answering yet",
     o: observed({ pod: pod({ main: [cs("ide", { running: {} })] }) }),
     phase: "Starting",

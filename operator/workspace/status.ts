@@ -251,7 +251,7 @@ function podReady(o: ObservedWorkspace, storage: Judgement): Judgement {
   }
   const path = readinessPath(cls, basePath(ws, o.config));
   if (isPodReady(pod)) return yes("Ready", `The IDE answers on port ${cls.spec.port} at ${path}.`);
-  return podProblem(ws, pod) ?? no("Starting", startingMessage(pod, path));
+  return podProblem(ws, pod) ?? no("Starting", startingMessage(ws, pod, path));
 }
 
 /** Whether the pod's Ready condition is True. */
@@ -343,13 +343,27 @@ function failedRun(s: V1ContainerStatus): { exitCode: number; detail: string } |
   return { exitCode: t.exitCode, detail: (t.message ?? "").trim() || t.reason || "no message" };
 }
 
-function startingMessage(pod: V1Pod, path: string): string {
+/**
+ * Where a scheduled pod is on its way to Ready. A workspace with a repository reads "Cloning" until
+ * both git init containers have finished, including before the node has reported their statuses at
+ * all: otherwise the first status after scheduling would say "Starting the IDE", the next "Cloning",
+ * and the waiting page's steps would go backward. Once the IDE container runs, the clone is done
+ * whatever the init statuses say (the node reports them with the main container's).
+ */
+function startingMessage(ws: Workspace, pod: V1Pod, path: string): string {
   const scheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
   if (scheduled?.status !== "True") return "Waiting for the pod to be scheduled.";
-  const cloning = pod.status?.initContainerStatuses?.some(
+  const inits = pod.status?.initContainerStatuses ?? [];
+  const ideStarted = (pod.status?.containerStatuses ?? []).some(
+    (s) => s.state?.running || s.state?.terminated,
+  );
+  const cloned = [GIT_CONTAINER, GIT_CHECKOUT_CONTAINER].every(
+    (name) => !!inits.find((s) => s.name === name)?.state?.terminated,
+  );
+  const cloning = inits.some(
     (s) => (s.name === GIT_CONTAINER || s.name === GIT_CHECKOUT_CONTAINER) && !s.state?.terminated,
   );
-  if (cloning) return "Cloning the repository.";
+  if (cloning || (ws.spec.repository && !ideStarted && !cloned)) return "Cloning the repository.";
   return `Starting the IDE; waiting for it to answer at ${path}.`;
 }
 
