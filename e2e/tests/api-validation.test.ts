@@ -616,6 +616,7 @@ describe("the API server accepts good input", () => {
       forwardToken: false,
       readinessPath: "/",
       git: { allowedProtocols: ["https", "ssh"] },
+      idle: { warnBefore: "5m", maxKeepAlive: "8h", ignoreWebSocketMessagesUpTo: 0 },
     });
   });
 
