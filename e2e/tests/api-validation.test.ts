@@ -295,6 +295,43 @@ const bad: BadInput[] = [
     field: "spec.imagePullPolicy",
   },
   {
+    name: "idle probe polled more often than every 5 s",
+    manifest: workspaceClass({ idle: { probe: { path: "/api/status", interval: "1s" } } }),
+    field: "spec.idle.probe.interval",
+    says: /must be at least 5s/,
+  },
+  {
+    name: "idle probe path without a leading slash (another host)",
+    manifest: workspaceClass({ idle: { probe: { path: "@169.254.169.254/latest" } } }),
+    field: "spec.idle.probe.path",
+    says: /must start with '\/' or '\{prefix\}'/,
+  },
+  {
+    name: "idle probe without a path",
+    manifest: workspaceClass({ idle: { probe: { lastActivityField: "last_activity" } } }),
+    field: "spec.idle.probe.path",
+  },
+  {
+    name: "idle probe busy field that is not a dotted name",
+    manifest: workspaceClass({ idle: { probe: { path: "/s", busy: { field: "a[0]", value: "busy" } } } }),
+    field: "spec.idle.probe.busy.field",
+  },
+  {
+    name: "negative WebSocket activity threshold",
+    manifest: workspaceClass({ idle: { ignoreWebSocketMessagesUpTo: -1 } }),
+    field: "spec.idle.ignoreWebSocketMessagesUpTo",
+  },
+  {
+    name: "malformed warning lead time",
+    manifest: workspaceClass({ idle: { warnBefore: "five minutes" } }),
+    field: "spec.idle.warnBefore",
+  },
+  {
+    name: "malformed longest keep-alive",
+    manifest: workspaceClass({ idle: { maxKeepAlive: "1d" } }),
+    field: "spec.idle.maxKeepAlive",
+  },
+  {
     name: "malformed class idle timeout",
     manifest: workspaceClass({ idleTimeout: "1d" }),
     field: "spec.idleTimeout",
