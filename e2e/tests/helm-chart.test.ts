@@ -264,7 +264,8 @@ const OPERATOR_RULES = [
   "services [] [list watch create patch delete]",
   "virtualservices.networking.istio.io [] [list watch create patch delete]",
   "workspaceclasses.portico.dev [] [list watch]",
-  "workspaces.portico.dev [] [list watch]",
+  // Issue 15: the idle stop's merge patch of the portico.dev/idle-stopped annotation (never spec).
+  "workspaces.portico.dev [] [list watch patch]",
   "workspaces.portico.dev/finalizers [] [update]",
   "workspaces.portico.dev/status [] [update]",
 ];
@@ -341,9 +342,9 @@ test("each ServiceAccount can do exactly what its component uses (kubectl auth c
   // Nothing cluster-admin-like slips in through another binding.
   for (const sa of [`${FULLNAME}-operator`, `${FULLNAME}-proxy`])
     for (const [verb, resource] of [
+      // Both patch Workspaces' lifecycle annotations (issue 15; the admission policy keeps everyone
+      // else off them); neither creates one outside the API's namespace.
       ["create", "workspaces.portico.dev"],
-      // The proxy patches Workspaces' lifecycle annotations everywhere (issue 15); the operator never.
-      ...(sa.endsWith("-proxy") ? [] : ([["patch", "workspaces.portico.dev"]] as const)),
       ["list", "secrets"],
       ["create", "clusterrolebindings"],
       ["delete", "customresourcedefinitions"],
