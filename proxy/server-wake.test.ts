@@ -142,3 +142,23 @@ test("not woken: a workspace its user stopped gets the stopped page with Start",
 });
 
 const NAV = { "sec-fetch-site": "none", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document" };
+
+test("a held request outlives the connection's idle timeout (--idle-timeout shorter than --wake-wait)", async () => {
+  // Before: the server's idle timeout closed the held client's connection without an answer.
+  const own = new RouteTable({ routing: "path", baseDomain: "portico.test" });
+  own.upsert(route("idle-cut", { state: "starting", idleStopped: undefined }));
+  const config = loadConfig(["--auth=none", "--routing=path", "--wake-wait=5s", "--idle-timeout=200ms"], {});
+  const started = await listenTestProxy(config, own, log, { api, metrics: createMetrics(() => ({})) });
+  try {
+    const answer = fetch(`http://127.0.0.1:${started.port}/w/${NS}/idle-cut/late`);
+    while (own.listenerCount(NS, "idle-cut") === 0) await new Promise((r) => setImmediate(r));
+    // Three idle timeouts pass while the proxy holds the request: what is under test is the time.
+    await new Promise((r) => setTimeout(r, 600));
+    own.upsert(ready("idle-cut"));
+    const res = await answer;
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), `backend GET /w/${NS}/idle-cut/late`);
+  } finally {
+    await started.proxy.close();
+  }
+});

@@ -409,7 +409,11 @@ function workspaceWake(deps: WorkspaceSurfaceDeps, pages: ReturnType<typeof work
     if (refusal) return sendJson(res, refusal.status, refusal.body, refusal.headers);
     ctx.held = true;
     const t0 = process.hrtime.bigint();
+    // The proxy is the one waiting, not the client: the connection's idle timeout (--idle-timeout,
+    // which may be shorter than --wake-wait) must not close it without an answer meanwhile.
+    const idle = suspendIdleTimeout(req.socket, config.limits.idleTimeoutMs);
     void waitReady(table, m.route.namespace, m.route.name, waitMs, res).then((o) => {
+      idle.restore();
       ended.emit("close");
       metrics.heldWait(o.result, since(t0));
       if (o.result === "client_gone" || res.writableEnded) return;
@@ -471,7 +475,9 @@ function workspaceWake(deps: WorkspaceSurfaceDeps, pages: ReturnType<typeof work
     const wait = () => {
       if (waitMs === 0) return reject(notReadyRefusal({ ...m.route, state: "starting" }));
       const t0 = process.hrtime.bigint();
+      const idle = suspendIdleTimeout(socket, config.limits.idleTimeoutMs);
       void waitReady(table, m.route.namespace, m.route.name, waitMs, socket).then((o) => {
+        idle.restore();
         metrics.heldWait(o.result, since(t0));
         if (o.result === "client_gone" || socket.destroyed) return gone();
         if (o.result === "forwarded") return relay({ ...m, route: o.route });
@@ -495,6 +501,17 @@ function workspaceWake(deps: WorkspaceSurfaceDeps, pages: ReturnType<typeof work
   return { http, upgrade };
 }
 // --- end wake
+
+/**
+ * Turns a connection's idle timeout off while the proxy holds its request (the client is waiting on
+ * the proxy, not idle), and back on (`idleMs`; 0 stays off) once the wait is over.
+ */
+function suspendIdleTimeout(socket: object, idleMs: number): { restore(): void } {
+  // An upgrade's socket is typed as a Duplex; it is a net.Socket (TLS or not) in the server.
+  const timed = socket as { setTimeout?: (ms: number) => unknown };
+  timed.setTimeout?.(0);
+  return { restore: () => void timed.setTimeout?.(idleMs) };
+}
 
 export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
   const { config, gate, table, events, connections, origin, log } = deps;
