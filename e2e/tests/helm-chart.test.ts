@@ -416,6 +416,8 @@ test("the e2e suites' operator and proxy run as the chart's ServiceAccounts, und
     [
       "portico-workspace-children",
       "portico-workspace-children",
+      "portico-workspace-lifecycle",
+      "portico-workspace-lifecycle",
       "portico-workspace-owner",
       "portico-workspace-owner",
     ],
