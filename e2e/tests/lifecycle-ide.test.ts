@@ -545,7 +545,13 @@ async function consoleWarning(): Promise<{ p: Page; stopsAt: string; w: ObjectWa
     .getByRole("button", { name: /keep.?alive/i })
     .first()
     .waitFor({ timeout: 120_000 });
-  const ws = w.latest();
+  // The console may show the warning from stopsAt and the class's warnBefore a moment before the
+  // operator's StoppingSoon status arrives: wait for status to say it too (not for the stop).
+  const ws = await w.until(
+    "status warns too (StoppingSoon)",
+    (x) => idle(x)?.reason === IDLE_REASONS.stoppingSoon || idleStopped(x),
+    60_000,
+  );
   assert.equal(idle(ws)?.reason, IDLE_REASONS.stoppingSoon, `status warns too: ${JSON.stringify(idle(ws))}`);
   assert.ok(!w.history.some((e) => idleStopped(e.obj)), "before the stop");
   assert.ok(
