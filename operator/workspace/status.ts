@@ -28,6 +28,7 @@ import type { BuilderConfig } from "../config.ts";
 import { canonicalJson, GIT_CHECKOUT_CONTAINER, GIT_CONTAINER } from "./build.ts";
 import { pvcName, requiredNamespace } from "../../common/model/workspace/names.ts";
 import { basePath, readinessPath, workspaceUrl } from "../../common/model/workspace/template.ts";
+import { rfc3339 as rfc3339Ms } from "../../common/model/workspace/lifecycle.ts";
 import { isIdleStopped } from "../../common/model/workspace/lifecycle.ts";
 import { decideIdle } from "./idle.ts";
 
@@ -116,10 +117,8 @@ export function resolvedClassName(ws: Workspace): string {
   return ws.spec.className ?? ws.spec.ide ?? "";
 }
 
-/** RFC 3339 without fractional seconds, as the API server writes `metav1.Time`. */
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d+Z$/, "Z");
-}
+/** RFC 3339 without fractional seconds, as the API server writes `metav1.Time` (the lifecycle's format). */
+export const rfc3339 = (d: Date): string => rfc3339Ms(d.getTime());
 
 /** The workspace's status from what was observed at `now`. */
 export function computeStatus(o: ObservedWorkspace, now: Date): WorkspaceStatus {
