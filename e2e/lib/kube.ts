@@ -3,6 +3,7 @@
  * The harness exports KUBECONFIG (and PORTICO_CLUSTER_STATE); tests never guess where the cluster is.
  */
 import * as k8s from "@kubernetes/client-node";
+import { PooledKubeConfig } from "../../common/runtime/pooled-kubeconfig.ts";
 
 /** Loads the harness kubeconfig, failing with a message that says how to get one. */
 export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): k8s.KubeConfig {
@@ -12,7 +13,9 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): k8s.KubeCo
       "KUBECONFIG is not set: run e2e tests through `npm run test:e2e` (or `bash e2e/cluster/cluster.sh exec -- <cmd>`), which starts the local cluster and sets it",
     );
   }
-  const kc = new k8s.KubeConfig();
+  // Pooled as the components' clients are: client-node alone opens a TLS connection per request,
+  // which at benchmark scale cost the API server more CPU in handshakes than some of the work measured.
+  const kc = new PooledKubeConfig();
   kc.loadFromFile(path);
   return kc;
 }
