@@ -17,6 +17,7 @@ import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { REPO, stateDir } from "./component.ts";
 import { eventually } from "./kube.ts";
+import { startProxy, type ProxyProcess } from "./proxy.ts";
 
 export interface OidcProviderOptions {
   /** Listen address inside the test network namespace, e.g. 198.18.0.30. */
@@ -402,4 +403,30 @@ export function proxyOidcFlags(
     "--oidc-audiences=portico",
     `--public-url=${publicUrl}`,
   ];
+}
+
+/**
+ * The set-up most browser and API suites share: a real OpenID provider on `provider`:9000 and a
+ * proxy on `proxy`:8080 that logs users in against it (plus the suite's own `flags`), both stopped
+ * at the suite's teardown. Names their logs `{name}-oidc` and `{name}-proxy`.
+ */
+export async function startOidcProxy(
+  suite: { onTeardown(fn: () => unknown): void },
+  o: { name: string; provider: string; proxy: string; publicUrl: string; flags?: string[] },
+): Promise<{ idp: OidcProvider; px: ProxyProcess }> {
+  const idp = await startOidcProvider({
+    address: o.provider,
+    port: 9000,
+    redirectUris: [`${o.publicUrl}/__portico/auth/callback`],
+    name: `${o.name}-oidc`,
+  });
+  suite.onTeardown(() => idp.stop());
+  const px = await startProxy({
+    address: o.proxy,
+    port: 8080,
+    name: `${o.name}-proxy`,
+    flags: [...proxyOidcFlags(idp, o.publicUrl), ...(o.flags ?? [])],
+  });
+  suite.onTeardown(() => px.stop());
+  return { idp, px };
 }

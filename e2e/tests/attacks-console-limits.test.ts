@@ -17,8 +17,8 @@ import {
   podSubresourceRequests,
   type ConsoleSocket,
 } from "../lib/console-socket.ts";
-import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
-import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import { startOidcProxy, type OidcProvider } from "../lib/oidc.ts";
+import type { ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { tinyClass } from "../lib/workspaces.ts";
 
@@ -39,19 +39,12 @@ const token = new Map<string, string>();
 
 before(async () => {
   await suite.ready();
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    redirectUris: [`${PUBLIC}/__portico/auth/callback`],
-    name: "attacks-console-limits-oidc",
-  });
-  suite.onTeardown(() => idp.stop());
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "attacks-console-limits-proxy",
+  ({ idp, px } = await startOidcProxy(suite, {
+    name: "attacks-console-limits",
+    provider: PROVIDER,
+    proxy: PROXY,
+    publicUrl: PUBLIC,
     flags: [
-      ...proxyOidcFlags(idp, PUBLIC),
       `--api-namespace=${suite.ns}`,
       "--rate-limit-ip=0",
       "--rate-limit-user=0",
@@ -59,8 +52,7 @@ before(async () => {
       "--console-max-log-streams=1",
       "--console-max-shells=1",
     ],
-  });
-  suite.onTeardown(() => px.stop());
+  }));
   for (const user of ["alice", "bob"]) token.set(user, (await idp.tokensFor(user)).accessToken);
 });
 

@@ -30,8 +30,8 @@ import {
 } from "../lib/console-socket.ts";
 import { sessionCookie } from "../lib/api-client.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
-import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
-import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import { startOidcProxy, type OidcProvider } from "../lib/oidc.ts";
+import type { ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { getWorkspace, tinyClass } from "../lib/workspaces.ts";
 
@@ -59,25 +59,13 @@ let filesBefore: string[];
 
 before(async () => {
   await suite.ready();
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    redirectUris: [`${PUBLIC}/__portico/auth/callback`],
-    name: "attacks-console-oidc",
-  });
-  suite.onTeardown(() => idp.stop());
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "attacks-console-proxy",
-    flags: [
-      ...proxyOidcFlags(idp, PUBLIC),
-      `--api-namespace=${suite.ns}`,
-      "--rate-limit-ip=0",
-      "--rate-limit-user=0",
-    ],
-  });
-  suite.onTeardown(() => px.stop());
+  ({ idp, px } = await startOidcProxy(suite, {
+    name: "attacks-console",
+    provider: PROVIDER,
+    proxy: PROXY,
+    publicUrl: PUBLIC,
+    flags: [`--api-namespace=${suite.ns}`, "--rate-limit-ip=0", "--rate-limit-user=0"],
+  }));
   for (const user of ["alice", "bob", "carol"]) tokens.set(user, (await idp.tokensFor(user)).accessToken);
   aliceCookie = await sessionCookie(px, idp, "alice");
   // A pod in the same namespace that is nobody's workspace, and an impostor claiming alice's: her

@@ -28,9 +28,9 @@ import type { Workspace } from "../../crds/types.ts";
 import { writeToVolume } from "../ide/checks.ts";
 import { sessionCookie } from "../lib/api-client.ts";
 import { eventually } from "../lib/kube.ts";
-import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { startOidcProxy, type OidcProvider } from "../lib/oidc.ts";
 import { auditWrites } from "../lib/operator.ts";
-import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import type { ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import {
   createWorkspace,
@@ -179,26 +179,18 @@ before(async () => {
     await new Promise((res) => r.on("close", res));
     return out.trim() === "yes" ? true : undefined;
   });
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    redirectUris: [`${PUBLIC}/__portico/auth/callback`],
-    name: "attacks-lifecycle-oidc",
-  });
-  suite.onTeardown(() => idp.stop());
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "attacks-lifecycle-proxy",
+  ({ idp, px } = await startOidcProxy(suite, {
+    name: "attacks-lifecycle",
+    provider: PROVIDER,
+    proxy: PROXY,
+    publicUrl: PUBLIC,
     flags: [
-      ...proxyOidcFlags(idp, PUBLIC),
       "--rate-limit-ip=0",
       "--rate-limit-user=0",
       `--max-connections-per-user=${MAX_HELD}`,
       "--wake-wait=5m",
     ],
-  });
-  suite.onTeardown(() => px.stop());
+  }));
   for (const user of ["alice", "bob", "carol"]) cookies.set(user, await sessionCookie(px, idp, user));
   // The victim: running, Ready, then idle-stopped as the operator does it (an admin writes it here).
   await createWorkspace(

@@ -20,9 +20,9 @@ import { LOGS_PATH, SHELL_PATH, WATCH_PATH } from "../../proxy/console/protocol.
 import { api, sessionCookie, userNamespaces } from "../lib/api-client.ts";
 import { launchBrowser, type TestBrowser } from "../lib/browser.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
-import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { startOidcProxy, type OidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
-import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import type { ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { createWorkspace, getWorkspace, tinyClass, workspace } from "../lib/workspaces.ts";
 
@@ -70,25 +70,13 @@ before(async () => {
     [nsOf("bob"), "bobs", "bob", false],
   ] as const)
     await createWorkspace(c, workspace(ns, name, { className: tiny, owner, running }));
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    redirectUris: [`${PUBLIC}/__portico/auth/callback`],
-    name: "console-oidc",
-  });
-  suite.onTeardown(() => idp.stop());
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "console-proxy",
-    flags: [
-      ...proxyOidcFlags(idp, PUBLIC),
-      `--api-namespace=${prefix}-{user}`,
-      "--rate-limit-ip=0",
-      "--rate-limit-user=0",
-    ],
-  });
-  suite.onTeardown(() => px.stop());
+  ({ idp, px } = await startOidcProxy(suite, {
+    name: "console",
+    provider: PROVIDER,
+    proxy: PROXY,
+    publicUrl: PUBLIC,
+    flags: [`--api-namespace=${prefix}-{user}`, "--rate-limit-ip=0", "--rate-limit-user=0"],
+  }));
   const cookie = await sessionCookie(px, idp, "alice");
   for (const path of [WATCH_PATH, LOGS_PATH, SHELL_PATH])
     served[path] = await upgrades(`${path}?workspace=${nsOf("alice")}/alpha`, cookie);

@@ -18,8 +18,8 @@ import { LOGS_PATH, SHELL_PATH } from "../../proxy/console/protocol.ts";
 import { compareTimes } from "../../proxy/console/logs.ts";
 import { mustOpen, podSubresourceRequests, type ConsoleSocket } from "../lib/console-socket.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
-import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
-import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import { startOidcProxy, type OidcProvider } from "../lib/oidc.ts";
+import type { ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import { getWorkspace, tinyClass } from "../lib/workspaces.ts";
 
@@ -40,25 +40,13 @@ let podName: string;
 
 before(async () => {
   await suite.ready();
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    redirectUris: [`${PUBLIC}/__portico/auth/callback`],
-    name: "console-streams-oidc",
-  });
-  suite.onTeardown(() => idp.stop());
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "console-streams-proxy",
-    flags: [
-      ...proxyOidcFlags(idp, PUBLIC),
-      `--api-namespace=${suite.ns}`,
-      "--rate-limit-ip=0",
-      "--rate-limit-user=0",
-    ],
-  });
-  suite.onTeardown(() => px.stop());
+  ({ idp, px } = await startOidcProxy(suite, {
+    name: "console-streams",
+    provider: PROVIDER,
+    proxy: PROXY,
+    publicUrl: PUBLIC,
+    flags: [`--api-namespace=${suite.ns}`, "--rate-limit-ip=0", "--rate-limit-user=0"],
+  }));
   alice = (await idp.tokensFor("alice")).accessToken;
   const ws = await getWorkspace(c, suite.ns, "proj");
   podName = ws.status!.children!.pod!;

@@ -43,9 +43,9 @@ import { executeContent, shellRequest } from "../lib/jupyter-state.ts";
 import { launchBrowser, type RecordedPage, type SocketRecord, type TestBrowser } from "../lib/browser.ts";
 import { eventually, uniqueName } from "../lib/kube.ts";
 import { watchObject, type ObjectWatch } from "../lib/object-watch.ts";
-import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
+import { startOidcProxy, type OidcProvider } from "../lib/oidc.ts";
 import { stateDir } from "../lib/operator.ts";
-import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import type { ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import {
   condition,
@@ -105,27 +105,19 @@ before(async () => {
   await promisify(execFile)("bash", [INSTALL_CODE_SERVER], { timeout: 20 * 60_000 });
   await suite.ready();
   await userNamespaces(suite, prefix, ["alice"]);
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    redirectUris: [`${PUBLIC}/__portico/auth/callback`],
-    name: "lifecycle-ide-oidc",
-  });
-  suite.onTeardown(() => idp.stop());
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "lifecycle-ide-proxy",
+  ({ idp, px } = await startOidcProxy(suite, {
+    name: "lifecycle-ide",
+    provider: PROVIDER,
+    proxy: PROXY,
+    publicUrl: PUBLIC,
     flags: [
-      ...proxyOidcFlags(idp, PUBLIC),
       `--api-namespace=${prefix}-{user}`,
       "--rate-limit-ip=0",
       "--rate-limit-user=0",
       "--activity-report-interval=5s",
       "--activity-flush-interval=1s",
     ],
-  });
-  suite.onTeardown(() => px.stop());
+  }));
   token = (await idp.tokensFor("alice")).accessToken;
   browser = await launchBrowser({ parentDir: stateDir(), hostMap: { "portico.test": PROXY } });
   suite.onTeardown(() => browser.close());

@@ -24,8 +24,8 @@ import type { Workspace } from "../../crds/types.ts";
 import { writeToVolume } from "../ide/checks.ts";
 import { sessionCookie } from "../lib/api-client.ts";
 import { eventually } from "../lib/kube.ts";
-import { proxyOidcFlags, startOidcProvider, type OidcProvider } from "../lib/oidc.ts";
-import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
+import { startOidcProxy, type OidcProvider } from "../lib/oidc.ts";
+import type { ProxyProcess } from "../lib/proxy.ts";
 import { clusterSuite } from "../lib/suite.ts";
 import {
   createWorkspace,
@@ -60,21 +60,14 @@ let alice: string;
 
 before(async () => {
   await suite.ready();
-  idp = await startOidcProvider({
-    address: PROVIDER,
-    port: 9000,
-    redirectUris: [`${PUBLIC}/__portico/auth/callback`],
-    name: "lifecycle-wake-oidc",
-  });
-  suite.onTeardown(() => idp.stop());
-  px = await startProxy({
-    address: PROXY,
-    port: 8080,
-    name: "lifecycle-wake-proxy",
+  ({ idp, px } = await startOidcProxy(suite, {
+    name: "lifecycle-wake",
+    provider: PROVIDER,
+    proxy: PROXY,
+    publicUrl: PUBLIC,
     // A loaded CI machine may take long to start a pod: the bound is generous, never reached here.
-    flags: [...proxyOidcFlags(idp, PUBLIC), "--rate-limit-ip=0", "--rate-limit-user=0", "--wake-wait=5m"],
-  });
-  suite.onTeardown(() => px.stop());
+    flags: ["--rate-limit-ip=0", "--rate-limit-user=0", "--wake-wait=5m"],
+  }));
   alice = await sessionCookie(px, idp, "alice");
 });
 
