@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ACTIVITY_PROXY_ANNOTATION, rfc3339 } from "../../common/model/workspace/lifecycle.ts";
-import { ActivityFlusher, type ReportResult } from "./flusher.ts";
+import { ActivityFlusher, type FlusherOptions, type ReportResult } from "./flusher.ts";
 import { ActivityTracker } from "./tracker.ts";
 
 const T = Date.parse("2026-12-05T10:00:00Z");
@@ -25,21 +25,27 @@ function cluster(names: string[]) {
   };
 }
 
-test("a round writes a merge patch of only the activity key; a second round writes nothing new", async () => {
-  let now = T;
-  const c = cluster(["a"]);
-  const tracker = new ActivityTracker(() => now);
-  const results: ReportResult[] = [];
-  const f = new ActivityFlusher({
+/** One replica on cluster `c`: its own tracker and a flusher with the tests' defaults, `o` on top. */
+function replica(c: ReturnType<typeof cluster>, now: () => number, o: Partial<FlusherOptions> = {}) {
+  const tracker = new ActivityTracker(now);
+  const flusher = new ActivityFlusher({
     tracker,
     annotations: c.read,
     write: c.write,
     log: quiet,
     writesPerSecond: 10,
-    now: () => now,
+    now,
     sleep: async () => undefined,
-    onResult: (r) => results.push(r),
+    ...o,
   });
+  return { tracker, flusher };
+}
+
+test("a round writes a merge patch of only the activity key; a second round writes nothing new", async () => {
+  let now = T;
+  const c = cluster(["a"]);
+  const results: ReportResult[] = [];
+  const { tracker, flusher: f } = replica(c, () => now, { onResult: (r) => results.push(r) });
   tracker.touch("ns", "a", "proxy");
   await f.flush();
   assert.deepEqual(c.patches, [
@@ -59,19 +65,7 @@ test("a round writes a merge patch of only the activity key; a second round writ
 test("two replicas sharing a workspace write about once per interval, not twice", async () => {
   let now = T;
   const c = cluster(["a"]);
-  const replicas = [0, 1].map(() => {
-    const tracker = new ActivityTracker(() => now);
-    const flusher = new ActivityFlusher({
-      tracker,
-      annotations: c.read,
-      write: c.write,
-      log: quiet,
-      writesPerSecond: 10,
-      now: () => now,
-      sleep: async () => undefined,
-    });
-    return { tracker, flusher };
-  });
+  const replicas = [0, 1].map(() => replica(c, () => now));
   // Ten minutes of traffic through both replicas, each flushing every 5 s a little apart.
   for (let s = 0; s < 600; s += 5) {
     now = T + s * 1000;
@@ -89,19 +83,13 @@ test("writes are paced at the budget, the rest deferred; a failed write is retri
   const c = cluster(names);
   let fail = true;
   const sleeps: number[] = [];
-  const tracker = new ActivityTracker(() => now);
   const results: string[] = [];
-  const f = new ActivityFlusher({
-    tracker,
-    annotations: c.read,
+  const { tracker, flusher: f } = replica(c, () => now, {
     write: async (ns, name, patch) => {
       if (name === "w0" && fail) throw new Error("conflict");
       await c.write(ns, name, patch);
     },
-    log: quiet,
     tickMs: 1000,
-    writesPerSecond: 10,
-    now: () => now,
     sleep: async (ms) => void sleeps.push(ms),
     onResult: (r, n) => results.push(n ? `${r}:${n}` : r),
   });
@@ -124,15 +112,7 @@ test("writes are paced at the budget, the rest deferred; a failed write is retri
 
 test("a workspace gone from the cache is forgotten", async () => {
   const c = cluster(["a"]);
-  const tracker = new ActivityTracker(() => T);
-  const f = new ActivityFlusher({
-    tracker,
-    annotations: c.read,
-    write: c.write,
-    log: quiet,
-    writesPerSecond: 10,
-    now: () => T,
-  });
+  const { tracker, flusher: f } = replica(c, () => T);
   tracker.touch("ns", "gone", "proxy");
   await f.flush();
   assert.equal(tracker.size, 0);
@@ -144,19 +124,10 @@ test("a report another replica wrote while this round waited its turn is skipped
   const c = cluster(["a", "b"]);
   const results: ReportResult[] = [];
   const mk = (sleep: (ms: number) => Promise<void>) => {
-    const tracker = new ActivityTracker(() => now);
+    const { tracker, flusher } = replica(c, () => now, { sleep, onResult: (r) => results.push(r) });
     tracker.touch("ns", "a", "proxy");
     tracker.touch("ns", "b", "proxy");
-    return new ActivityFlusher({
-      tracker,
-      annotations: c.read,
-      write: c.write,
-      log: quiet,
-      writesPerSecond: 10,
-      now: () => now,
-      sleep,
-      onResult: (r) => results.push(r),
-    });
+    return flusher;
   };
   const other = mk(async () => undefined);
   // While this replica waits between its two writes, the other replica writes both keys.
