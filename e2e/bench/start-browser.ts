@@ -12,6 +12,7 @@
  */
 import { chromium, type Browser, type Page } from "playwright-core";
 import { CHROMIUM, CHROMIUM_FLAGS, hostResolverRules } from "../lib/browser.ts";
+import { putNotebookFromPage } from "../ide/checks.ts";
 import { uniqueName } from "../lib/kube.ts";
 
 export type Ide = "vscode" | "jupyter";
@@ -127,23 +128,7 @@ async function jupyterUsable(page: Page, base: string, out: Load, timeoutMs: num
   await page.waitForSelector("#notebook_list", { timeout: timeoutMs });
   out.page = Date.now();
   const name = `${uniqueName("nb")}.ipynb`;
-  const status = await page.evaluate(
-    async ({ url, body }) =>
-      (await fetch(url, { method: "PUT", headers: { "content-type": "application/json" }, body })).status,
-    {
-      url: new URL(`api/contents/${name}`, base).href,
-      body: JSON.stringify({
-        type: "notebook",
-        format: "json",
-        content: {
-          cells: [],
-          metadata: { kernelspec: { name: "python3", display_name: "Python 3", language: "python" } },
-          nbformat: 4,
-          nbformat_minor: 5,
-        },
-      }),
-    },
-  );
+  const status = await putNotebookFromPage(page, base, name);
   if (status !== 201) throw new Error(`PUT api/contents/${name}: ${status}`);
   await page.goto(new URL(`notebooks/${name}`, base).href, {
     waitUntil: "domcontentloaded",

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import type { Page } from "playwright-core";
 import { parse } from "yaml";
 import type { WorkspaceClass } from "../../crds/types.ts";
 import type { RecordedPage, TestBrowser } from "../lib/browser.ts";
@@ -160,6 +161,30 @@ export async function checkVSCodeOpensClone(
 }
 
 /**
+ * Creates an empty Python 3 notebook `name` under Jupyter's `base` with a fetch from `page` (the
+ * page's own origin and cookies: the request a user's browser makes); the answer's status (201).
+ */
+export async function putNotebookFromPage(page: Page, base: string, name: string): Promise<number> {
+  return page.evaluate(
+    async ({ url, body }) =>
+      (await fetch(url, { method: "PUT", headers: { "content-type": "application/json" }, body })).status,
+    {
+      url: new URL(`api/contents/${name}`, base).href,
+      body: JSON.stringify({
+        type: "notebook",
+        format: "json",
+        content: {
+          cells: [],
+          metadata: { kernelspec: { name: "python3", display_name: "Python 3", language: "python" } },
+          nbformat: 4,
+          nbformat_minor: 5,
+        },
+      }),
+    },
+  );
+}
+
+/**
  * Opens the classic notebook UI (nbclassic on Jupyter Server) under `base` (ends with `/`), makes a
  * notebook from the page (its own origin: the same request a user's browser makes), runs `1+1` in its
  * first cell on a real kernel (over the kernel's WebSocket) and reads `2` from the output.
@@ -170,24 +195,7 @@ export async function checkJupyter(b: TestBrowser, base: string, shot: string): 
   try {
     const tree = await p.page.goto(new URL("tree", base).href, { waitUntil: "domcontentloaded" });
     assert.equal(tree?.status(), 200, "the notebook file browser");
-    const status = await p.page.evaluate(
-      async ({ url, body }) =>
-        (await fetch(url, { method: "PUT", headers: { "content-type": "application/json" }, body })).status,
-      {
-        url: new URL(`api/contents/${name}`, base).href,
-        body: JSON.stringify({
-          type: "notebook",
-          format: "json",
-          content: {
-            cells: [],
-            metadata: { kernelspec: { name: "python3", display_name: "Python 3", language: "python" } },
-            nbformat: 4,
-            nbformat_minor: 5,
-          },
-        }),
-      },
-    );
-    assert.equal(status, 201, `PUT api/contents/${name}`);
+    assert.equal(await putNotebookFromPage(p.page, base, name), 201, `PUT api/contents/${name}`);
     await p.page.reload({ waitUntil: "domcontentloaded" });
     await p.page.waitForSelector(`#notebook_list a:has-text("${name}")`, { timeout: 30_000 });
 
