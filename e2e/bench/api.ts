@@ -23,7 +23,6 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
@@ -37,7 +36,7 @@ import { startOidcProvider } from "../lib/oidc.ts";
 import { startOperator, stateDir, type OperatorProcess } from "../lib/operator.ts";
 import { startProxy, type ProxyProcess } from "../lib/proxy.ts";
 import { createClass, createWorkspace, deleteWorkspace, isReady, tinyClass } from "../lib/workspaces.ts";
-import { benchNetns } from "./backend.ts";
+import { benchNetns, loadLog } from "./backend.ts";
 import { cpuTicks } from "./proxy-peers.ts";
 import { median, writeSection } from "./wrk.ts";
 
@@ -64,13 +63,7 @@ const OWNER_LABEL = "bench.portico.dev/owner";
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 const log = (s: string) => process.stderr.write(`[bench:api] ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const loads: string[] = [];
-const noteLoad = (when: string) =>
-  loads.push(
-    `${when} ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(", ")}`,
-  );
+const { loads, note: noteLoad } = loadLog();
 
 const netns = benchNetns("bench:api");
 noteLoad("start");

@@ -3,9 +3,10 @@
  * namespace (e2e/run-bench.sh, thrown away afterwards), and one real backend workspace of class
  * `bench-backend` (e2e/fixtures/bench-backend.ts: 1 KiB answers over keep-alive, WebSocket echo)
  * that the real operator turns into a pod; the operator then stops, so it spends no CPU during the
- * measurements.
+ * measurements. Also the load-average log the cluster benchmarks put in their reports.
  */
 import { execFileSync } from "node:child_process";
+import { loadavg } from "node:os";
 import type { Workspace, WorkspaceClass } from "../../crds/types.ts";
 import { clients, withNamespace, type Clients } from "../lib/kube.ts";
 import { startOperator } from "../lib/operator.ts";
@@ -21,6 +22,23 @@ export function benchNetns(script: string): string {
       `run through \`npm run ${script}\` (inside the cluster's network namespace), not directly`,
     );
   return netns;
+}
+
+/**
+ * The machine's load average at named moments of a run, for the report (a benchmark that shared
+ * the machine says so): `note("start")` … then `loads` → ["start 0.6, 0.7, 0.8", …].
+ */
+export function loadLog(): { loads: string[]; note(when: string): void } {
+  const loads: string[] = [];
+  return {
+    loads,
+    note: (when) =>
+      void loads.push(
+        `${when} ${loadavg()
+          .map((x) => x.toFixed(1))
+          .join(", ")}`,
+      ),
+  };
 }
 
 export interface Backend {

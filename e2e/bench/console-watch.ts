@@ -27,7 +27,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as https from "node:https";
-import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
@@ -38,7 +37,7 @@ import { stateDir } from "../lib/operator.ts";
 import { startProxy } from "../lib/proxy.ts";
 import { openWatch, type WatchClient } from "../lib/watch-client.ts";
 import { createClass, tinyClass, workspace } from "../lib/workspaces.ts";
-import { benchNetns } from "./backend.ts";
+import { benchNetns, loadLog } from "./backend.ts";
 import { cpuTicks, rssKiB } from "./proxy-peers.ts";
 import { writeSection } from "./wrk.ts";
 
@@ -51,13 +50,7 @@ const PROXY = "198.18.0.188";
 const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 const log = (s: string) => process.stderr.write(`[bench:console] ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const loads: string[] = [];
-const noteLoad = (when: string) =>
-  loads.push(
-    `${when} ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(", ")}`,
-  );
+const { loads, note: noteLoad } = loadLog();
 
 const netns = benchNetns("bench:console");
 noteLoad("start");

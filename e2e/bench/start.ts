@@ -31,7 +31,6 @@
  * Prints JSON (every run's marks) and writes docs/benchmarks.md's start section.
  */
 import { execFile } from "node:child_process";
-import { loadavg } from "node:os";
 import { parseArgs, promisify } from "node:util";
 import { rfc3339, IDLE_STOPPED_ANNOTATION, IDLE_REASONS } from "../../common/model/workspace/lifecycle.ts";
 import type { Workspace } from "../../crds/types.ts";
@@ -48,7 +47,7 @@ import {
   jupyterClass,
   workspace,
 } from "../lib/workspaces.ts";
-import { benchNetns } from "./backend.ts";
+import { benchNetns, loadLog } from "./backend.ts";
 import { launch, openUsable, type Ide, type Load } from "./start-browser.ts";
 import { httpStatus, Timeline, type Marks } from "./start-timeline.ts";
 import { replay } from "./start-replay.ts";
@@ -73,13 +72,7 @@ const NO_WAKE = { "sec-fetch-site": "cross-site", "sec-fetch-mode": "no-cors", "
 const log = (s: string) =>
   process.stderr.write(`[bench:start] ${new Date().toISOString().slice(11, 23)} ${s}\n`);
 const run = promisify(execFile);
-const loads: string[] = [];
-const noteLoad = (when: string) =>
-  loads.push(
-    `${when} ${loadavg()
-      .map((x) => x.toFixed(1))
-      .join(", ")}`,
-  );
+const { loads, note: noteLoad } = loadLog();
 
 const netns = benchNetns("bench:start");
 noteLoad("start");
