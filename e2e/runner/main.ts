@@ -82,7 +82,7 @@ const rules = (parseYaml(readFileSync(flags.images!, "utf8")) as { images: Image
 
 // One connection pool, as a kubelet keeps one: client-node alone opens a TLS connection per request,
 // and under bench:operator with 1,000 pods this runner held about 800 connections to the API server,
-// whose TLS handshakes took 12% of its CPU (a profile of kube-apiserver, 2026-12-05).
+// whose TLS handshakes took 12% of its CPU (a kube-apiserver profile: docs/benchmarks.md, operator notes).
 const kc = new PooledKubeConfig();
 kc.loadFromFile(flags.kubeconfig!);
 const core = kc.makeApiClient(k8s.CoreV1Api);
