@@ -229,9 +229,25 @@ test("restart etcd and the API server under the running operator: watches recove
       stdio: "inherit",
     });
     const back = Date.now();
+    // Back means serving the operator's own kinds too: /readyz (which cluster.sh waited for) does not
+    // cover a CRD's watch cache, which lists are served from. The one failure of this test seen (CI,
+    // 2026-12-05) had the operator's new watches silent and its relist unanswered for 9 s while the
+    // test's single GETs were served. The 30 s below are the operator's to recover in, not the
+    // control plane's to finish starting.
     await eventually(
-      "API server answers",
-      async () => ((await c.core.listNamespace()).items.length > 0 ? true : undefined),
+      "API server answers, Workspaces included",
+      async () => {
+        const workspaces = await Promise.race([
+          c.custom.listNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            plural: WORKSPACE.plural,
+            namespace: ns.name,
+          }),
+          new Promise<undefined>((r) => setTimeout(r, 5000, undefined)),
+        ]);
+        return workspaces && (await c.core.listNamespace()).items.length > 0 ? true : undefined;
+      },
       60_000,
       500,
     );
