@@ -28,8 +28,7 @@ import type { BuilderConfig } from "../config.ts";
 import { canonicalJson, GIT_CHECKOUT_CONTAINER, GIT_CONTAINER } from "./build.ts";
 import { pvcName, requiredNamespace } from "../../common/model/workspace/names.ts";
 import { basePath, readinessPath, workspaceUrl } from "../../common/model/workspace/template.ts";
-import { rfc3339 as rfc3339Ms } from "../../common/model/workspace/lifecycle.ts";
-import { isIdleStopped } from "../../common/model/workspace/lifecycle.ts";
+import { isIdleStopped, rfc3339 as rfc3339Ms } from "../../common/model/workspace/lifecycle.ts";
 import { decideIdle } from "./idle.ts";
 
 /** What the reconciler observed about one workspace. */

@@ -411,7 +411,7 @@ function workspaceWake(deps: WorkspaceSurfaceDeps, pages: ReturnType<typeof work
     const t0 = process.hrtime.bigint();
     // The proxy is the one waiting, not the client: the connection's idle timeout (--idle-timeout,
     // which may be shorter than --wake-wait) must not close it without an answer meanwhile.
-    const idle = suspendIdleTimeout(req.socket, config.limits.idleTimeoutMs);
+    const idle = suspendIdleTimeout(req.socket);
     void waitReady(table, m.route.namespace, m.route.name, waitMs, res).then((o) => {
       idle.restore();
       ended.emit("close");
@@ -475,7 +475,7 @@ function workspaceWake(deps: WorkspaceSurfaceDeps, pages: ReturnType<typeof work
     const wait = () => {
       if (waitMs === 0) return reject(notReadyRefusal({ ...m.route, state: "starting" }));
       const t0 = process.hrtime.bigint();
-      const idle = suspendIdleTimeout(socket, config.limits.idleTimeoutMs);
+      const idle = suspendIdleTimeout(socket);
       void waitReady(table, m.route.namespace, m.route.name, waitMs, socket).then((o) => {
         idle.restore();
         metrics.heldWait(o.result, since(t0));
@@ -504,13 +504,14 @@ function workspaceWake(deps: WorkspaceSurfaceDeps, pages: ReturnType<typeof work
 
 /**
  * Turns a connection's idle timeout off while the proxy holds its request (the client is waiting on
- * the proxy, not idle), and back on (`idleMs`; 0 stays off) once the wait is over.
+ * the proxy, not idle), and back to what it was (the server's --idle-timeout) once the wait is over.
  */
-function suspendIdleTimeout(socket: object, idleMs: number): { restore(): void } {
+function suspendIdleTimeout(socket: object): { restore(): void } {
   // An upgrade's socket is typed as a Duplex; it is a net.Socket (TLS or not) in the server.
-  const timed = socket as { setTimeout?: (ms: number) => unknown };
+  const timed = socket as { timeout?: number; setTimeout?: (ms: number) => unknown };
+  const was = timed.timeout ?? 0;
   timed.setTimeout?.(0);
-  return { restore: () => void timed.setTimeout?.(idleMs) };
+  return { restore: () => void timed.setTimeout?.(was) };
 }
 
 export function workspaceSurface(deps: WorkspaceSurfaceDeps): Surface {
